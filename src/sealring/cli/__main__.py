@@ -1,0 +1,3 @@
+from sealring.cli import main
+
+main()
