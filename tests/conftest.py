@@ -1,0 +1,73 @@
+"""Fixtures shared by every area: real databases, never mocks.
+
+PostgreSQL runs on 127.0.0.1:5432 on this machine kind and in CI (.ci/run starts it when it is
+down). Each test session gets its own throw-away database so parallel runs cannot collide.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+
+
+@pytest.fixture(scope="session")
+def vectors_dir() -> Path:
+    """The read-only public test vectors beside the checkout (../shared/vectors)."""
+    assert VECTORS.is_dir(), f"test vectors not found at {VECTORS}"
+    return VECTORS
+
+
+def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+    return psycopg.connect(url, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """Create a fresh PostgreSQL database for this session; yield its SQLAlchemy URL."""
+    name = "sealring_t_" + secrets.token_hex(6)
+    with _pg_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A database of its own for one test (for tests that need an empty schema)."""
+    name = "sealring_t_" + secrets.token_hex(6)
+    with _pg_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sealring.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run a test once on the embedded SQLite default and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sealring.db'}"
+    else:
+        yield request.getfixturevalue("fresh_postgres_url")
