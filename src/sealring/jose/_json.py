@@ -1,0 +1,91 @@
+"""Strict JSON for JOSE headers, claims and JWKs.
+
+RFC 7515 §5.2 step 4 and RFC 7519 §7.2 step 4: duplicate member names MUST be rejected (or the
+lexically last used; we reject). Input must be UTF-8 (RFC 8259 §8.1). Nesting depth and size are
+capped so hostile input costs bounded time and memory; ``NaN``/``Infinity`` are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from sealring.jose.errors import MalformedToken
+
+__all__ = ["DEFAULT_MAX_DEPTH", "dumps", "loads", "loads_object"]
+
+DEFAULT_MAX_DEPTH = 32
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MalformedToken("JSON: duplicate member name")
+    return obj
+
+
+def _constant(name: str) -> NoReturn:
+    raise MalformedToken(f"JSON: {name} is not JSON")
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant)
+_decode = _decoder.decode
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of containers, iteratively (no recursion on hostile input)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def loads(
+    data: bytes | str, *, max_size: int | None = None, max_depth: int = DEFAULT_MAX_DEPTH
+) -> Any:
+    """Parse strict JSON; every failure is a :class:`MalformedToken`."""
+    if max_size is not None and len(data) > max_size:
+        raise MalformedToken("JSON: document too large")
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedToken("JSON: not UTF-8") from exc
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise MalformedToken("JSON: expected text")
+    try:
+        value = _decode(text)
+    except MalformedToken:
+        raise
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and over-long integer literals.
+        raise MalformedToken("JSON: invalid") from exc
+    # Only walk the tree when the bracket count makes excess depth possible at all.
+    if text.count("{") + text.count("[") > max_depth and _depth(value) > max_depth:
+        raise MalformedToken("JSON: nested too deeply")
+    return value
+
+
+def loads_object(
+    data: bytes | str, *, max_size: int | None = None, what: str = "JSON"
+) -> dict[str, Any]:
+    """Parse strict JSON that must be an object."""
+    value = loads(data, max_size=max_size)
+    if type(value) is not dict:
+        raise MalformedToken(f"{what}: not a JSON object")
+    return value
+
+
+def dumps(value: object) -> str:
+    """Compact JSON text, UTF-8 characters as is."""
+    return _encoder.encode(value)

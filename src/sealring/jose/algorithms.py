@@ -1,0 +1,191 @@
+"""The JWS algorithm registry (RFC 7518 §3, RFC 8037 §3.1).
+
+Only asymmetric signature algorithms exist here. ``HS*`` and ``none`` are absent on purpose: a
+resource server that verifies with public keys must never accept a token "signed" with them.
+Each :class:`Algorithm` holds its hash and padding objects once, so the hot path builds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from sealring.jose.errors import InvalidKey, InvalidSignature
+
+__all__ = [
+    "ALGORITHMS",
+    "CURVES",
+    "EC_DEFAULT_ALG",
+    "RSA_ALGORITHMS",
+    "Algorithm",
+    "Curve",
+    "PrivateKey",
+    "PublicKey",
+    "get_algorithm",
+]
+
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """An EC curve as JOSE names it (RFC 7518 §6.2.1.1)."""
+
+    name: str
+    curve: ec.EllipticCurve
+    size: int  # octets per coordinate / per signature half
+    order: int
+
+
+CURVES: dict[str, Curve] = {
+    "P-256": Curve(
+        "P-256",
+        ec.SECP256R1(),
+        32,
+        0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    ),
+    "P-384": Curve(
+        "P-384",
+        ec.SECP384R1(),
+        48,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+    ),
+    "P-521": Curve(
+        "P-521",
+        ec.SECP521R1(),
+        66,
+        0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
+    ),
+}
+EC_DEFAULT_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+
+
+@dataclass(frozen=True, slots=True)
+class Algorithm:
+    """One JWS ``alg``: which key it takes and how it signs and verifies."""
+
+    name: str
+    kty: str  # "RSA" | "EC" | "OKP"
+    crv: str | None  # the one curve an EC/OKP key must be on
+    hash: hashes.HashAlgorithm | None
+    verify: Callable[[PublicKey, bytes, bytes], None] = field(repr=False, compare=False)
+    sign: Callable[[PrivateKey, bytes], bytes] = field(repr=False, compare=False)
+
+    def fits(self, kty: str, crv: str | None) -> bool:
+        """Whether a key of this type/curve can be used with this algorithm at all."""
+        return self.kty == kty and (self.crv is None or self.crv == crv)
+
+
+def _bad() -> InvalidSignature:
+    return InvalidSignature("signature verification failed")
+
+
+def _wrong_key() -> InvalidKey:
+    return InvalidKey("key type does not fit the algorithm")
+
+
+def _rsa(name: str, hash_alg: hashes.HashAlgorithm, pss: bool) -> Algorithm:
+    # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+    pad: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=hash_alg.digest_size)
+        if pss
+        else padding.PKCS1v15()
+    )
+
+    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise _wrong_key()
+        # RFC 8017 §8.2.2 step 1 / §8.1.2 step 1: the signature is exactly k octets.
+        if len(signature) != (key.key_size + 7) >> 3:
+            raise _bad()
+        try:
+            key.verify(signature, data, pad, hash_alg)
+        except _CryptoInvalidSignature as exc:
+            raise _bad() from exc
+
+    def sign(key: PrivateKey, data: bytes) -> bytes:
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise _wrong_key()
+        return key.sign(data, pad, hash_alg)
+
+    return Algorithm(name, "RSA", None, hash_alg, verify, sign)
+
+
+def _ecdsa(name: str, crv: str, hash_alg: hashes.HashAlgorithm) -> Algorithm:
+    curve = CURVES[crv]
+    size, order, ecdsa = curve.size, curve.order, ec.ECDSA(hash_alg)
+    curve_name = curve.curve.name
+
+    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
+            raise _wrong_key()
+        # RFC 7518 §3.4: R || S, each exactly the curve's octet length; DER is not a JWS form.
+        # 0 < r, s < n rules out the all-zero "psychic signature" (CVE-2022-21449).
+        if len(signature) != 2 * size:
+            raise _bad()
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
+        if not (0 < r < order and 0 < s < order):
+            raise _bad()
+        try:
+            key.verify(encode_dss_signature(r, s), data, ecdsa)
+        except _CryptoInvalidSignature as exc:
+            raise _bad() from exc
+
+    def sign(key: PrivateKey, data: bytes) -> bytes:
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve_name:
+            raise _wrong_key()
+        r, s = decode_dss_signature(key.sign(data, ecdsa))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return Algorithm(name, "EC", crv, hash_alg, verify, sign)
+
+
+def _eddsa() -> Algorithm:
+    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise _wrong_key()
+        try:
+            key.verify(signature, data)
+        except _CryptoInvalidSignature as exc:
+            raise _bad() from exc
+
+    def sign(key: PrivateKey, data: bytes) -> bytes:
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise _wrong_key()
+        return key.sign(data)
+
+    return Algorithm("EdDSA", "OKP", "Ed25519", None, verify, sign)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        _rsa("RS256", hashes.SHA256(), pss=False),
+        _rsa("RS384", hashes.SHA384(), pss=False),
+        _rsa("RS512", hashes.SHA512(), pss=False),
+        _rsa("PS256", hashes.SHA256(), pss=True),
+        _rsa("PS384", hashes.SHA384(), pss=True),
+        _rsa("PS512", hashes.SHA512(), pss=True),
+        _ecdsa("ES256", "P-256", hashes.SHA256()),
+        _ecdsa("ES384", "P-384", hashes.SHA384()),
+        _ecdsa("ES512", "P-521", hashes.SHA512()),
+        _eddsa(),
+    )
+}
+RSA_ALGORITHMS = frozenset(name for name, a in ALGORITHMS.items() if a.kty == "RSA")
+
+
+def get_algorithm(name: object) -> Algorithm | None:
+    """The registered algorithm called ``name``, or None (never ``none``/``HS*``)."""
+    return ALGORITHMS.get(name) if isinstance(name, str) else None
