@@ -1,0 +1,68 @@
+"""Errors of the keys layer. Messages name key ids, never key material, KEKs or PINs."""
+
+from __future__ import annotations
+
+from sealring.errors import SealringError
+
+__all__ = [
+    "HSMError",
+    "InvalidTransition",
+    "KEKError",
+    "KEKMismatch",
+    "KeyConfigError",
+    "KeyUnavailable",
+    "KeysError",
+    "UnknownKey",
+]
+
+
+class KeysError(SealringError):
+    code = "keys_error"
+
+
+class KeyConfigError(KeysError):
+    """Key configuration (KEK, HSM, policy) is missing or invalid; raised at start."""
+
+    code = "keys_config"
+
+
+class KEKError(KeyConfigError):
+    """A key-encryption key is malformed or unreadable."""
+
+    code = "kek_invalid"
+
+
+class KEKMismatch(KeysError):
+    """Stored keys cannot be opened with any configured KEK; nothing has been changed."""
+
+    code = "kek_mismatch"
+
+    def __init__(self, kids: list[str]) -> None:
+        self.kids = tuple(kids)
+        super().__init__(
+            "the configured KEK(s) cannot decrypt signing key(s) "
+            + ", ".join(kids)
+            + "; check SEALRING_KEK / SEALRING_KEK_FILE (nothing was changed)"
+        )
+
+
+class KeyUnavailable(KeysError):
+    """No active key can sign with the requested algorithm."""
+
+    code = "key_unavailable"
+
+
+class UnknownKey(KeysError):
+    code = "unknown_key"
+
+
+class InvalidTransition(KeysError):
+    """A lifecycle transition that the state machine does not allow."""
+
+    code = "invalid_transition"
+
+
+class HSMError(KeysError):
+    """The PKCS#11 token refused an operation, or is misconfigured."""
+
+    code = "hsm_error"

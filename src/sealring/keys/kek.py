@@ -1,0 +1,155 @@
+"""Key-encryption keys: private signing keys are stored only under AES-256-GCM.
+
+Like ``MultiFernet``, a :class:`KEKRing` holds several KEKs: the first encrypts, every one
+decrypts, so a KEK is rotated by putting the new one first and running ``sealring keys rewrap``.
+The key id and algorithm are bound as associated data, so a ciphertext moved onto another row
+fails to decrypt instead of signing under the wrong name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sealring.db import sqlite_path
+from sealring.keys.errors import KEKError, KeyConfigError
+
+__all__ = ["KEKRing", "load_kek"]
+
+log = logging.getLogger("sealring.keys")
+
+_KEK_LEN = 32
+_NONCE_LEN = 12
+_FORMAT = b"\x01"  # blob layout version: 0x01 || nonce(12) || ciphertext+tag
+
+
+class KEKRing:
+    """An ordered list of 256-bit KEKs. Never printed: ``repr`` shows only their ids."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise KEKError("a KEK ring needs at least one key")
+        for key in keys:
+            if not isinstance(key, bytes) or len(key) != _KEK_LEN:
+                raise KEKError("every KEK must be exactly 32 bytes (AES-256)")
+        self._keys = tuple((_kek_id(k), AESGCM(k)) for k in keys)
+
+    @classmethod
+    def from_string(cls, text: str) -> KEKRing:
+        """Comma- or newline-separated standard base64 keys, the first being the primary."""
+        parts = [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
+        if not parts:
+            raise KEKError("the KEK setting is empty")
+        keys = []
+        for index, part in enumerate(parts, 1):
+            try:
+                keys.append(base64.b64decode(part, validate=True))
+            except (binascii.Error, ValueError):
+                raise KEKError(f"KEK #{index} is not valid base64") from None
+        return cls(keys)
+
+    @classmethod
+    def from_file(cls, path: Path) -> KEKRing:
+        try:
+            text = path.read_text("ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KEKError(f"cannot read KEK file {path}: {type(exc).__name__}") from None
+        return cls.from_string(text)
+
+    @staticmethod
+    def generate_text() -> str:
+        """A fresh KEK in the format ``SEALRING_KEK`` and KEK files use."""
+        return base64.b64encode(os.urandom(_KEK_LEN)).decode("ascii")
+
+    @property
+    def primary_id(self) -> str:
+        return self._keys[0][0]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(kid for kid, _ in self._keys)
+
+    def __repr__(self) -> str:
+        return f"KEKRing(ids={list(self.ids)!r})"
+
+    def encrypt(self, plaintext: bytes, *, kid: str, alg: str) -> tuple[str, bytes]:
+        """Encrypt under the primary KEK; returns ``(kek_id, blob)``."""
+        kek_id, aead = self._keys[0]
+        nonce = os.urandom(_NONCE_LEN)
+        return kek_id, _FORMAT + nonce + aead.encrypt(nonce, plaintext, _aad(kid, alg))
+
+    def decrypt(self, blob: bytes, *, kid: str, alg: str, kek_id: str | None = None) -> bytes:
+        """Decrypt with the KEK named ``kek_id`` (or any); raises ``InvalidTag`` on failure."""
+        if len(blob) < 1 + _NONCE_LEN + 16 or blob[:1] != _FORMAT:
+            raise InvalidTag
+        nonce, body = blob[1 : 1 + _NONCE_LEN], blob[1 + _NONCE_LEN :]
+        candidates = [a for i, a in self._keys if i == kek_id] or [a for _, a in self._keys]
+        for aead in candidates:
+            try:
+                return aead.decrypt(nonce, body, _aad(kid, alg))
+            except InvalidTag:
+                continue
+        raise InvalidTag
+
+
+def _kek_id(key: bytes) -> str:
+    # A one-way label so rows can say which KEK wrapped them; reveals nothing about the key.
+    return hashlib.sha256(b"sealring kek id\x00" + key).hexdigest()[:16]
+
+
+def _aad(kid: str, alg: str) -> bytes:
+    return b"sealring signing key v1\x00" + kid.encode() + b"\x00" + alg.encode()
+
+
+def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEKRing:
+    """The KEK ring from ``SEALRING_KEK`` or ``SEALRING_KEK_FILE``.
+
+    With neither set and a SQLite file database (the embedded default), a development KEK file
+    ``<database>.kek`` is created beside it (mode 0600) and a warning is logged on every start.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("SEALRING_KEK"):
+        return KEKRing.from_string(env["SEALRING_KEK"])
+    if env.get("SEALRING_KEK_FILE"):
+        return KEKRing.from_file(Path(env["SEALRING_KEK_FILE"]))
+    db_file = sqlite_path(database_url)
+    if db_file is None:
+        raise KeyConfigError(
+            "no key-encryption key configured: set SEALRING_KEK (base64 of 32 random bytes) "
+            "or SEALRING_KEK_FILE"
+        )
+    kek_file = db_file.with_name(db_file.name + ".kek")
+    if not kek_file.exists():
+        _create_dev_kek(kek_file)
+    log.warning(
+        "DEVELOPMENT SETUP: signing keys are encrypted with the KEK file %s that sits beside "
+        "the database; set SEALRING_KEK or SEALRING_KEK_FILE in production (see docs/keys.md)",
+        kek_file,
+    )
+    return KEKRing.from_file(kek_file)
+
+
+def _create_dev_kek(kek_file: Path) -> None:
+    # Written to a private temporary file, then linked into place: another process starting at
+    # the same moment either links first (we read theirs) or never sees a half-written file.
+    kek_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = kek_file.with_name(f".{kek_file.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(KEKRing.generate_text() + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, kek_file)
+    finally:
+        tmp.unlink(missing_ok=True)

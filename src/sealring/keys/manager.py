@@ -1,0 +1,497 @@
+"""The key manager: the lifecycle of :mod:`sealring.keys.schedule`, stored and shared.
+
+Every change happens in one serialised write transaction (PostgreSQL advisory lock, SQLite
+``BEGIN IMMEDIATE``) that re-reads the keys, runs the schedule, writes the new state and the
+audit rows, and bumps the generation counter. A replica that reaches the same rotation a moment
+later finds it done; the partial unique indexes (one active, one pending per algorithm) back this
+up. A process killed inside the transaction leaves nothing behind: the database rolls it back,
+and HSM objects created by it are destroyed as orphans on the next write.
+
+Replicas poll the generation counter (:meth:`KeyManager.refresh`, one indexed one-row read) from
+:meth:`KeyManager.run_forever`, so each sees a change within one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.orm import Session
+
+from sealring.db import KEYS_LOCK_ID, write_transaction
+from sealring.jose.jwk import JWK
+from sealring.jose.jws import LocalSigner, Signer
+from sealring.keys.errors import KEKMismatch, KeyConfigError, KeyUnavailable, UnknownKey
+from sealring.keys.hsm import HSM, HSMConfig
+from sealring.keys.jwks import JWKSDocument
+from sealring.keys.kek import KEKRing
+from sealring.keys.models import KeyEventRow, KeyGenerationRow, SigningKeyRow
+from sealring.keys.schedule import (
+    ACTIVE,
+    PENDING,
+    PUBLISHED,
+    REMOVED,
+    RETIRED,
+    REVOKED,
+    KeyRecord,
+    RotationPolicy,
+    Transition,
+    advance,
+    create,
+    move,
+    next_due,
+)
+
+__all__ = ["KeyInfo", "KeyManager"]
+
+log = logging.getLogger("sealring.keys")
+
+# Tests set this to pause or observe inside the rotation transaction (e.g. to SIGKILL there).
+_TEST_HOOK: Callable[[str], None] | None = None
+
+_LIFECYCLE_FIELDS = tuple(f.name for f in fields(KeyRecord) if f.name not in ("kid", "alg"))
+_STATE_ORDER = {ACTIVE: 0, PENDING: 1}
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A stored key as ``sealring keys list`` shows it: public facts only."""
+
+    kid: str
+    alg: str
+    state: str
+    backend: str
+    created_at: float
+    activates_at: float | None
+    activated_at: float | None
+    retires_at: float | None
+    retired_at: float | None
+    removes_at: float | None
+    removed_at: float | None
+    revoked_at: float | None
+    revoke_reason: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    generation: int
+    signers: dict[str, Signer]
+    jwks: JWKSDocument
+    records: tuple[KeyRecord, ...]
+    infos: tuple[KeyInfo, ...]
+    next_due: float
+
+
+class KeyManager:
+    """Signing keys of one installation, shared by every replica through the database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        kek: KEKRing | None,
+        policy: RotationPolicy,
+        hsm: HSMConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if kek is None and hsm is None:
+            raise KeyConfigError("configure a KEK (SEALRING_KEK) or an HSM for signing keys")
+        self.engine = engine
+        self.policy = policy
+        self._kek = kek
+        self._hsm_config = hsm
+        self._hsm: HSM | None = None
+        self._clock = clock
+        self._actor = f"{socket.gethostname()}:{os.getpid()}"[:200]
+        self._snapshot: _Snapshot | None = None
+        self._load_lock = threading.Lock()
+
+    # -- what the server calls ------------------------------------------------------------
+
+    def ensure_ready(self) -> None:
+        """Load the keys (failing before any write if the KEK cannot open them), then run
+        whatever the schedule says is due (on a first start: create the keys)."""
+        self._load()
+        self.run_due(force=True)
+
+    def run_due(self, *, force: bool = False) -> list[Transition]:
+        """One tick of the schedule. Exactly once across replicas: see the module docstring."""
+        snapshot = self._snapshot
+        if not force and snapshot is not None and self._clock() < snapshot.next_due:
+            return []
+        return self._write(
+            lambda records, now, new_kid: advance(records, self.policy, now, new_kid)
+        )
+
+    def refresh(self) -> bool:
+        """Reload if another replica changed the keys; True when something was reloaded."""
+        with self.engine.connect() as conn:
+            generation = self._generation(conn)
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return False
+        self._load()
+        return True
+
+    def signer(self, alg: str) -> Signer:
+        """The active key for ``alg``; raises :class:`KeyUnavailable`."""
+        signer = self._current().signers.get(alg)
+        if signer is None:
+            raise KeyUnavailable(f"no active {alg} signing key")
+        return signer
+
+    def jwks(self) -> JWKSDocument:
+        """The published JWK Set: pending + active + retired public keys."""
+        return self._current().jwks
+
+    async def run_forever(self, interval: float = 5.0) -> None:
+        """Poll and run the schedule every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A database hiccup must not stop the loop; the next tick retries.
+                log.error("key schedule tick failed: %s", _safe(exc))
+            await asyncio.sleep(interval)
+
+    def tick(self) -> list[Transition]:
+        """What one round of :meth:`run_forever` does: refresh, then run what is due."""
+        self.refresh()
+        return self.run_due()
+
+    # -- operations (CLI) -----------------------------------------------------------------
+
+    def keys(self) -> list[KeyInfo]:
+        """Every stored key, newest first (after a refresh)."""
+        self.refresh()
+        return list(self._current().infos)
+
+    def rotate(self, alg: str | None = None, *, immediate: bool = False) -> list[Transition]:
+        """Start a rotation now. Without ``immediate`` the new key still waits out the
+        pre-publication time; with it, it signs at once (resource servers holding a cached
+        JWKS will refetch on the unknown kid or fail until their cache expires)."""
+        algs = (alg,) if alg is not None else self.policy.algorithms
+        for name in algs:
+            if name not in self.policy.algorithms:
+                raise KeyConfigError(f"algorithm {name} is not in the rotation policy")
+
+        def step(
+            records: list[KeyRecord], now: float, new_kid: Callable[[str], str]
+        ) -> list[Transition]:
+            steps = advance(records, self.policy, now, new_kid)
+            for name in algs:
+                pending = next((r for r in records if r.alg == name and r.state == PENDING), None)
+                if pending is None:
+                    pending, made = create(
+                        records, new_kid(name), name, now, now + self.policy.prepublication_time
+                    )
+                    steps.append(made)
+                if immediate:
+                    pending.activates_at = now
+            return steps + advance(records, self.policy, now, new_kid)
+
+        return self._write(step)
+
+    def revoke(self, kid: str, reason: str) -> list[Transition]:
+        """Emergency: unpublish ``kid`` at once and destroy its private key. If it was active,
+        its algorithm's pending key (or a new one) signs from now on."""
+        if not reason.strip():
+            raise KeyConfigError("a revocation needs a reason")
+
+        def step(
+            records: list[KeyRecord], now: float, new_kid: Callable[[str], str]
+        ) -> list[Transition]:
+            record = next((r for r in records if r.kid == kid), None)
+            if record is None:
+                raise UnknownKey(f"no key with kid {kid}")
+            steps = [move(record, REVOKED, now, reason.strip())]
+            return steps + advance(records, self.policy, now, new_kid)
+
+        return self._write(step)
+
+    def rewrap(self) -> int:
+        """Re-encrypt every stored private key under the first KEK; returns how many changed."""
+        kek = self._kek
+        if kek is None:
+            raise KeyConfigError("no KEK configured")
+        changed = 0
+        with write_transaction(self.engine, KEYS_LOCK_ID) as conn, _session(conn) as session:
+            rows = session.scalars(select(SigningKeyRow)).all()
+            self._check_openable(rows)
+            for row in rows:
+                if row.private_enc is None or row.kek_id == kek.primary_id:
+                    continue
+                plain = kek.decrypt(row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id)
+                row.kek_id, row.private_enc = kek.encrypt(plain, kid=row.kid, alg=row.alg)
+                changed += 1
+            if changed:
+                self._bump(session)
+            session.commit()
+        log.info("rewrapped %d signing key(s) under KEK %s", changed, kek.primary_id)
+        self._load()
+        return changed
+
+    def events(self, kid: str | None = None) -> list[Transition]:
+        """The audit trail, oldest first."""
+        query = select(KeyEventRow).order_by(KeyEventRow.id)
+        if kid is not None:
+            query = query.where(KeyEventRow.kid == kid)
+        with Session(self.engine) as session:
+            return [
+                Transition(e.kid, e.alg, e.from_state, e.to_state, e.at, e.reason)
+                for e in session.scalars(query)
+            ]
+
+    def close(self) -> None:
+        """Close the HSM session, if any (the engine belongs to the caller)."""
+        if self._hsm is not None:
+            self._hsm.close()
+            self._hsm = None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _current(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise KeyUnavailable("the key manager is not ready: call ensure_ready() first")
+        return snapshot
+
+    def _hsm_session(self) -> HSM:
+        if self._hsm is None:
+            if self._hsm_config is None:
+                raise KeyConfigError("a key is stored on an HSM but no HSM is configured")
+            self._hsm = HSM(self._hsm_config)
+        return self._hsm
+
+    @staticmethod
+    def _generation(conn: Connection) -> int:
+        value = conn.execute(
+            select(KeyGenerationRow.generation).where(KeyGenerationRow.id == 1)
+        ).scalar_one()
+        return int(value)
+
+    def _bump(self, session: Session) -> None:
+        session.execute(
+            update(KeyGenerationRow)
+            .where(KeyGenerationRow.id == 1)
+            .values(generation=KeyGenerationRow.generation + 1)
+        )
+
+    def _check_openable(self, rows: Sequence[SigningKeyRow]) -> None:
+        """Raise KEKMismatch naming every published DB key the KEK ring cannot decrypt."""
+        bad = []
+        for row in rows:
+            if row.backend != "db" or row.state not in PUBLISHED or row.private_enc is None:
+                continue
+            if self._kek is None:
+                bad.append(row.kid)
+                continue
+            try:
+                self._kek.decrypt(row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id)
+            except InvalidTag:
+                bad.append(row.kid)
+        if bad:
+            raise KEKMismatch(bad)
+
+    def _write(
+        self,
+        step: Callable[[list[KeyRecord], float, Callable[[str], str]], list[Transition]],
+    ) -> list[Transition]:
+        created: dict[str, SigningKeyRow] = {}
+        destroyed: list[str] = []
+        with write_transaction(self.engine, KEYS_LOCK_ID) as conn, _session(conn) as session:
+            now = self._clock()
+            rows = {r.kid: r for r in session.scalars(select(SigningKeyRow))}
+            self._check_openable(list(rows.values()))
+            if self._hsm_config is not None:
+                self._collect_orphans(rows.values())
+            records = [_record(row) for row in rows.values()]
+
+            def new_kid(alg: str) -> str:
+                row = self._generate(alg, now)
+                created[row.kid] = row
+                return row.kid
+
+            transitions = step(records, now, new_kid)
+            if not transitions:
+                return []
+            # The unique indexes (one active, one pending per algorithm) are checked row by
+            # row, so leave a state before entering it: retire before activating, promote the
+            # pending key before inserting the next one.
+            for phase in ({RETIRED, REMOVED, REVOKED}, {ACTIVE}, {PENDING}):
+                for record in records:
+                    if record.state not in phase:
+                        continue
+                    row = rows.get(record.kid) or created[record.kid]
+                    for name in _LIFECYCLE_FIELDS:
+                        setattr(row, name, getattr(record, name))
+                    if record.state in (REMOVED, REVOKED) and (row.private_enc or row.hsm_ref):
+                        row.private_enc = None
+                        row.kek_id = None
+                        if row.hsm_ref:
+                            destroyed.append(row.hsm_ref)
+                    if record.kid in created:
+                        session.add(row)
+                session.flush()
+            session.add_all(
+                KeyEventRow(
+                    kid=t.kid,
+                    alg=t.alg,
+                    from_state=t.from_state,
+                    to_state=t.to_state,
+                    at=t.at,
+                    actor=self._actor,
+                    reason=t.reason,
+                )
+                for t in transitions
+            )
+            self._bump(session)
+            session.commit()
+            if _TEST_HOOK is not None:
+                _TEST_HOOK("rotation")
+        # Committed. Destroying token objects is irreversible, so it only happens now; if this
+        # process dies first, the next write destroys them as orphans.
+        for ref in destroyed:
+            self._hsm_session().destroy(ref)
+        for t in transitions:
+            log.info(
+                "signing key %s (%s): %s -> %s%s",
+                t.kid,
+                t.alg,
+                t.from_state or "new",
+                t.to_state,
+                f" ({t.reason})" if t.reason else "",
+            )
+        self._load()
+        return transitions
+
+    def _generate(self, alg: str, now: float) -> SigningKeyRow:
+        if self._hsm_config is not None:
+            ref, public = self._hsm_session().generate(alg)
+            return SigningKeyRow(
+                kid=public.kid,
+                alg=alg,
+                state=PENDING,
+                backend="hsm",
+                hsm_ref=ref,
+                public_jwk=json.dumps(public.to_dict(), sort_keys=True),
+                created_at=now,
+            )
+        assert self._kek is not None
+        jwk = JWK.generate(alg)
+        kid = jwk.thumbprint()
+        if jwk.kid != kid:
+            jwk = JWK.from_key(jwk.private_key(), alg=alg, kid=kid)
+        secret = json.dumps(jwk.to_private_dict(), sort_keys=True).encode()
+        kek_id, blob = self._kek.encrypt(secret, kid=kid, alg=alg)
+        return SigningKeyRow(
+            kid=kid,
+            alg=alg,
+            state=PENDING,
+            backend="db",
+            private_enc=blob,
+            kek_id=kek_id,
+            public_jwk=json.dumps(jwk.to_dict(), sort_keys=True),
+            created_at=now,
+        )
+
+    def _collect_orphans(self, rows: Any) -> None:
+        """Destroy token objects of ours that no published row owns (a killed rotation, or a
+        removal whose destroy step did not run). Called under the write lock."""
+        hsm = self._hsm_session()
+        owned = {r.hsm_ref for r in rows if r.hsm_ref and r.state in PUBLISHED}
+        for ref in hsm.refs() - owned:
+            log.warning("destroying orphaned HSM key object %s", ref)
+            hsm.destroy(ref)
+
+    def _load(self) -> None:
+        """Read every key and rebuild signers and the JWKS document."""
+        with self._load_lock:
+            with self.engine.connect() as conn, conn.begin():
+                generation = self._generation(conn)
+                with Session(bind=conn) as session:
+                    rows = list(
+                        session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
+                    )
+                    self._check_openable(rows)
+                    snapshot = self._build(generation, rows)
+            self._snapshot = snapshot
+
+    def _build(self, generation: int, rows: list[SigningKeyRow]) -> _Snapshot:
+        old = self._snapshot
+        signers: dict[str, Signer] = {}
+        for row in rows:
+            if row.state != ACTIVE:
+                continue
+            previous = old.signers.get(row.alg) if old is not None else None
+            if previous is not None and previous.kid == row.kid:
+                signers[row.alg] = previous
+                continue
+            public = JWK.from_json(row.public_jwk)
+            if row.backend == "hsm":
+                assert row.hsm_ref is not None
+                signers[row.alg] = self._hsm_session().signer(row.hsm_ref, public)
+            else:
+                assert self._kek is not None
+                assert row.private_enc is not None
+                plain = self._kek.decrypt(
+                    row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id
+                )
+                signers[row.alg] = LocalSigner(JWK.from_json(plain, allow_private=True), row.alg)
+        published = sorted(
+            (r for r in rows if r.state in PUBLISHED),
+            key=lambda r: (_STATE_ORDER.get(r.state, 2), r.alg, -r.created_at),
+        )
+        document = JWKSDocument.build(
+            (json.loads(r.public_jwk) for r in published), self.policy.jwks_max_age
+        )
+        if old is not None and old.jwks.body == document.body:
+            document = old.jwks
+        records = tuple(_record(r) for r in rows)
+        infos = tuple(
+            KeyInfo(
+                kid=r.kid,
+                alg=r.alg,
+                backend=r.backend,
+                **{name: getattr(r, name) for name in _LIFECYCLE_FIELDS},
+            )
+            for r in sorted(rows, key=lambda r: -r.created_at)
+        )
+        due = next_due(records, self.policy)
+        return _Snapshot(generation, signers, document, records, infos, due)
+
+
+def _record(row: SigningKeyRow) -> KeyRecord:
+    return KeyRecord(
+        kid=row.kid, alg=row.alg, **{name: getattr(row, name) for name in _LIFECYCLE_FIELDS}
+    )
+
+
+def _session(conn: Connection) -> Session:
+    # Works in a SAVEPOINT of the caller's transaction: session.commit() releases it, and
+    # committing the transaction itself is the caller's job.
+    return Session(bind=conn, join_transaction_mode="create_savepoint", autoflush=False)
+
+
+def _safe(exc: BaseException) -> str:
+    """An error summary for logs: our own messages are safe; others only by type."""
+    from sealring.errors import SealringError
+
+    if isinstance(exc, SealringError):
+        return f"{exc.code}: {exc.message}"
+    return type(exc).__name__

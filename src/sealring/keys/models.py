@@ -1,0 +1,72 @@
+"""ORM mapping of the key tables created by migration ``0001_keys``."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sealring.db import Base
+
+__all__ = ["KeyEventRow", "KeyGenerationRow", "SigningKeyRow"]
+
+
+class SigningKeyRow(Base):
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        Index(
+            "uq_signing_keys_one_active",
+            "alg",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index(
+            "uq_signing_keys_one_pending",
+            "alg",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    backend: Mapped[str] = mapped_column(String(8))
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kek_id: Mapped[str | None] = mapped_column(String(32))
+    hsm_ref: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Float)
+    activates_at: Mapped[float | None] = mapped_column(Float)
+    activated_at: Mapped[float | None] = mapped_column(Float)
+    retires_at: Mapped[float | None] = mapped_column(Float)
+    retired_at: Mapped[float | None] = mapped_column(Float)
+    removes_at: Mapped[float | None] = mapped_column(Float)
+    removed_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class KeyEventRow(Base):
+    """The audit trail: one row per lifecycle transition."""
+
+    __tablename__ = "signing_key_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kid: Mapped[str] = mapped_column(String(64), index=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class KeyGenerationRow(Base):
+    """One row; its counter goes up in every transaction that changes keys (replicas poll it)."""
+
+    __tablename__ = "signing_key_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,254 @@
+"""The rotation schedule as pure functions over plain records: no I/O, no clock of its own.
+
+A key is ``pending`` (published, not signing) for at least the pre-publication time, so every
+resource server's cached JWKS (max-age) has picked it up before the first token it signs; it is
+then ``active`` for the rotation interval; ``retired`` (published, not signing) for the
+retention, so every token it signed expires while its key is still published; then ``removed``
+(private material destroyed). ``revoked`` is the emergency exit from any published state.
+
+:func:`advance` moves a set of records to where the schedule says they must be at ``now``; the
+key manager runs it inside a serialised transaction and stores what it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sealring.jose.algorithms import get_algorithm
+from sealring.keys.errors import InvalidTransition, KeyConfigError
+
+__all__ = [
+    "ACTIVE",
+    "ALLOWED",
+    "PENDING",
+    "PUBLISHED",
+    "REMOVED",
+    "RETIRED",
+    "REVOKED",
+    "KeyRecord",
+    "RotationPolicy",
+    "Transition",
+    "advance",
+    "move",
+    "next_due",
+]
+
+PENDING = "pending"
+ACTIVE = "active"
+RETIRED = "retired"
+REMOVED = "removed"
+REVOKED = "revoked"
+PUBLISHED = frozenset({PENDING, ACTIVE, RETIRED})
+
+# The state machine; None is "does not exist yet".
+ALLOWED: dict[str | None, frozenset[str]] = {
+    None: frozenset({PENDING, ACTIVE}),
+    PENDING: frozenset({ACTIVE, REMOVED, REVOKED}),
+    ACTIVE: frozenset({RETIRED, REVOKED}),
+    RETIRED: frozenset({REMOVED, REVOKED}),
+    REMOVED: frozenset(),
+    REVOKED: frozenset(),
+}
+
+SIGNING_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+)
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """When keys rotate. Checked on construction; see docs/keys.md for why the defaults."""
+
+    algorithms: tuple[str, ...] = ("ES256", "RS256")
+    rotation_interval: float = 30 * 86400
+    jwks_max_age: float = 300
+    prepublication: float | None = None
+    max_token_lifetime: float = 3600
+    leeway: float = 60
+
+    def __post_init__(self) -> None:
+        if not self.algorithms:
+            raise KeyConfigError("the rotation policy needs at least one algorithm")
+        if len(set(self.algorithms)) != len(self.algorithms):
+            raise KeyConfigError("the rotation policy lists an algorithm twice")
+        for alg in self.algorithms:
+            if alg not in SIGNING_ALGORITHMS or get_algorithm(alg) is None:
+                raise KeyConfigError(f"unsupported signing algorithm {alg!r}")
+        for name in ("rotation_interval", "jwks_max_age", "max_token_lifetime", "leeway"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise KeyConfigError(f"{name} must be a finite number >= 0")
+        if self.jwks_max_age < 1 or self.max_token_lifetime <= 0:
+            raise KeyConfigError("jwks_max_age must be >= 1 s and max_token_lifetime > 0")
+        if self.prepublication is not None and not (
+            math.isfinite(self.prepublication) and self.prepublication >= 2 * self.jwks_max_age
+        ):
+            raise KeyConfigError(
+                "prepublication must be at least twice jwks_max_age, so that every cached "
+                "JWKS has seen a key before it signs"
+            )
+        if self.rotation_interval <= self.prepublication_time:
+            raise KeyConfigError("rotation_interval must be longer than the pre-publication time")
+
+    @property
+    def prepublication_time(self) -> float:
+        """How long a new key is published before it may sign."""
+        return 2 * self.jwks_max_age if self.prepublication is None else self.prepublication
+
+    @property
+    def retention(self) -> float:
+        """How long a retired key stays published: every token it signed has expired by then."""
+        return self.max_token_lifetime + self.leeway + self.jwks_max_age
+
+
+@dataclass
+class KeyRecord:
+    """The lifecycle part of a stored key (no key material)."""
+
+    kid: str
+    alg: str
+    state: str
+    created_at: float
+    activates_at: float | None = None
+    activated_at: float | None = None
+    retires_at: float | None = None
+    retired_at: float | None = None
+    removes_at: float | None = None
+    removed_at: float | None = None
+    revoked_at: float | None = None
+    revoke_reason: str | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle step, as recorded in the audit table."""
+
+    kid: str
+    alg: str
+    from_state: str | None
+    to_state: str
+    at: float
+    reason: str | None = None
+
+
+def move(record: KeyRecord, to: str, now: float, reason: str | None = None) -> Transition:
+    """Apply one state-machine step to ``record`` and stamp it; refuses illegal steps."""
+    if to not in ALLOWED[record.state]:
+        raise InvalidTransition(f"key {record.kid} cannot go from {record.state} to {to}")
+    step = Transition(record.kid, record.alg, record.state, to, now, reason)
+    record.state = to
+    if to == ACTIVE:
+        record.activated_at = now
+    elif to == RETIRED:
+        record.retired_at = now
+    elif to == REMOVED:
+        record.removed_at = now
+    elif to == REVOKED:
+        record.revoked_at = now
+        record.revoke_reason = reason
+    return step
+
+
+def create(
+    records: list[KeyRecord], kid: str, alg: str, now: float, activates_at: float
+) -> tuple[KeyRecord, Transition]:
+    record = KeyRecord(kid=kid, alg=alg, state=PENDING, created_at=now, activates_at=activates_at)
+    records.append(record)
+    return record, Transition(kid, alg, None, PENDING, now, None)
+
+
+def _activate(
+    records: list[KeyRecord], new: KeyRecord, policy: RotationPolicy, now: float, why: str
+) -> list[Transition]:
+    steps = []
+    for old in records:
+        if old.alg == new.alg and old.state == ACTIVE:
+            old.removes_at = now + policy.retention
+            steps.append(move(old, RETIRED, now, f"superseded by {new.kid}"))
+    steps.append(move(new, ACTIVE, now, why))
+    new.retires_at = now + policy.rotation_interval
+    return steps
+
+
+def _of(records: Iterable[KeyRecord], alg: str, state: str) -> KeyRecord | None:
+    return next((r for r in records if r.alg == alg and r.state == state), None)
+
+
+def _step(
+    records: list[KeyRecord],
+    alg: str,
+    policy: RotationPolicy,
+    now: float,
+    new_kid: Callable[[str], str],
+) -> list[Transition]:
+    active, pending = _of(records, alg, ACTIVE), _of(records, alg, PENDING)
+    if active is None:
+        # Nothing can sign: availability first. A first key has nothing to be pre-published
+        # against; after a revocation the pending key (already published) is promoted early.
+        if pending is None:
+            pending, created = create(records, new_kid(alg), alg, now, now)
+            return [created, *_activate(records, pending, policy, now, "no active key")]
+        return _activate(records, pending, policy, now, "no active key")
+    if pending is not None:
+        if pending.activates_at is not None and now >= pending.activates_at:
+            return _activate(records, pending, policy, now, "scheduled rotation")
+        return []
+    retires_at = active.retires_at if active.retires_at is not None else now
+    if now >= retires_at - policy.prepublication_time:
+        activates_at = max(retires_at, now + policy.prepublication_time)
+        return [create(records, new_kid(alg), alg, now, activates_at)[1]]
+    return []
+
+
+def advance(
+    records: list[KeyRecord],
+    policy: RotationPolicy,
+    now: float,
+    new_kid: Callable[[str], str],
+) -> list[Transition]:
+    """Bring ``records`` (mutated in place) up to ``now``; return the transitions made.
+
+    ``new_kid(alg)`` makes a new key of ``alg`` and returns its kid; new records are appended.
+    """
+    steps: list[Transition] = []
+    for alg in policy.algorithms:
+        for _ in range(4):  # each pass either settles or makes progress; 4 covers any jump
+            made = _step(records, alg, policy, now, new_kid)
+            if not made:
+                break
+            steps.extend(made)
+    for record in records:
+        if record.alg in policy.algorithms:
+            continue
+        if record.state == ACTIVE:
+            record.removes_at = now + policy.retention
+            steps.append(move(record, RETIRED, now, "algorithm no longer in the policy"))
+        elif record.state == PENDING:
+            steps.append(move(record, REMOVED, now, "algorithm no longer in the policy"))
+    for record in records:
+        if record.state == RETIRED and record.removes_at is not None and now >= record.removes_at:
+            steps.append(move(record, REMOVED, now, "retention over"))
+    return steps
+
+
+def next_due(records: Iterable[KeyRecord], policy: RotationPolicy) -> float:
+    """The earliest instant at which :func:`advance` would change something (inf if never)."""
+    due = math.inf
+    records = list(records)
+    for alg in policy.algorithms:
+        active, pending = _of(records, alg, ACTIVE), _of(records, alg, PENDING)
+        if active is None:
+            return -math.inf
+        if pending is not None:
+            due = min(due, pending.activates_at if pending.activates_at is not None else -math.inf)
+        else:
+            retires_at = active.retires_at if active.retires_at is not None else -math.inf
+            due = min(due, retires_at - policy.prepublication_time)
+    for record in records:
+        if record.alg not in policy.algorithms and record.state in (ACTIVE, PENDING):
+            return -math.inf
+        if record.state == RETIRED and record.removes_at is not None:
+            due = min(due, record.removes_at)
+    return due
