@@ -13,8 +13,10 @@ key manager runs it inside a serialised transaction and stores what it returns.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sealring.jose.algorithms import get_algorithm
 from sealring.keys.errors import InvalidTransition, KeyConfigError
@@ -92,6 +94,27 @@ class RotationPolicy:
         if self.rotation_interval <= self.prepublication_time:
             raise KeyConfigError("rotation_interval must be longer than the pre-publication time")
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationPolicy:
+        """A policy from ``SEALRING_KEY_*`` / ``SEALRING_JWKS_MAX_AGE`` (unset: the default).
+
+        ``SEALRING_KEY_ALGORITHMS`` (comma-separated), ``SEALRING_KEY_ROTATION_INTERVAL``,
+        ``SEALRING_KEY_PREPUBLICATION``, ``SEALRING_JWKS_MAX_AGE``,
+        ``SEALRING_KEY_MAX_TOKEN_LIFETIME``, ``SEALRING_KEY_LEEWAY`` (seconds).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get("SEALRING_KEY_ALGORITHMS"):
+            algs = env["SEALRING_KEY_ALGORITHMS"].split(",")
+            values["algorithms"] = tuple(a.strip() for a in algs if a.strip())
+        for name, var in _ENV_NUMBERS.items():
+            if env.get(var):
+                try:
+                    values[name] = float(env[var])
+                except ValueError:
+                    raise KeyConfigError(f"{var} must be a number of seconds") from None
+        return cls(**values)
+
     @property
     def prepublication_time(self) -> float:
         """How long a new key is published before it may sign."""
@@ -101,6 +124,15 @@ class RotationPolicy:
     def retention(self) -> float:
         """How long a retired key stays published: every token it signed has expired by then."""
         return self.max_token_lifetime + self.leeway + self.jwks_max_age
+
+
+_ENV_NUMBERS = {
+    "rotation_interval": "SEALRING_KEY_ROTATION_INTERVAL",
+    "prepublication": "SEALRING_KEY_PREPUBLICATION",
+    "jwks_max_age": "SEALRING_JWKS_MAX_AGE",
+    "max_token_lifetime": "SEALRING_KEY_MAX_TOKEN_LIFETIME",
+    "leeway": "SEALRING_KEY_LEEWAY",
+}
 
 
 @dataclass
