@@ -1,1 +1,5 @@
-"""See docs/architecture.md."""
+"""Framework adapters: ``fastapi``, ``starlette`` (ASGI) and ``flask``.
+
+Each imports its framework explicitly; install ``sealring[fastapi]`` or ``sealring[flask]``.
+They only translate requests and responses; the verification is :class:`AccessTokenVerifier`'s.
+"""

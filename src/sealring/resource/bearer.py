@@ -1,0 +1,95 @@
+"""Finding the bearer token in a request (RFC 6750 §2) and answering a refusal (RFC 6750 §3).
+
+Framework-free: adapters pass in the header and, when enabled, the form or query value; they get
+back the token or a :class:`~sealring.resource.errors.BearerError`, and turn an error into a
+response with :func:`error_response`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sealring.errors import SealringError
+from sealring.resource.errors import (
+    BearerError,
+    InvalidRequest,
+    JWKSError,
+    MissingToken,
+)
+
+__all__ = ["BearerOptions", "ErrorResponse", "error_response", "extract_token"]
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@dataclass(frozen=True)
+class BearerOptions:
+    """Where a token may come from, and the realm named in challenges.
+
+    Only the ``Authorization`` header by default: RFC 6750 §2.2 (form body) and §2.3 (URI query)
+    leak tokens into logs and caches, so each has to be switched on.
+    """
+
+    realm: str | None = None
+    allow_form: bool = False
+    allow_query: bool = False
+
+
+def extract_token(
+    authorization: str | None,
+    *,
+    form_values: Sequence[str] = (),
+    query_values: Sequence[str] = (),
+) -> str:
+    """The one bearer token of a request.
+
+    ``authorization`` is the ``Authorization`` header (``None`` when absent); ``form_values`` /
+    ``query_values`` are the ``access_token`` values of an enabled method. Raises
+    :class:`MissingToken` when there is none, :class:`InvalidRequest` when the header is
+    malformed or more than one method (or value) is used (RFC 6750 §2: exactly one method).
+    """
+    found: list[str] = []
+    if authorization is not None:
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            credentials = credentials.strip()
+            if not _B64TOKEN.fullmatch(credentials):
+                raise InvalidRequest("the Authorization header is not 'Bearer <token>'")
+            found.append(credentials)
+    found.extend(form_values)
+    found.extend(query_values)
+    if not found:
+        raise MissingToken("")
+    if len(found) > 1:
+        raise InvalidRequest("the request carries more than one access token")
+    token = found[0]
+    if not token or not _B64TOKEN.fullmatch(token):
+        raise InvalidRequest("the access_token parameter is malformed")
+    return token
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    media_type: str = "application/json"
+
+
+def error_response(exc: SealringError, realm: str | None) -> ErrorResponse:
+    """The response to a refused request. Key-set failures are 503 without detail."""
+    if isinstance(exc, BearerError):
+        return ErrorResponse(exc.status_code, exc.headers(realm), json.dumps(exc.body()).encode())
+    if isinstance(exc, JWKSError):
+        body = {
+            "error": "temporarily_unavailable",
+            "error_description": "the token cannot be verified right now",
+        }
+        return ErrorResponse(
+            503, {"Retry-After": "30", "Cache-Control": "no-store"}, json.dumps(body).encode()
+        )
+    raise exc

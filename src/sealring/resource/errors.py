@@ -1,0 +1,154 @@
+"""Errors of the resource-server toolkit and their HTTP mapping (RFC 6750 §3).
+
+Two families:
+
+* :class:`BearerError` and its subclasses are what a protected endpoint answers: each knows its
+  status code and its ``WWW-Authenticate`` challenge. Framework adapters only copy them onto a
+  response.
+* :class:`JWKSError` and its subclasses are failures to obtain a key set. They are never the
+  client's fault, so an adapter answers them with 503 and no detail.
+
+Every error has a stable ``.code``; callers switch on it, never on the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sealring.errors import SealringError
+
+__all__ = [
+    "BearerError",
+    "DiscoveryError",
+    "InsufficientScope",
+    "InvalidRequest",
+    "InvalidToken",
+    "JWKSError",
+    "JWKSFetchError",
+    "KeySetUnavailable",
+    "MissingToken",
+]
+
+
+def _quoted(value: str) -> str:
+    # RFC 6750 §3: error_description and scope values exclude '"' and '\'; never echo them.
+    return '"' + "".join(c for c in value if c not in '"\\' and " " <= c <= "~") + '"'
+
+
+class BearerError(SealringError):
+    """A request refused at a protected endpoint; knows its RFC 6750 HTTP mapping."""
+
+    code = "bearer_error"
+    status_code: int = 401
+    #: The RFC 6750 ``error`` parameter, or ``None`` when the challenge carries no error.
+    error: str | None = None
+
+    @property
+    def description(self) -> str:
+        return self.message
+
+    def challenge(self, realm: str | None = None) -> str:
+        """The ``WWW-Authenticate`` header value (RFC 6750 §3)."""
+        params: list[str] = []
+        if realm is not None:
+            params.append(f"realm={_quoted(realm)}")
+        if self.error is not None:
+            params.append(f"error={_quoted(self.error)}")
+            if self.description:
+                params.append(f"error_description={_quoted(self.description)}")
+        params.extend(self._extra_params())
+        return "Bearer " + ", ".join(params) if params else "Bearer"
+
+    def _extra_params(self) -> list[str]:
+        return []
+
+    def headers(self, realm: str | None = None) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge(realm), "Cache-Control": "no-store"}
+
+    def body(self) -> dict[str, str]:
+        """A JSON body for clients that do not read headers."""
+        if self.error is None:
+            return {"error": "unauthorized"}
+        return {"error": self.error, "error_description": self.description}
+
+
+class MissingToken(BearerError):
+    """No bearer token at all: 401 with a bare challenge.
+
+    RFC 6750 §3.1: when the request lacks any authentication information the resource server
+    SHOULD NOT include an error code, so this one carries none.
+    """
+
+    code = "missing_token"
+    status_code = 401
+    error = None
+
+
+class InvalidRequest(BearerError):
+    """A malformed ``Authorization`` header, or a token sent by more than one method (400)."""
+
+    code = "invalid_request"
+    status_code = 400
+    error = "invalid_request"
+
+
+class InvalidToken(BearerError):
+    """Expired, revoked, malformed or otherwise invalid token (401, RFC 6750 §3.1).
+
+    ``.reason`` is the code of the underlying cause (``token_expired``, ``bad_signature``, ...),
+    for logs and metrics; the message is safe to show.
+    """
+
+    code = "invalid_token"
+    status_code = 401
+    error = "invalid_token"
+
+    def __init__(self, message: str, *, reason: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InsufficientScope(BearerError):
+    """A valid token without every scope the endpoint requires (403, RFC 6750 §3.1)."""
+
+    code = "insufficient_scope"
+    status_code = 403
+    error = "insufficient_scope"
+
+    def __init__(self, required: Collection[str], message: str | None = None) -> None:
+        self.required = tuple(required)
+        super().__init__(message or "the token lacks a required scope")
+
+    def _extra_params(self) -> list[str]:
+        return [f"scope={_quoted(' '.join(self.required))}"]
+
+
+class JWKSError(SealringError):
+    """The key set of an issuer could not be obtained."""
+
+    code = "jwks_error"
+
+
+class JWKSFetchError(JWKSError):
+    """A fetch failed: transport error, timeout, bad status, redirect, oversize, bad document.
+
+    ``.code`` says which: ``jwks_fetch_failed``, ``jwks_redirect_refused``, ``jwks_too_large``,
+    ``jwks_bad_status``, ``jwks_invalid``.
+    """
+
+    code = "jwks_fetch_failed"
+
+
+class DiscoveryError(JWKSError):
+    """Authorization-server metadata (RFC 8414) could not be used, or names another issuer."""
+
+    code = "discovery_failed"
+
+
+class KeySetUnavailable(JWKSError):
+    """No usable key set: the last good one is older than the stale-if-error window.
+
+    The verifier fails closed rather than accept tokens against keys it cannot refresh.
+    """
+
+    code = "jwks_unavailable"

@@ -1,0 +1,522 @@
+"""Fetch and cache an issuer's JWK Set (RFC 7517 §5) for token verification.
+
+The policy lives in :class:`_KeySetCache`, which does no I/O and never reads the clock on its own:
+a refresh is a generator that yields the HTTP requests it needs and receives their responses
+(the flow style of httpx's ``Auth``). :class:`JWKSClient` and :class:`AsyncJWKSClient` only drive
+that generator with an ``httpx.Client`` or ``httpx.AsyncClient`` and add single flight.
+
+What the policy enforces, and why (see ``docs/resource-server.md``):
+
+* ``Cache-Control: max-age`` is honoured within ``[min_max_age, max_max_age]``; without it a
+  key set is fresh for ``default_max_age``. ``ETag`` is revalidated with ``If-None-Match``.
+* A token whose ``kid`` is unknown may trigger a refetch, but at most one per ``cooldown``:
+  a flood of random kids cannot turn the resource server into a JWKS amplifier.
+* A failed refresh keeps the last good key set for ``stale_if_error`` after it went stale, then
+  fails closed (:class:`KeySetUnavailable`).
+* HTTPS only (plain HTTP for loopback), no redirects, a timeout, and a response size cap.
+  Only configured URLs are fetched: the JWKS URI comes from configuration or from the metadata of
+  the configured issuer (RFC 8414 §3, with the ``issuer`` equality check of §3.3), never from a
+  token (``jku``, ``x5u``, ``iss``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from sealring.jose.errors import JoseError
+from sealring.jose.jwks import KeySet
+from sealring.resource.errors import (
+    DiscoveryError,
+    JWKSError,
+    JWKSFetchError,
+    KeySetUnavailable,
+)
+
+__all__ = ["AsyncJWKSClient", "JWKSClient", "JWKSSettings"]
+
+_METADATA_SUFFIXES = ("oauth-authorization-server", "openid-configuration")
+_MAX_METADATA_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class JWKSSettings:
+    """How a key set is fetched and cached. Checked on construction; every value in seconds/bytes."""
+
+    min_max_age: float = 30.0
+    max_max_age: float = 24 * 3600.0
+    default_max_age: float = 600.0
+    cooldown: float = 30.0
+    stale_if_error: float = 3600.0
+    timeout: float = 5.0
+    max_size: int = 512 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("min_max_age", "max_max_age", "default_max_age", "cooldown", "stale_if_error"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"JWKS setting {name!r} must be a finite number >= 0, not {value!r}"
+                )
+        if self.min_max_age > self.max_max_age:
+            raise ValueError("JWKS setting 'min_max_age' must not exceed 'max_max_age'")
+        if not self.min_max_age <= self.default_max_age <= self.max_max_age:
+            raise ValueError(
+                "JWKS setting 'default_max_age' must lie within [min_max_age, max_max_age]"
+            )
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ValueError(f"JWKS setting 'timeout' must be > 0, not {self.timeout!r}")
+        if not (isinstance(self.max_size, int) and self.max_size > 0):
+            raise ValueError(
+                f"JWKS setting 'max_size' must be a positive int, not {self.max_size!r}"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, what: str) -> str:
+    """Refuse anything but ``https://`` (``http://`` only for loopback hosts)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{what} must be an absolute https URL, not {url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{what} must use https (plain http is allowed for loopback only): {url!r}"
+        )
+    if parts.fragment:
+        raise ValueError(f"{what} must not have a fragment: {url!r}")
+    return url
+
+
+def metadata_urls(issuer: str) -> tuple[str, ...]:
+    """Where the metadata of ``issuer`` lives: RFC 8414 §3 first, then OpenID Discovery §4."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    rfc8414 = urlunsplit(
+        (parts.scheme, parts.netloc, f"/.well-known/{_METADATA_SUFFIXES[0]}{path}", "", "")
+    )
+    oidc = urlunsplit(
+        (parts.scheme, parts.netloc, f"{path}/.well-known/{_METADATA_SUFFIXES[1]}", "", "")
+    )
+    return (rfc8414, oidc)
+
+
+def freshness_lifetime(headers: Mapping[str, str], settings: JWKSSettings) -> float:
+    """Seconds a response stays fresh: ``max-age`` minus ``Age``, clamped to the bounds."""
+    max_age: float | None = None
+    for directive in headers.get("cache-control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-cache", "no-store"):
+            max_age = 0.0
+            break
+        if name == "max-age":
+            try:
+                max_age = float(int(value.strip().strip('"')))
+            except ValueError:
+                max_age = None
+    if max_age is None:
+        return settings.default_max_age
+    with contextlib.suppress(ValueError):
+        max_age -= max(0, int(headers.get("age", "0")))
+    return min(max(max_age, settings.min_max_age), settings.max_max_age)
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """A GET the policy wants sent. Only URLs from configuration or checked metadata."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    max_size: int = 512 * 1024
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+
+KeySetListener = Callable[[KeySet], None]
+RefreshFlow = Generator[HTTPRequest, HTTPResponse, KeySet]
+
+
+class _KeySetCache:
+    """The I/O-free policy shared by the sync and async clients."""
+
+    def __init__(self, jwks_uri: str | None, issuer: str | None, settings: JWKSSettings) -> None:
+        if jwks_uri is None and issuer is None:
+            raise ValueError("a JWKS client needs a jwks_uri or an issuer to discover it from")
+        self.settings = settings
+        self.issuer = check_url(issuer, "issuer") if issuer is not None else None
+        self.jwks_uri = check_url(jwks_uri, "jwks_uri") if jwks_uri is not None else None
+        self.keys: KeySet | None = None
+        self.etag: str | None = None
+        self.fresh_until = -math.inf
+        self.last_attempt = -math.inf
+        self.last_error: JWKSError | None = None
+        self.listeners: list[KeySetListener] = []
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def lookup(self, kid: str | None, now: float) -> KeySet | None:
+        """The key set if it can answer without I/O; ``None`` when a fetch is due now.
+
+        Raises :class:`JWKSError` when there is nothing to serve and a fetch is not allowed yet.
+        """
+        keys = self.keys
+        cooling = now - self.last_attempt < self.settings.cooldown
+        if keys is None:
+            if cooling and self.last_error is not None:
+                raise KeySetUnavailable(
+                    f"no key set yet; the last fetch failed: {self.last_error.message}"
+                ) from self.last_error
+            return None
+        if now < self.fresh_until:
+            if kid is None or kid in keys or cooling:
+                return keys
+            return None
+        if not cooling:
+            return None
+        if now < self.fresh_until + self.settings.stale_if_error:
+            return keys
+        raise KeySetUnavailable(
+            "the key set could not be refreshed and the last good one is too old"
+        ) from self.last_error
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def refresh_flow(self, now: float) -> RefreshFlow:
+        """Refresh the key set; yields requests, receives responses, returns the key set to use.
+
+        Failures (the driver throws transport errors in as :class:`JWKSFetchError`) fall back to
+        the last good key set while it is within the stale-if-error window.
+        """
+        self.last_attempt = now
+        try:
+            if self.jwks_uri is None:
+                self.jwks_uri = yield from self._discover()
+            keys = yield from self._fetch_jwks(now)
+        except JWKSError as exc:
+            self.last_error = exc
+            if self.keys is not None and now < self.fresh_until + self.settings.stale_if_error:
+                return self.keys
+            if self.keys is not None:
+                raise KeySetUnavailable(
+                    "the key set could not be refreshed and the last good one is too old"
+                ) from exc
+            raise
+        self.last_error = None
+        return keys
+
+    def _discover(self) -> Generator[HTTPRequest, HTTPResponse, str]:
+        assert self.issuer is not None
+        for url in metadata_urls(self.issuer):
+            response = yield HTTPRequest(
+                url, {"Accept": "application/json"}, max_size=_MAX_METADATA_SIZE
+            )
+            if response.status == 404:
+                continue
+            _check_status(response, url)
+            try:
+                metadata = json.loads(response.body)
+            except ValueError as exc:
+                raise DiscoveryError(f"metadata at {url} is not JSON") from exc
+            if not isinstance(metadata, dict):
+                raise DiscoveryError(f"metadata at {url} is not a JSON object")
+            # RFC 8414 §3.3: the issuer in the document MUST be identical to the one configured.
+            if metadata.get("issuer") != self.issuer:
+                raise DiscoveryError(
+                    f"metadata at {url} names another issuer", code="issuer_mismatch"
+                )
+            jwks_uri = metadata.get("jwks_uri")
+            if not isinstance(jwks_uri, str):
+                raise DiscoveryError(f"metadata at {url} has no jwks_uri")
+            try:
+                return check_url(jwks_uri, "jwks_uri")
+            except ValueError as exc:
+                raise DiscoveryError(str(exc)) from exc
+        raise DiscoveryError(f"no authorization-server metadata found for {self.issuer}")
+
+    def _fetch_jwks(self, now: float) -> Generator[HTTPRequest, HTTPResponse, KeySet]:
+        assert self.jwks_uri is not None
+        headers = {"Accept": "application/jwk-set+json, application/json"}
+        if self.etag is not None and self.keys is not None:
+            headers["If-None-Match"] = self.etag
+        response = yield HTTPRequest(self.jwks_uri, headers, max_size=self.settings.max_size)
+        if response.status == 304 and self.keys is not None:
+            self.fresh_until = now + freshness_lifetime(response.headers, self.settings)
+            return self.keys
+        _check_status(response, self.jwks_uri)
+        try:
+            keys = KeySet.from_json(response.body, max_size=self.settings.max_size)
+        except JoseError as exc:
+            raise JWKSFetchError(f"the JWK Set is refused: {exc}", code="jwks_invalid") from exc
+        self.etag = response.headers.get("etag")
+        self.fresh_until = now + freshness_lifetime(response.headers, self.settings)
+        previous, self.keys = self.keys, keys
+        if previous is None or previous.to_dict() != keys.to_dict():
+            for listener in tuple(self.listeners):
+                listener(keys)
+        return keys
+
+
+def _check_status(response: HTTPResponse, url: str) -> None:
+    if 300 <= response.status < 400:
+        raise JWKSFetchError(f"{url} answered a redirect; refused", code="jwks_redirect_refused")
+    if response.status != 200:
+        raise JWKSFetchError(f"{url} answered HTTP {response.status}", code="jwks_bad_status")
+
+
+class _BodyReader:
+    """Collects a response body while enforcing the size cap (declared or actual)."""
+
+    def __init__(self, request: HTTPRequest, response: httpx.Response) -> None:
+        self.request = request
+        self.response = response
+        self.body = bytearray()
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > request.max_size:
+            raise self._too_large()
+
+    def _too_large(self) -> JWKSFetchError:
+        return JWKSFetchError(
+            f"{self.request.url} sent more than the size cap", code="jwks_too_large"
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        self.body += chunk
+        if len(self.body) > self.request.max_size:
+            raise self._too_large()
+
+    def result(self) -> HTTPResponse:
+        headers = {k.lower(): v for k, v in self.response.headers.items()}
+        return HTTPResponse(self.response.status_code, headers, bytes(self.body))
+
+
+def _transport_error(request: HTTPRequest, exc: httpx.HTTPError) -> JWKSFetchError:
+    error = JWKSFetchError(f"fetching {request.url} failed: {type(exc).__name__}")
+    error.__cause__ = exc
+    return error
+
+
+def _step(flow: RefreshFlow, outcome: HTTPResponse | JWKSError) -> HTTPRequest:
+    """Feed one outcome to the flow; its next request, or ``StopIteration`` with the key set."""
+    if isinstance(outcome, JWKSError):
+        return flow.throw(outcome)
+    return flow.send(outcome)
+
+
+class _ClientBase:
+    def __init__(
+        self,
+        jwks_uri: str | None,
+        issuer: str | None,
+        settings: JWKSSettings | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._cache = _KeySetCache(jwks_uri, issuer, settings or JWKSSettings())
+        self._clock = clock
+
+    @property
+    def issuer(self) -> str | None:
+        return self._cache.issuer
+
+    @property
+    def jwks_uri(self) -> str | None:
+        """The configured or discovered JWKS URI (``None`` until discovery has run)."""
+        return self._cache.jwks_uri
+
+    @property
+    def settings(self) -> JWKSSettings:
+        return self._cache.settings
+
+    def add_listener(self, listener: KeySetListener) -> None:
+        """Call ``listener(key_set)`` whenever a fetch brings a different key set."""
+        self._cache.listeners.append(listener)
+
+    def cached_key_set(self, kid: str | None = None) -> KeySet | None:
+        """The key set when it can serve ``kid`` without I/O now, else ``None``."""
+        return self._cache.lookup(kid, self._clock())
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self._cache.settings.timeout)
+
+    def _stream_args(self, request: HTTPRequest) -> dict[str, Any]:
+        return {
+            "method": "GET",
+            "url": request.url,
+            "headers": dict(request.headers),
+            "follow_redirects": False,  # a JWKS URI that moves is a configuration to fix
+            "timeout": self._timeout(),
+        }
+
+
+class JWKSClient(_ClientBase):
+    """A JWK Set fetched over HTTPS and cached; thread-safe, one fetch at a time.
+
+    Give either ``jwks_uri`` or ``issuer`` (the JWKS URI is then discovered from the issuer's
+    metadata). ``transport`` and ``clock`` are for tests; ``http_client`` lets an application share
+    its own ``httpx.Client`` (its redirect setting is overridden per request).
+    """
+
+    def __init__(
+        self,
+        jwks_uri: str | None = None,
+        *,
+        issuer: str | None = None,
+        settings: JWKSSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(jwks_uri, issuer, settings, clock)
+        self._owns_client = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=self._timeout())
+        self._lock = threading.Lock()
+
+    def get_key_set(self, kid: str | None = None) -> KeySet:
+        """The current key set; refetched when stale, or when ``kid`` is unknown (cooldown)."""
+        keys = self._cache.lookup(kid, self._clock())
+        if keys is not None:
+            return keys
+        with self._lock:
+            # Single flight: whoever waited for the lock finds the key set another thread fetched.
+            now = self._clock()
+            keys = self._cache.lookup(kid, now)
+            if keys is not None:
+                return keys
+            return self._drive(self._cache.refresh_flow(now))
+
+    def refresh(self) -> KeySet:
+        """Fetch now, ignoring freshness and cooldown (an operator's tool, not a hot path)."""
+        with self._lock:
+            return self._drive(self._cache.refresh_flow(self._clock()))
+
+    def _drive(self, flow: RefreshFlow) -> KeySet:
+        request = next(flow)
+        while True:
+            try:
+                request = _step(flow, self._send(request))
+            except StopIteration as stop:
+                result: KeySet = stop.value
+                return result
+
+    def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
+        try:
+            with self._http.stream(**self._stream_args(request)) as response:
+                reader = _BodyReader(request, response)
+                for chunk in response.iter_bytes():
+                    reader.feed(chunk)
+                return reader.result()
+        except httpx.HTTPError as exc:
+            return _transport_error(request, exc)
+        except JWKSError as exc:
+            return exc
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncJWKSClient(_ClientBase):
+    """The asyncio twin of :class:`JWKSClient`: same policy, one fetch shared by all tasks."""
+
+    def __init__(
+        self,
+        jwks_uri: str | None = None,
+        *,
+        issuer: str | None = None,
+        settings: JWKSSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(jwks_uri, issuer, settings, clock)
+        self._owns_client = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout())
+        self._lock = asyncio.Lock()
+
+    async def get_key_set(self, kid: str | None = None) -> KeySet:
+        """The current key set; refetched when stale, or when ``kid`` is unknown (cooldown)."""
+        keys = self._cache.lookup(kid, self._clock())
+        if keys is not None:
+            return keys
+        async with self._lock:
+            now = self._clock()
+            keys = self._cache.lookup(kid, now)
+            if keys is not None:
+                return keys
+            return await self._drive(self._cache.refresh_flow(now))
+
+    async def refresh(self) -> KeySet:
+        """Fetch now, ignoring freshness and cooldown."""
+        async with self._lock:
+            return await self._drive(self._cache.refresh_flow(self._clock()))
+
+    async def _drive(self, flow: RefreshFlow) -> KeySet:
+        request = next(flow)
+        while True:
+            try:
+                request = _step(flow, await self._send(request))
+            except StopIteration as stop:
+                result: KeySet = stop.value
+                return result
+
+    async def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
+        try:
+            async with self._http.stream(**self._stream_args(request)) as response:
+                reader = _BodyReader(request, response)
+                async for chunk in response.aiter_bytes():
+                    reader.feed(chunk)
+                return reader.result()
+        except httpx.HTTPError as exc:
+            return _transport_error(request, exc)
+        except JWKSError as exc:
+            return exc
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

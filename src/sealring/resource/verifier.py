@@ -1,0 +1,350 @@
+"""Verify JWT access tokens (RFC 9068) for a resource server.
+
+The pipeline for one token, in order (each step raises, none returns a bool):
+
+1. parse the compact JWS (``sealring.jose.parse_compact``) and decode its payload;
+2. read the *unverified* ``iss`` only to choose among the **configured** issuers; an issuer that
+   is not configured is refused without any I/O (nothing from a token is ever fetched);
+3. take that issuer's key set (refetched on an unknown ``kid``, subject to the JWKS cooldown) and
+   select the key with the configured algorithm allow-list; a key serves only its own issuer;
+4. verify the signature, then the header ``typ`` (RFC 9068 §4: ``at+jwt``) and the claims
+   (RFC 9068 §4: ``iss`` exact, ``aud`` contains ours, ``exp``/``nbf``/``iat`` with leeway).
+
+A verified token goes into the :class:`~sealring.resource.cache.VerifiedTokenCache`; a cache hit
+still checks that its key is in its issuer's current key set and not revoked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeAlias
+
+import anyio.to_thread
+
+from sealring.jose.algorithms import ALGORITHMS
+from sealring.jose.errors import JoseError
+from sealring.jose.jwks import KeySet
+from sealring.jose.jws import CompactJWS, parse_compact, select_key, verify_signature
+from sealring.jose.jwt import check_type, decode_payload, validate_claims
+from sealring.resource.cache import DEFAULT_CACHE_SIZE, VerifiedTokenCache
+from sealring.resource.errors import InsufficientScope, InvalidToken
+from sealring.resource.jwks_client import AsyncJWKSClient, JWKSClient, JWKSSettings
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "DEFAULT_LEEWAY",
+    "RFC9068_REQUIRED_CLAIMS",
+    "AccessTokenClaims",
+    "AccessTokenVerifier",
+    "KeySource",
+    "TrustedIssuer",
+]
+
+#: RFC 9068 §2.2: the claims every JWT access token carries.
+RFC9068_REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+#: Every asymmetric algorithm of the JOSE core; the key's own binding narrows it further.
+DEFAULT_ALGORITHMS = tuple(sorted(ALGORITHMS))
+DEFAULT_LEEWAY = 30.0
+
+KeySource: TypeAlias = JWKSClient | AsyncJWKSClient | KeySet
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    """The verified claims of an access token."""
+
+    iss: str
+    sub: str
+    aud: tuple[str, ...]
+    exp: float
+    client_id: str | None
+    scopes: frozenset[str]
+    iat: float | None
+    jti: str | None
+    #: The ``kid`` of the key that verified the token.
+    kid: str
+    #: Every claim, read-only, as it was in the token.
+    raw: Mapping[str, object] = field(repr=False)
+
+    def has_scopes(self, required: Iterable[str]) -> bool:
+        return self.scopes.issuperset(required)
+
+    def require_scopes(self, required: Collection[str]) -> None:
+        """Raise :class:`InsufficientScope` (403) unless every scope in ``required`` is granted."""
+        if not self.scopes.issuperset(required):
+            raise InsufficientScope(required)
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """One issuer this resource server accepts, with its own keys.
+
+    ``keys`` is a :class:`JWKSClient`, an :class:`AsyncJWKSClient` or a static ``KeySet``; when
+    omitted a :class:`JWKSClient` is made from ``jwks_uri`` or by discovery from ``issuer``.
+    ``audience`` overrides the verifier's audience for this issuer.
+    """
+
+    issuer: str
+    keys: KeySource | None = None
+    jwks_uri: str | None = None
+    audience: str | Collection[str] | None = None
+
+
+@dataclass
+class _Issuer:
+    issuer: str
+    keys: KeySource
+    audience: str | Collection[str]
+    owned: bool
+
+
+@dataclass
+class _Pending:
+    token: str
+    jws: CompactJWS
+    claims: dict[str, object]
+    issuer: _Issuer
+    now: float
+
+
+def _opt_number(claims: Mapping[str, object], name: str) -> float | None:
+    value = claims.get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _claims_object(claims: dict[str, object], kid: str) -> AccessTokenClaims:
+    def text(name: str) -> str | None:
+        value = claims.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise InvalidToken(f"claim {name!r} must be a string", reason="invalid_claim")
+        return value
+
+    scope = text("scope")
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        audience: tuple[str, ...] = (aud,)
+    elif isinstance(aud, list):
+        audience = tuple(a for a in aud if isinstance(a, str))
+    else:
+        audience = ()
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float):
+        raise InvalidToken("claim 'exp' is required", reason="missing_claim")
+    return AccessTokenClaims(
+        iss=text("iss") or "",
+        sub=text("sub") or "",
+        aud=audience,
+        exp=float(exp),
+        client_id=text("client_id"),
+        scopes=frozenset(scope.split()) if scope else frozenset(),
+        iat=_opt_number(claims, "iat"),
+        jti=text("jti"),
+        kid=kid,
+        raw=MappingProxyType(claims),
+    )
+
+
+class AccessTokenVerifier:
+    """Verifies bearer access tokens from one or more trusted issuers.
+
+    The common case is one issuer whose JWKS URI is discovered::
+
+        verifier = AccessTokenVerifier("https://as.example", audience="https://api.example")
+        claims = verifier.verify(token)          # or: await verifier.averify(token)
+
+    Defaults follow RFC 9068: ``typ`` must be ``at+jwt``; ``iss``, ``exp``, ``aud``, ``sub``,
+    ``client_id``, ``iat`` and ``jti`` are required; leeway 30 s. See ``docs/resource-server.md``
+    for every option.
+    """
+
+    def __init__(
+        self,
+        issuer: str | None = None,
+        *,
+        audience: str | Collection[str],
+        jwks_uri: str | None = None,
+        keys: KeySource | None = None,
+        trusted_issuers: Sequence[TrustedIssuer] = (),
+        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        typ: str | None = "at+jwt",
+        leeway: float = DEFAULT_LEEWAY,
+        required_claims: Collection[str] = RFC9068_REQUIRED_CLAIMS,
+        cache_size: int | None = DEFAULT_CACHE_SIZE,
+        max_token_size: int = 16 * 1024,
+        jwks_settings: JWKSSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        configs = list(trusted_issuers)
+        if issuer is not None:
+            configs.insert(0, TrustedIssuer(issuer, keys=keys, jwks_uri=jwks_uri))
+        elif keys is not None or jwks_uri is not None:
+            raise ValueError("keys/jwks_uri need an issuer: tokens are only trusted per issuer")
+        if not configs:
+            raise ValueError("an AccessTokenVerifier needs at least one trusted issuer")
+        if isinstance(audience, str) and not audience:
+            raise ValueError("audience must not be empty")
+        if not (math.isfinite(leeway) and leeway >= 0):
+            raise ValueError(f"leeway must be a finite number >= 0, not {leeway!r}")
+        unknown = set(algorithms) - set(ALGORITHMS)
+        if unknown or not algorithms:
+            raise ValueError(f"algorithms must be a non-empty subset of {DEFAULT_ALGORITHMS}")
+        self.audience = audience
+        self.algorithms = tuple(algorithms)
+        self.typ = typ
+        self.leeway = float(leeway)
+        self.required_claims = tuple(required_claims)
+        self.max_token_size = max_token_size
+        self._clock = clock
+        self._cache: VerifiedTokenCache[AccessTokenClaims] | None = (
+            VerifiedTokenCache(cache_size) if cache_size else None
+        )
+        self._revoked: set[tuple[str, str]] = set()
+        self._issuers: dict[str, _Issuer] = {}
+        for config in configs:
+            if config.issuer in self._issuers:
+                raise ValueError(f"issuer {config.issuer!r} is configured twice")
+            source = config.keys
+            owned = source is None
+            if source is None:
+                source = JWKSClient(
+                    config.jwks_uri, issuer=config.issuer, settings=jwks_settings, clock=clock
+                )
+            elif isinstance(source, JWKSClient | AsyncJWKSClient) and source.issuer not in (
+                None,
+                config.issuer,
+            ):
+                raise ValueError(f"the JWKS client of {config.issuer!r} belongs to another issuer")
+            entry = _Issuer(config.issuer, source, config.audience or audience, owned)
+            self._issuers[config.issuer] = entry
+            if isinstance(source, JWKSClient | AsyncJWKSClient) and self._cache is not None:
+                source.add_listener(self._on_new_keys(config.issuer))
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        return tuple(self._issuers)
+
+    @property
+    def cache(self) -> VerifiedTokenCache[AccessTokenClaims] | None:
+        return self._cache
+
+    def _on_new_keys(self, issuer: str) -> Callable[[KeySet], None]:
+        def evict_removed(keys: KeySet) -> None:
+            if self._cache is not None:
+                self._cache.retain_kids(issuer, [key.kid for key in keys])
+
+        return evict_removed
+
+    def revoke_kid(self, issuer: str, kid: str) -> None:
+        """Stop accepting tokens signed by ``kid`` of ``issuer``, cached ones included."""
+        self._revoked.add((issuer, kid))
+        if self._cache is not None:
+            self._cache.evict_kid(issuer, kid)
+
+    # -- verification ----------------------------------------------------------------------
+
+    def verify(self, token: str) -> AccessTokenClaims:
+        """Verify ``token``; returns its claims or raises :class:`InvalidToken`.
+
+        Raises :class:`~sealring.resource.errors.JWKSError` when the issuer's keys cannot be had.
+        """
+        step = self._begin(token)
+        if isinstance(step, AccessTokenClaims):
+            return step
+        source = step.issuer.keys
+        if isinstance(source, AsyncJWKSClient):
+            raise TypeError("this verifier uses an AsyncJWKSClient: call averify()")
+        keys = source if isinstance(source, KeySet) else source.get_key_set(step.jws.kid)
+        return self._complete(step, keys)
+
+    async def averify(self, token: str) -> AccessTokenClaims:
+        """:meth:`verify` for async code: never blocks the event loop on a JWKS fetch."""
+        step = self._begin(token)
+        if isinstance(step, AccessTokenClaims):
+            return step
+        source = step.issuer.keys
+        if isinstance(source, KeySet):
+            keys = source
+        elif isinstance(source, AsyncJWKSClient):
+            keys = await source.get_key_set(step.jws.kid)
+        else:
+            cached = source.cached_key_set(step.jws.kid)
+            if cached is None:
+                cached = await anyio.to_thread.run_sync(source.get_key_set, step.jws.kid)
+            keys = cached
+        return self._complete(step, keys)
+
+    def _begin(self, token: str) -> AccessTokenClaims | _Pending:
+        now = self._clock()
+        if self._cache is not None:
+            hit = self._cache.get(token, now)
+            if hit is not None and self._still_trusted(hit):
+                return hit
+        try:
+            jws = parse_compact(token, max_size=self.max_token_size)
+            claims = decode_payload(jws)
+        except JoseError as exc:
+            raise InvalidToken(exc.message, reason=exc.code) from exc
+        iss = claims.get("iss")
+        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            raise InvalidToken("the token's issuer is not trusted", reason="invalid_issuer")
+        return _Pending(token, jws, claims, issuer, now)
+
+    def _still_trusted(self, hit: AccessTokenClaims) -> bool:
+        if (hit.iss, hit.kid) in self._revoked:
+            return False
+        source = self._issuers[hit.iss].keys
+        if isinstance(source, KeySet):
+            return True
+        # A key set due for refresh sends the request down the full path, whose fetch evicts
+        # the tokens of keys that left the set.
+        keys = source.cached_key_set(hit.kid)
+        return keys is not None and hit.kid in keys
+
+    def _complete(self, step: _Pending, keys: KeySet) -> AccessTokenClaims:
+        issuer = step.issuer
+        try:
+            key, alg = select_key(step.jws, keys, self.algorithms)
+            if (issuer.issuer, key.kid) in self._revoked:
+                raise InvalidToken("the token's signing key is revoked", reason="key_revoked")
+            verify_signature(step.jws, key, alg)
+            check_type(step.jws.header, self.typ)
+            validate_claims(
+                step.claims,
+                now=step.now,
+                leeway=self.leeway,
+                issuer=issuer.issuer,
+                audience=issuer.audience,
+                required=self.required_claims,
+            )
+        except JoseError as exc:
+            raise InvalidToken(exc.message, reason=exc.code) from exc
+        result = _claims_object(step.claims, key.kid)
+        if self._cache is not None:
+            self._cache.put(
+                step.token,
+                result,
+                expires_at=result.exp,
+                issuer=issuer.issuer,
+                kid=key.kid,
+                now=step.now,
+            )
+        return result
+
+    def close(self) -> None:
+        """Close the JWKS clients this verifier made itself."""
+        for issuer in self._issuers.values():
+            if issuer.owned and isinstance(issuer.keys, JWKSClient):
+                issuer.keys.close()
+
+    def __enter__(self) -> AccessTokenVerifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
