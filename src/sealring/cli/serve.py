@@ -1,7 +1,112 @@
+"""``sealring serve``: the authorization server (docs/server.md).
+
+With no options: issuer ``http://127.0.0.1:8000``, SQLite file ``./sealring.db``, the development
+KEK file beside it (the keys layer warns on every start) and signing keys created on first start.
+"""
+
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from sealring.errors import SealringError
+
+__all__ = ["register", "serve"]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"sealring serve: {message}", err=True)
+    return typer.Exit(code)
+
+
+def serve(
+    issuer: Annotated[
+        str | None, typer.Option(help="Public issuer URL (default http://HOST:PORT).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="SQLAlchemy database URL (default sqlite:///./sealring.db).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+    http_server: Annotated[
+        str | None, typer.Option("--http-server", help="uvicorn or granian (default uvicorn).")
+    ] = None,
+) -> None:
+    """Run the authorization server."""
+    from sealring.server.logging import configure_logging
+    from sealring.server.settings import RESOLVED_ENV, Settings
+
+    options: dict[str, object | None] = {
+        "issuer": issuer,
+        "host": host,
+        "port": port,
+        "database_url": database,
+        "workers": workers,
+        "http_server": http_server,
+    }
+    try:
+        settings = Settings.load(options, config_file=config)
+    except SealringError as exc:
+        raise _fail(exc.message) from None
+    configure_logging(settings.log_level)
+    try:
+        _preflight(settings)
+    except SealringError as exc:
+        raise _fail(exc.message) from None
+    except Exception as exc:  # database unreachable and the like: one line, no traceback
+        raise _fail(
+            f"cannot start: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 1
+        ) from None
+    typer.echo(f"Sealring authorization server, issuer {settings.issuer}")
+    typer.echo(f"  token endpoint {settings.token_endpoint}, JWKS {settings.jwks_uri}")
+    sys.stdout.flush()
+    os.environ[RESOLVED_ENV] = settings.to_json()
+    if settings.http_server == "granian":
+        from granian.constants import Interfaces
+        from granian.server import Server
+
+        Server(
+            "sealring.server.app:app_from_env",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            factory=True,
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn
+
+    uvicorn.run(
+        "sealring.server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        server_header=False,
+    )
+
+
+def _preflight(settings: object) -> None:
+    """Migrate and create keys once, in the parent, before any worker starts (and fail early)."""
+    from sealring.server.app import build_state
+    from sealring.server.settings import Settings
+
+    assert isinstance(settings, Settings)
+    state, km = build_state(settings)
+    km.close()
+    state.engine.dispose()
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sealring`` command."""
+    app.command("serve")(serve)

@@ -1,0 +1,297 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+Methods (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §2.2): ``client_secret_basic``,
+``client_secret_post``, ``private_key_jwt`` and ``none`` (public clients).  A request uses exactly
+one method (RFC 6749 §2.3: "MUST NOT use more than one"), and it must be the one the client is
+registered with.  Every failure is ``invalid_client`` with one opaque description, so a caller
+cannot tell an unknown client from a wrong secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import anyio.to_thread
+import httpx
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sealring.jose.errors import JoseError
+from sealring.jose.jwks import KeySet
+from sealring.jose.jws import parse_compact, select_key, verify_signature
+from sealring.jose.jwt import decode_payload, validate_claims
+from sealring.server.clients import SECRET_METHODS, Client, ClientCache, SecretHasher
+from sealring.server.errors import InvalidClient, InvalidRequest
+from sealring.server.forms import Form
+from sealring.server.models import AssertionJti
+
+__all__ = [
+    "ASSERTION_ALGORITHMS",
+    "JWT_BEARER",
+    "ClientAuthenticator",
+    "ClientJWKSFetcher",
+    "Credentials",
+    "JtiStore",
+    "extract_credentials",
+]
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Asymmetric only: a client_secret_jwt (HMAC) assertion would need the secret in clear.
+ASSERTION_ALGORITHMS = (
+    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+)  # fmt: skip
+ASSERTION_LEEWAY = 30.0
+MAX_CLIENT_ID = 64
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request presents, before anything is checked."""
+
+    method: str
+    client_id: str
+    secret: str | None = field(default=None, repr=False)
+    assertion: str | None = field(default=None, repr=False)
+
+
+def _parse_basic(header: str) -> tuple[str, str]:
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient("unsupported authorization scheme")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClient("malformed Basic credentials") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient("malformed Basic credentials")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def extract_credentials(authorization: str | None, form: Form) -> Credentials:
+    """Identify the one authentication method the request uses (no checking of values)."""
+    form_id = form.get("client_id")
+    form_secret = form.get("client_secret")
+    assertion = form.get("client_assertion")
+    assertion_type = form.get("client_assertion_type")
+    used = [authorization is not None, form_secret is not None, assertion is not None]
+    if sum(used) > 1:
+        raise InvalidRequest("more than one client authentication method used")
+    if authorization is not None:
+        client_id, secret = _parse_basic(authorization)
+        if form_id is not None and form_id != client_id:
+            raise InvalidRequest("client_id does not match the authenticated client")
+        creds = Credentials("client_secret_basic", client_id, secret=secret)
+    elif form_secret is not None:
+        if form_id is None:
+            raise InvalidRequest("client_secret without client_id")
+        creds = Credentials("client_secret_post", form_id, secret=form_secret)
+    elif assertion is not None or assertion_type is not None:
+        if assertion_type != JWT_BEARER:
+            raise InvalidRequest(f"client_assertion_type must be {JWT_BEARER}")
+        if assertion is None:
+            raise InvalidRequest("client_assertion is missing")
+        creds = Credentials("private_key_jwt", form_id or "", assertion=assertion)
+    elif form_id is not None:
+        creds = Credentials("none", form_id)
+    else:
+        raise InvalidClient("client authentication is required")
+    if len(creds.client_id) > MAX_CLIENT_ID:
+        raise InvalidClient()
+    return creds
+
+
+class JtiStore:
+    """Single use of assertion ``jti`` values across every replica (a primary-key insert)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def use(self, client_id: str, jti: str, expires_at: float) -> bool:
+        """Record the jti; False if it was recorded before (by any replica)."""
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(AssertionJti(client_id=client_id, jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+    def prune(self, now: float) -> int:
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(delete(AssertionJti).where(AssertionJti.expires_at < now))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ClientJWKSFetcher:
+    """A client's ``jwks_uri`` key set: 5 s timeout, no redirects, 64 KiB cap, 5 min cache.
+
+    An unknown ``kid`` causes at most one refetch per ``cooldown`` per URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ttl: float = 300.0,
+        cooldown: float = 30.0,
+        timeout: float = 5.0,
+        max_size: int = 64 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._ttl = ttl
+        self._cooldown = cooldown
+        self._timeout = timeout
+        self._max_size = max_size
+        self._clock = clock
+        self._cache: dict[str, tuple[float, float, KeySet]] = {}  # url -> (expires, fetched, set)
+
+    async def get(self, url: str, kid: str | None) -> KeySet:
+        now = self._clock()
+        entry = self._cache.get(url)
+        if entry is not None:
+            expires, fetched, keys = entry
+            fresh = now < expires
+            known = kid is None or kid in keys
+            if fresh and (known or now - fetched < self._cooldown):
+                return keys
+        keys = await self._fetch(url)
+        self._cache[url] = (now + self._ttl, now, keys)
+        return keys
+
+    async def _fetch(self, url: str) -> KeySet:
+        try:
+            async with (
+                httpx.AsyncClient(
+                    transport=self._transport, timeout=self._timeout, follow_redirects=False
+                ) as http,
+                http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+            ):
+                if response.status_code != 200:
+                    raise InvalidClient()
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self._max_size:
+                        raise InvalidClient()
+            return KeySet.from_json(bytes(body), max_size=self._max_size)
+        except (httpx.HTTPError, JoseError) as exc:
+            raise InvalidClient() from exc
+
+
+class ClientAuthenticator:
+    """Authenticate :class:`Credentials` against the registered client; return the client."""
+
+    def __init__(
+        self,
+        *,
+        clients: ClientCache,
+        hasher: SecretHasher,
+        jtis: JtiStore,
+        jwks_fetcher: ClientJWKSFetcher,
+        issuer: str,
+        token_endpoint: str,
+        assertion_max_lifetime: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clients = clients
+        self._hasher = hasher
+        self._jtis = jtis
+        self._fetcher = jwks_fetcher
+        self._issuer = issuer
+        self._token_endpoint = token_endpoint
+        self._max_lifetime = assertion_max_lifetime
+        self._clock = clock
+        self._keysets: dict[str, KeySet] = {}  # parsed registered JWK Sets, by document text
+
+    async def _client(self, client_id: str) -> Client | None:
+        hit, client = self._clients.cached(client_id)
+        if hit:
+            return client
+        return await anyio.to_thread.run_sync(self._clients.get, client_id)
+
+    async def authenticate(
+        self, creds: Credentials, *, endpoint: str, allow_public: bool = False
+    ) -> Client:
+        if creds.method == "private_key_jwt":
+            return await self._assertion(creds, endpoint)
+        client = await self._client(creds.client_id)
+        if creds.method in SECRET_METHODS:
+            assert creds.secret is not None
+            ok = self._hasher.matches(creds.secret, client.secret_hash if client else None)
+            if client is None or not ok or client.auth_method != creds.method:
+                raise InvalidClient()
+            return client
+        # method "none": only a registered public client, only where public clients are allowed.
+        if client is None or not client.public or not allow_public:
+            raise InvalidClient()
+        return client
+
+    async def _assertion(self, creds: Credentials, endpoint: str) -> Client:
+        """RFC 7523 §3 and OIDC Core §9 checks on a ``private_key_jwt`` client assertion."""
+        assert creds.assertion is not None
+        try:
+            jws = parse_compact(creds.assertion)
+            unverified = decode_payload(jws)
+        except JoseError as exc:
+            raise InvalidClient("malformed client assertion") from exc
+        client_id = unverified.get("sub")
+        if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID:
+            raise InvalidClient("malformed client assertion")
+        if creds.client_id and creds.client_id != client_id:
+            raise InvalidClient()
+        client = await self._client(client_id)
+        if client is None or client.auth_method != "private_key_jwt":
+            raise InvalidClient()
+        keys = await self._keys_of(client, jws.kid)
+        now = self._clock()
+        try:
+            key, alg = select_key(jws, keys, ASSERTION_ALGORITHMS)
+            verify_signature(jws, key, alg)
+            claims = decode_payload(jws)
+            validate_claims(
+                claims,
+                now=now,
+                leeway=ASSERTION_LEEWAY,
+                issuer=client.client_id,
+                audience=[self._issuer, self._token_endpoint, endpoint],
+                required=("iss", "sub", "aud", "exp", "jti"),
+            )
+        except JoseError as exc:
+            raise InvalidClient() from exc
+        exp = claims["exp"]
+        jti = claims["jti"]
+        assert isinstance(exp, int | float)
+        if not math.isfinite(exp) or exp > now + self._max_lifetime + ASSERTION_LEEWAY:
+            raise InvalidClient("client assertion lifetime too long")
+        if not isinstance(jti, str) or not jti or len(jti) > 255:
+            raise InvalidClient("malformed client assertion")
+        fresh = await anyio.to_thread.run_sync(
+            self._jtis.use, client.client_id, jti, float(exp) + ASSERTION_LEEWAY
+        )
+        if not fresh:
+            raise InvalidClient("client assertion already used")
+        return client
+
+    async def _keys_of(self, client: Client, kid: str | None) -> KeySet:
+        if client.jwks is not None:
+            keys = self._keysets.get(client.jwks)
+            if keys is None:
+                try:
+                    keys = KeySet.from_json(client.jwks)
+                except JoseError as exc:
+                    raise InvalidClient() from exc
+                if len(self._keysets) > 1000:
+                    self._keysets.clear()
+                self._keysets[client.jwks] = keys
+            return keys
+        assert client.jwks_uri is not None
+        return await self._fetcher.get(client.jwks_uri, kid)

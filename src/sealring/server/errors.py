@@ -1,0 +1,163 @@
+"""OAuth 2.0 error responses (RFC 6749 §5.2) and the HTTP mapping each error owns.
+
+Every protocol error raised by the server is an :class:`OAuthError`; its ``code`` is the RFC error
+code and the class decides the status and headers.  The description is meant for the client
+developer and never contains a secret, a token or key material.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from starlette.responses import Response
+
+from sealring.errors import SealringError
+
+__all__ = [
+    "NO_STORE_HEADERS",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "OAuthError",
+    "RateLimited",
+    "RequestTooLarge",
+    "ServerError",
+    "TemporarilyUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedMediaType",
+    "UnsupportedTokenType",
+    "error_response",
+]
+
+# RFC 6749 §5.1/§5.2: token responses and their errors must not be cached.
+NO_STORE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(SealringError):
+    """An RFC 6749 §5.2 error.  ``code`` is the ``error`` member of the response."""
+
+    code = "invalid_request"
+    status_code = 400
+
+    def __init__(self, description: str = "", *, code: str | None = None) -> None:
+        super().__init__(description, code=code)
+
+    @property
+    def description(self) -> str:
+        return self.message
+
+    def headers(self) -> dict[str, str]:
+        return dict(NO_STORE_HEADERS)
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.code}
+        if self.description:
+            out["error_description"] = self.description
+        return out
+
+
+class InvalidRequest(OAuthError):
+    """Missing, repeated or malformed parameter, or more than one authentication method."""
+
+    code = "invalid_request"
+
+
+class RequestTooLarge(InvalidRequest):
+    """The request body exceeds the configured cap (413, still an ``invalid_request``)."""
+
+    status_code = 413
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The body is not ``application/x-www-form-urlencoded`` (415, an ``invalid_request``)."""
+
+    status_code = 415
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2): 401 with a ``WWW-Authenticate`` challenge."""
+
+    code = "invalid_client"
+    status_code = 401
+
+    def __init__(self, description: str = "client authentication failed", *, basic: bool = True):
+        super().__init__(description)
+        self.basic = basic
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        # §5.2: when the client tried HTTP Basic the challenge must name that scheme; we always
+        # send it so that a library retrying with Basic knows it is accepted.
+        headers["WWW-Authenticate"] = 'Basic realm="sealring", charset="UTF-8"'
+        return headers
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """The authenticated client may not use this grant type (or revoke this token)."""
+
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is not one the client may get a token for."""
+
+    code = "invalid_target"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
+
+    code = "unsupported_token_type"
+
+
+class TemporarilyUnavailable(OAuthError):
+    code = "temporarily_unavailable"
+    status_code = 503
+
+
+class RateLimited(TemporarilyUnavailable):
+    """The client's token bucket is empty: 429 with ``Retry-After`` in whole seconds."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limit exceeded, retry later")
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+class ServerError(OAuthError):
+    """Anything unexpected: a fixed opaque body, never internals."""
+
+    code = "server_error"
+    status_code = 500
+
+
+def error_response(error: OAuthError) -> Response:
+    """Render ``error`` as the JSON body of RFC 6749 §5.2 with its status and headers."""
+    return Response(
+        json.dumps(error.body(), separators=(",", ":")),
+        status_code=error.status_code,
+        headers=error.headers(),
+        media_type="application/json",
+    )

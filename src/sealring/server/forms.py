@@ -1,0 +1,72 @@
+"""Reading ``application/x-www-form-urlencoded`` request bodies defensively.
+
+The body is capped before it is read in full, must be UTF-8, and each parameter may appear once
+(RFC 6749 §3.1/§3.2) except those a specification allows to repeat (RFC 8707 ``resource``).
+Parameters sent with an empty value are treated as omitted (RFC 6749 §3.1).  Unknown parameters
+are ignored (§3.2).  Every failure is an :class:`~sealring.server.errors.OAuthError`, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from sealring.server.errors import InvalidRequest, RequestTooLarge, UnsupportedMediaType
+
+__all__ = ["Form", "read_form"]
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELDS = 64
+
+
+class Form:
+    """Parsed form parameters; :meth:`get` refuses a repeated parameter."""
+
+    def __init__(self, pairs: Mapping[str, list[str]]) -> None:
+        self._values = pairs
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise InvalidRequest(f"parameter {name} is repeated")
+        return values[0]
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._values.get(name, ()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+
+async def read_form(request: Request, max_size: int) -> Form:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != FORM_TYPE:
+        raise UnsupportedMediaType(f"the request body must be {FORM_TYPE}")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("malformed Content-Length")
+        if int(declared) > max_size:
+            raise RequestTooLarge(f"the request body exceeds {max_size} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_size:
+            raise RequestTooLarge(f"the request body exceeds {max_size} bytes")
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=False, strict_parsing=False, max_num_fields=MAX_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the request body is not a valid form") from None
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, []).append(value)
+    return Form(values)

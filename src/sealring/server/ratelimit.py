@@ -1,0 +1,115 @@
+"""Per-client rate limit on the token endpoint: a token bucket.
+
+``rate`` tokens per second refill a bucket of ``burst``; each token request takes one.  In memory
+(per process) by default; shared by every replica through Redis when ``SEALRING_REDIS_URL`` is
+set, where one Lua script reads the Redis clock and updates the bucket atomically.  If Redis
+cannot be reached the request is refused (503): the limit fails closed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from sealring.server.errors import RateLimited, TemporarilyUnavailable
+
+__all__ = ["MemoryRateLimiter", "RateLimiter", "RedisRateLimiter"]
+
+
+class RateLimiter(Protocol):
+    async def check(self, key: str) -> None:
+        """Take one token for ``key``; raise :class:`RateLimited` if the bucket is empty."""
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """Buckets in this process; at most ``max_keys`` buckets (least recently used dropped)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._max = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    async def check(self, key: str) -> None:
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited((1.0 - tokens) / self._rate)
+        self._buckets[key] = (tokens - 1.0, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+
+    async def aclose(self) -> None:
+        return None
+
+
+_BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter:
+    """Buckets in Redis, shared by every replica; the Redis server's clock is the only clock."""
+
+    def __init__(
+        self, url: str, rate: float, burst: int, *, prefix: str = "sealring:ratelimit:"
+    ) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._script = self._redis.register_script(_BUCKET_SCRIPT)
+        self._rate = rate
+        self._burst = burst
+        self._prefix = prefix
+
+    async def check(self, key: str) -> None:
+        try:
+            raw = await self._script(keys=[self._prefix + key], args=[self._rate, self._burst])
+            wait = float(raw)
+        except (RedisError, OSError, ValueError) as exc:
+            raise TemporarilyUnavailable("rate limiter unavailable") from exc
+        if wait > 0 and math.isfinite(wait):
+            raise RateLimited(wait)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
