@@ -116,10 +116,14 @@ def _opt_number(claims: Mapping[str, object], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _claims_object(claims: dict[str, object], kid: str) -> AccessTokenClaims:
+def _claims_object(
+    claims: dict[str, object], kid: str, required: Collection[str]
+) -> AccessTokenClaims:
     def text(name: str) -> str | None:
         value = claims.get(name)
         if value is None:
+            if name in required:
+                raise InvalidToken(f"claim {name!r} is required", reason="missing_claim")
             return None
         if not isinstance(value, str):
             raise InvalidToken(f"claim {name!r} must be a string", reason="invalid_claim")
@@ -257,9 +261,15 @@ class AccessTokenVerifier:
         if isinstance(step, AccessTokenClaims):
             return step
         source = step.issuer.keys
-        if isinstance(source, AsyncJWKSClient):
-            raise TypeError("this verifier uses an AsyncJWKSClient: call averify()")
-        keys = source if isinstance(source, KeySet) else source.get_key_set(step.jws.kid)
+        if isinstance(source, KeySet):
+            keys = source
+        elif isinstance(source, JWKSClient):
+            keys = source.get_key_set(step.jws.kid)
+        else:
+            cached = source.cached_key_set(step.jws.kid)
+            if cached is None:
+                raise TypeError("the key set needs an async fetch: call averify()")
+            keys = cached
         return self._complete(step, keys)
 
     async def averify(self, token: str) -> AccessTokenClaims:
@@ -325,7 +335,7 @@ class AccessTokenVerifier:
             )
         except JoseError as exc:
             raise InvalidToken(exc.message, reason=exc.code) from exc
-        result = _claims_object(step.claims, key.kid)
+        result = _claims_object(step.claims, key.kid, self.required_claims)
         if self._cache is not None:
             self._cache.put(
                 step.token,

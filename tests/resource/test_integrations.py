@@ -1,0 +1,351 @@
+"""FastAPI, Starlette (the example API) and Flask: each through its test client and a real server.
+
+Every app exposes ``GET /api/hello`` (any token), ``GET /api/items`` (items:read) and
+``POST /api/items`` (items:write); one table of RFC 6750 expectations runs against all six.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Security
+from flask import Flask, jsonify
+from starlette.applications import Starlette
+from starlette.exceptions import StarletteDeprecationWarning
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from werkzeug.serving import make_server
+
+from sealring.resource import AccessTokenClaims, AccessTokenVerifier
+from sealring.resource.example_api import create_app as example_app
+from sealring.resource.integrations import fastapi as sr_fastapi
+from sealring.resource.integrations import flask as sr_flask
+from sealring.resource.integrations.starlette import (
+    BearerTokenMiddleware,
+    get_token,
+    requires_token,
+)
+
+from .conftest import AUDIENCE, FakeClock, IssuerServer, ThreadedUvicorn, mint, new_key
+
+with warnings.catch_warnings():
+    # Starlette 1.x nudges its test client toward the httpx2 package, which this project does not
+    # install; the client itself works the same on httpx.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+REALM = "api"
+
+# (status, headers, json body)
+Answer = tuple[int, dict[str, str], Any]
+Call = Callable[..., Answer]
+
+
+def fastapi_app(verifier: AccessTokenVerifier, **options: Any) -> FastAPI:
+    app = FastAPI()
+    auth = sr_fastapi.TokenAuth(
+        verifier,
+        realm=REALM,
+        token_url="https://as.example/token",
+        scopes={"items:read": "read items", "items:write": "write items"},
+        **options,
+    )
+    items: list[str] = []
+
+    @app.get("/api/hello")
+    async def hello(claims: AccessTokenClaims = Security(auth.require_token())) -> dict[str, Any]:
+        return {"sub": claims.sub, "scopes": sorted(claims.scopes)}
+
+    @app.get("/api/items")
+    async def list_items(
+        claims: AccessTokenClaims = Security(auth.require_token(scopes=["items:read"])),
+    ) -> dict[str, Any]:
+        return {"items": items}
+
+    @app.post("/api/items", status_code=201)
+    def create_item(
+        claims: AccessTokenClaims = Security(auth.require_token(scopes=["items:write"])),
+    ) -> dict[str, Any]:
+        items.append(claims.sub)
+        return {"id": len(items)}
+
+    return app
+
+
+def flask_app(verifier: AccessTokenVerifier) -> Flask:
+    app = Flask(__name__)
+    auth = sr_flask.TokenAuth(verifier, realm=REALM, allow_query=True)
+    items: list[str] = []
+
+    @app.get("/api/hello")
+    @auth.require_token()
+    def hello() -> Any:
+        claims = sr_flask.current_token()
+        return jsonify(sub=claims.sub, scopes=sorted(claims.scopes))
+
+    @app.get("/api/items")
+    @auth.require_token(scopes=["items:read"])
+    def list_items() -> Any:
+        return jsonify(items=items)
+
+    @app.post("/api/items")
+    @auth.require_token(scopes=["items:write"])
+    def create_item() -> Any:
+        items.append(sr_flask.current_token().sub)
+        return jsonify(id=len(items)), 201
+
+    return app
+
+
+def _httpx_caller(client: httpx.Client) -> Call:
+    def call(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Answer:
+        r = client.request(method, path, headers=headers, **kw)
+        body = (
+            r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+        )
+        return r.status_code, {k.lower(): v for k, v in r.headers.items()}, body
+
+    return call
+
+
+@contextmanager
+def flask_test_client(app: Flask) -> Iterator[Call]:
+    client = app.test_client()
+
+    def call(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Answer:
+        r = client.open(path, method=method, headers=headers, **kw)
+        return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_json(silent=True)
+
+    yield call
+
+
+@contextmanager
+def werkzeug_server(app: Flask) -> Iterator[Call]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}") as client:
+            yield _httpx_caller(client)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextmanager
+def asgi_test_client(app: Any) -> Iterator[Call]:
+    with TestClient(app) as client:
+        yield _httpx_caller(client)
+
+
+@contextmanager
+def uvicorn_server(app: Any) -> Iterator[Call]:
+    with ThreadedUvicorn(app) as server, httpx.Client(base_url=server.url) as client:
+        yield _httpx_caller(client)
+
+
+APPS: dict[str, Callable[[AccessTokenVerifier], Any]] = {
+    "fastapi": fastapi_app,
+    "starlette": lambda v: example_app(v, realm=REALM),
+    "flask": flask_app,
+}
+RUNNERS = {
+    ("fastapi", "testclient"): asgi_test_client,
+    ("fastapi", "server"): uvicorn_server,
+    ("starlette", "testclient"): asgi_test_client,
+    ("starlette", "server"): uvicorn_server,
+    ("flask", "testclient"): flask_test_client,
+    ("flask", "server"): werkzeug_server,
+}
+
+
+@pytest.fixture
+def setup(
+    issuer_server: IssuerServer, clock: FakeClock
+) -> Iterator[tuple[Any, AccessTokenVerifier]]:
+    key = new_key("ES256", kid="k1")
+    issuer_server.publish(key)
+    with AccessTokenVerifier(issuer_server.issuer, audience=AUDIENCE, clock=clock) as verifier:
+        yield key, verifier
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(("framework", "runner"), sorted(RUNNERS))
+def test_rfc6750_behaviour(
+    framework: str, runner: str, setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    iss = issuer_server.issuer
+    reader = mint(key, issuer=iss, scope="items:read")
+    writer = mint(key, issuer=iss, scope="items:write")
+    with RUNNERS[framework, runner](APPS[framework](verifier)) as call:
+        status, headers, body = call("GET", "/api/hello", _bearer(reader))
+        assert status == 200
+        assert body["scopes"] == ["items:read"]
+        assert call("GET", "/api/items", _bearer(reader))[0] == 200
+
+        # no token at all: 401 and a bare challenge (RFC 6750 §3.1)
+        status, headers, _ = call("GET", "/api/hello")
+        assert status == 401
+        assert headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+        status, headers, _ = call("GET", "/api/hello", {"Authorization": "Basic dXNlcjpwdw=="})
+        assert status == 401
+        assert "error=" not in headers["www-authenticate"]
+
+        # malformed Authorization header: 400 invalid_request
+        for bad in ("Bearer", "Bearer a b", "Bearer a,b", "bearer to%ken"):
+            status, headers, _ = call("GET", "/api/hello", {"Authorization": bad})
+            assert status == 400, bad
+            assert 'error="invalid_request"' in headers["www-authenticate"]
+
+        # invalid and expired tokens: 401 invalid_token with a description
+        for token in (
+            "abc.def.ghi",
+            mint(key, issuer=iss, now=0),
+            mint(key, issuer=iss, typ="JWT"),
+        ):
+            status, headers, _ = call("GET", "/api/hello", _bearer(token))
+            assert status == 401
+            challenge = headers["www-authenticate"]
+            assert challenge.startswith(
+                f'Bearer realm="{REALM}", error="invalid_token", error_description="'
+            )
+
+        # insufficient scope: 403 naming the scope needed
+        status, headers, _ = call("POST", "/api/items", _bearer(reader), json={"name": "x"})
+        assert status == 403
+        assert headers["www-authenticate"] == (
+            f'Bearer realm="{REALM}", error="insufficient_scope", '
+            'error_description="the token lacks a required scope", scope="items:write"'
+        )
+        assert call("GET", "/api/items", _bearer(writer))[0] == 403
+        status, _, body = call("POST", "/api/items", _bearer(writer), json={"name": "x"})
+        assert status == 201
+        status, _, body = call("GET", "/api/items", _bearer(reader))
+        assert len(body["items"]) == 1
+
+
+@pytest.mark.parametrize("framework", sorted(APPS))
+def test_key_set_outage_is_503(
+    framework: str, issuer_server: IssuerServer, clock: FakeClock
+) -> None:
+    key = new_key("ES256")
+    issuer_server.routes["/jwks"] = issuer_server.routes.pop(
+        "/.well-known/oauth-authorization-server"
+    )
+    issuer_server.stop()
+    with AccessTokenVerifier(
+        issuer_server.issuer, audience=AUDIENCE, jwks_uri=issuer_server.jwks_uri, clock=clock
+    ) as verifier:
+        runner = RUNNERS[framework, "testclient"]
+        with runner(APPS[framework](verifier)) as call:
+            status, headers, _ = call(
+                "GET", "/api/hello", _bearer(mint(key, issuer=issuer_server.issuer))
+            )
+    assert status == 503
+    assert "retry-after" in headers
+
+
+def test_fastapi_openapi_declares_the_scheme(setup: tuple[Any, AccessTokenVerifier]) -> None:
+    _, verifier = setup
+    with TestClient(fastapi_app(verifier)) as client:
+        doc = client.get("/openapi.json").json()
+    scheme = doc["components"]["securitySchemes"]["sealring"]
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "https://as.example/token"
+    assert doc["paths"]["/api/items"]["get"]["security"] == [{"sealring": ["items:read"]}]
+    assert doc["paths"]["/api/items"]["post"]["security"] == [{"sealring": ["items:write"]}]
+    assert doc["paths"]["/api/hello"]["get"]["security"] == [{"sealring": []}]
+
+
+def test_fastapi_bearer_scheme_and_query_token(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    app = FastAPI()
+    auth = sr_fastapi.TokenAuth(verifier, allow_query=True, allow_form=True)
+
+    @app.get("/q")
+    async def q(claims: AccessTokenClaims = Security(auth.require_token())) -> str:
+        return claims.sub
+
+    @app.post("/f")
+    async def f(claims: AccessTokenClaims = Security(auth.require_token())) -> str:
+        return claims.sub
+
+    token = mint(key, issuer=issuer_server.issuer)
+    with TestClient(app) as client:
+        assert client.get("/openapi.json").json()["components"]["securitySchemes"]["sealring"] == {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+        }
+        assert client.get("/q", params={"access_token": token}).status_code == 200
+        both = client.get("/q", params={"access_token": token}, headers=_bearer(token))
+        assert both.status_code == 400
+        assert client.post("/f", data={"access_token": token}).status_code == 200
+
+
+def test_query_token_is_off_by_default(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    token = mint(key, issuer=issuer_server.issuer)
+    with asgi_test_client(example_app(verifier, realm=REALM)) as call:
+        assert call("GET", "/api/hello", params={"access_token": token})[0] == 401
+    with flask_test_client(flask_app(verifier)) as call:  # this app enables it
+        assert call("GET", "/api/hello", query_string={"access_token": token})[0] == 200
+
+
+def test_starlette_middleware_required_and_exempt(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+
+    async def who(request: Request) -> Response:
+        claims = get_token(request)
+        return JSONResponse({"sub": claims.sub if claims else None})
+
+    app = Starlette(routes=[Route("/who", who), Route("/open", who)])
+    app.add_middleware(
+        BearerTokenMiddleware, verifier=verifier, required=True, exempt_paths=["/open"]
+    )
+    with TestClient(app) as client:
+        assert client.get("/who").status_code == 401
+        assert client.get("/open").json() == {"sub": None}
+        token = mint(key, issuer=issuer_server.issuer)
+        assert client.get("/who", headers=_bearer(token)).json() == {"sub": "client-1"}
+
+
+def test_starlette_decorator_without_middleware_is_a_programming_error(
+    setup: tuple[Any, AccessTokenVerifier],
+) -> None:
+    @requires_token()
+    async def endpoint(request: Request) -> Response:
+        return Response("no")
+
+    app = Starlette(routes=[Route("/x", endpoint)])
+    with TestClient(app, raise_server_exceptions=True) as client, pytest.raises(RuntimeError):
+        client.get("/x")
+
+
+def test_example_api_rejects_bad_items(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    token = mint(key, issuer=issuer_server.issuer, scope="items:write")
+    with asgi_test_client(example_app(verifier)) as call:
+        assert call("POST", "/api/items", _bearer(token), content=b"nope")[0] == 400
+        assert call("POST", "/api/items", _bearer(token), json={"name": ""})[0] == 400
+        assert call("GET", "/healthz")[2] == {"status": "ok"}
