@@ -104,7 +104,7 @@ def list_keys(
 ) -> None:
     """List every key: kid, algorithm, state and its lifecycle times."""
     with _manager(database) as manager:
-        infos = manager.keys()
+        infos = manager.list_keys()
     if as_json:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
         return

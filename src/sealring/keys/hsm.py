@@ -9,6 +9,7 @@ command line, and is never logged.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -68,32 +69,51 @@ class HSMConfig:
         return cls(module=module, token_label=token, pin=pin, label_prefix=prefix)
 
 
+@dataclass
+class _SharedSession:
+    session: Any
+    lock: threading.Lock
+    pin_digest: bytes
+    users: int = 0
+
+
+# PKCS#11 login state belongs to the whole process (C_Logout on any session logs every session
+# out), so all HSM objects of one process share one logged-in session per token.
+_SESSIONS: dict[tuple[str, str], _SharedSession] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 class HSM:
-    """One logged-in read/write session on the token, shared by this process's signers."""
+    """A logged-in read/write session on the token, shared by this process's signers."""
 
     def __init__(self, config: HSMConfig) -> None:
-        import pkcs11
-
         self.config = config
-        self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
-        try:
-            lib = pkcs11.lib(config.module)
-            token = lib.get_token(token_label=config.token_label)
-            self._session: Any = token.open(rw=True, user_pin=config.pin)
-        except pkcs11.PKCS11Error as exc:
-            raise HSMError(
-                f"cannot open PKCS#11 token {config.token_label!r}: {type(exc).__name__}"
-            ) from None
-        except (OSError, RuntimeError) as exc:
-            raise HSMError(f"cannot load PKCS#11 module {config.module}: {exc}") from None
+        self._key = (config.module, config.token_label)
+        with _SESSIONS_LOCK:
+            shared = _SESSIONS.get(self._key)
+            pin_digest = hashlib.sha256(config.pin.encode()).digest()
+            if shared is None:
+                shared = _SharedSession(_login(config), threading.Lock(), pin_digest)
+                _SESSIONS[self._key] = shared
+            elif not hmac.compare_digest(shared.pin_digest, pin_digest):
+                # Reusing the logged-in session must not skip the PIN check.
+                raise HSMError(f"cannot open PKCS#11 token {config.token_label!r}: PinIncorrect")
+            shared.users += 1
+        self._shared: _SharedSession | None = shared
+        self._lock = shared.lock
 
     def close(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-                self._handles.clear()
+        with _SESSIONS_LOCK:
+            shared, self._shared = self._shared, None
+            self._handles.clear()
+            if shared is None:
+                return
+            shared.users -= 1
+            if shared.users == 0:
+                del _SESSIONS[self._key]
+                with shared.lock:
+                    shared.session.close()
 
     def generate(self, alg: str) -> tuple[str, JWK]:
         """Generate a key pair for ``alg`` on the token; return ``(ref, public JWK)``."""
@@ -199,9 +219,9 @@ class HSM:
         return found
 
     def _open(self) -> Any:
-        if self._session is None:
+        if self._shared is None:
             raise HSMError("the HSM session is closed")
-        return self._session
+        return self._shared.session
 
     def _private(self, ref: str) -> Any:
         from pkcs11 import ObjectClass
@@ -217,6 +237,21 @@ class HSM:
                 raise HSMError(f"key {ref} is not on the token") from None
             self._handles[ref] = handle
         return handle
+
+
+def _login(config: HSMConfig) -> Any:
+    import pkcs11
+
+    try:
+        lib = pkcs11.lib(config.module)
+        token = lib.get_token(token_label=config.token_label)
+        return token.open(rw=True, user_pin=config.pin)
+    except pkcs11.PKCS11Error as exc:
+        raise HSMError(
+            f"cannot open PKCS#11 token {config.token_label!r}: {type(exc).__name__}"
+        ) from None
+    except (OSError, RuntimeError) as exc:
+        raise HSMError(f"cannot load PKCS#11 module {config.module}: {exc}") from None
 
 
 class HSMSigner:

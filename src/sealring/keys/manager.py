@@ -176,7 +176,7 @@ class KeyManager:
 
     # -- operations (CLI) -----------------------------------------------------------------
 
-    def keys(self) -> list[KeyInfo]:
+    def list_keys(self) -> list[KeyInfo]:
         """Every stored key, newest first (after a refresh)."""
         self.refresh()
         return list(self._current().infos)
@@ -329,7 +329,11 @@ class KeyManager:
 
             transitions = step(records, now, new_kid)
             if not transitions:
-                return []
+                # Another replica may have done it first: pick up its result.
+                stale = self._snapshot is None or (
+                    self._snapshot.generation != self._generation(conn)
+                )
+                return self._reload_if(stale)
             # The unique indexes (one active, one pending per algorithm) are checked row by
             # row, so leave a state before entering it: retire before activating, promote the
             # pending key before inserting the next one.
@@ -379,6 +383,11 @@ class KeyManager:
             )
         self._load()
         return transitions
+
+    def _reload_if(self, stale: bool) -> list[Transition]:
+        if stale:
+            self._load()
+        return []
 
     def _generate(self, alg: str, now: float) -> SigningKeyRow:
         if self._hsm_config is not None:

@@ -1,0 +1,51 @@
+"""A separate OS process acting as one server replica, for the race and SIGKILL tests.
+
+usage: _worker.py MODE DATABASE_URL NOW DIR NAME POLICY_JSON   (the KEK: SEALRING_KEK)
+
+MODE ``race``: say ready, wait for DIR/go, run the due schedule once (holding the write
+transaction for a moment so the rivals really overlap), print the transitions as JSON.
+MODE ``kill``: run the due schedule and announce DIR/NAME.inside from inside the rotation
+transaction, then hang there until the test SIGKILLs us.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from sealring.db import make_engine
+from sealring.keys import KeyManager, RotationPolicy, load_kek
+from sealring.keys import manager as manager_module
+
+
+def main() -> None:
+    mode, url, now, directory, name, policy = sys.argv[1:7]
+    folder = Path(directory)
+    engine = make_engine(url)
+    manager = KeyManager(
+        engine,
+        kek=load_kek(url),
+        policy=RotationPolicy(**json.loads(policy)),
+        clock=lambda: float(now),
+    )
+    if mode == "race":
+        manager_module._TEST_HOOK = lambda stage: time.sleep(0.3)
+        (folder / f"{name}.ready").touch()
+        while not (folder / "go").exists():
+            time.sleep(0.005)
+    else:
+
+        def hang(stage: str) -> None:
+            (folder / f"{name}.inside").touch()
+            time.sleep(120)
+
+        manager_module._TEST_HOOK = hang
+    steps = manager.run_due(force=True)
+    print(json.dumps([[t.kid, t.from_state, t.to_state] for t in steps]))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Fixtures for the keys tests: real databases, a real SoftHSM2 token, an injected clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from sealring.db import make_engine, upgrade
+from sealring.keys import HSMConfig, KEKRing, KeyManager, RotationPolicy
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+T0 = 1_800_000_000.0
+# Short, valid timings keep the clock arithmetic readable: pre-publication 20 s, retention
+# 100 + 10 + 10 = 120 s, rotation every 1000 s.
+POLICY = RotationPolicy(
+    algorithms=("ES256",),
+    rotation_interval=1000,
+    jwks_max_age=10,
+    max_token_lifetime=100,
+    leeway=10,
+)
+
+
+class Clock:
+    """The injected clock: moves only when a test says so."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def kek() -> KEKRing:
+    return KEKRing.from_string(KEKRing.generate_text())
+
+
+@pytest.fixture
+def engines() -> Iterator[Callable[[str], Engine]]:
+    """Make migrated engines; every one is disposed at teardown (ResourceWarnings fail)."""
+    made: list[Engine] = []
+
+    def make(url: str) -> Engine:
+        engine = make_engine(url)
+        made.append(engine)
+        upgrade(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+@pytest.fixture
+def managers(
+    engines: Callable[[str], Engine], kek: KEKRing, clock: Clock
+) -> Iterator[Callable[..., KeyManager]]:
+    """``managers(url, **overrides)``: a KeyManager on its own engine (a replica)."""
+    made: list[KeyManager] = []
+
+    def make(url: str, **kwargs: object) -> KeyManager:
+        options: dict[str, object] = {"kek": kek, "policy": POLICY, "clock": clock}
+        options.update(kwargs)
+        manager = KeyManager(engines(url), **options)  # type: ignore[arg-type]
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        manager.close()
+
+
+@pytest.fixture(scope="session")
+def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A SoftHSM2 configuration with its own token directory (never the system one).
+
+    SoftHSM reads SOFTHSM2_CONF once per process, so the whole test session shares it; each
+    test gets a token of its own from the ``hsm_config`` fixture.
+    """
+    root = tmp_path_factory.mktemp("softhsm")
+    (root / "tokens").mkdir()
+    conf = root / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    yield conf
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(softhsm_conf: Path) -> tuple[str, str]:
+    """One initialised token for the session: (label, user PIN)."""
+    assert Path(SOFTHSM_MODULE).exists(), "SoftHSM2 is missing: run scripts/system-deps.sh"
+    label, pin = "sealring-test", secrets.token_hex(8)
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin",
+         secrets.token_hex(8), "--pin", pin],
+        check=True, capture_output=True, env={**os.environ, "SOFTHSM2_CONF": str(softhsm_conf)},
+    )  # fmt: skip
+    return label, pin
+
+
+@pytest.fixture
+def hsm_config(softhsm_token: tuple[str, str]) -> HSMConfig:
+    """The session token, with a label prefix of this test's own (so tests do not collide)."""
+    label, pin = softhsm_token
+    return HSMConfig(
+        module=SOFTHSM_MODULE,
+        token_label=label,
+        pin=pin,
+        label_prefix=f"t{secrets.token_hex(4)}-",
+    )

@@ -1,0 +1,120 @@
+"""Signing keys on a SoftHSM2 token through PKCS#11 (a token of the tests' own, in a temp dir)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from sealring.jose.jwks import KeySet
+from sealring.jose.jws import Signer, sign_compact, verify_compact
+from sealring.keys import HSMConfig, KeyConfigError, KeyManager, RotationPolicy
+from sealring.keys.hsm import HSM, HSMSigner
+from tests.keys.conftest import POLICY, Clock
+
+pytestmark = pytest.mark.hsm
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256", "PS256", "EdDSA"])
+def test_keys_are_made_and_used_on_the_token(
+    alg: str, sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig
+) -> None:
+    policy = RotationPolicy(algorithms=(alg,), rotation_interval=1000, jwks_max_age=10)
+    manager = managers(sqlite_url, kek=None, hsm=hsm_config, policy=policy)
+    manager.ensure_ready()
+    signer = manager.signer(alg)
+    assert isinstance(signer, HSMSigner)
+    assert isinstance(signer, Signer)
+    assert signer.kid == signer.public_jwk().thumbprint()
+    token = sign_compact(b"on the token", signer)
+    keys = KeySet.from_json(manager.jwks().body)
+    assert verify_compact(token, keys).payload == b"on the token"
+    assert [k.backend for k in manager.list_keys()] == ["hsm"]
+
+
+def test_private_keys_are_sensitive_and_never_extractable(hsm_config: HSMConfig) -> None:
+    from pkcs11 import Attribute, ObjectClass
+
+    hsm = HSM(hsm_config)
+    try:
+        ref, _ = hsm.generate("ES256")
+        private = hsm._private(ref)
+        assert private[Attribute.SENSITIVE] is True
+        assert private[Attribute.EXTRACTABLE] is False
+        assert private[Attribute.NEVER_EXTRACTABLE] is True
+        assert private[Attribute.TOKEN] is True
+        assert private[Attribute.LABEL] == hsm_config.label_prefix + ref
+        assert private[Attribute.CLASS] == ObjectClass.PRIVATE_KEY
+        hsm.destroy(ref)
+        assert ref not in hsm.refs()
+    finally:
+        hsm.close()
+
+
+def test_lifecycle_on_the_token_destroys_removed_keys(
+    sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig, clock: Clock
+) -> None:
+    manager = managers(sqlite_url, kek=None, hsm=hsm_config)
+    manager.ensure_ready()
+    first = manager.signer("ES256").kid
+    clock.advance(1000)
+    manager.run_due()
+    clock.advance(POLICY.prepublication_time)
+    manager.run_due()
+    second = manager.signer("ES256")
+    assert second.kid != first
+    inspector = HSM(hsm_config)
+    try:
+        assert len(inspector.refs()) == 2  # retired key still on the token
+        clock.advance(POLICY.retention)
+        manager.run_due()
+        assert len(inspector.refs()) == 1  # removal destroyed the token objects
+        manager.revoke(second.kid, "test")
+        assert len(inspector.refs()) == 1  # revoked one destroyed, replacement created
+    finally:
+        inspector.close()
+
+
+def test_orphans_of_a_killed_rotation_are_destroyed(
+    sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig
+) -> None:
+    manager = managers(sqlite_url, kek=None, hsm=hsm_config)
+    manager.ensure_ready()
+    stray = HSM(hsm_config)
+    try:
+        orphan, _ = stray.generate("ES256")  # as if a process died before committing it
+        manager.rotate()
+        assert orphan not in stray.refs()
+        assert len(stray.refs()) == 2
+    finally:
+        stray.close()
+
+
+def test_hsm_config_from_env(tmp_path: object) -> None:
+    assert HSMConfig.from_env({}) is None
+    env = {"SEALRING_HSM_MODULE": "/lib.so", "SEALRING_HSM_TOKEN": "t", "SEALRING_HSM_PIN": "9876"}
+    config = HSMConfig.from_env(env)
+    assert config is not None
+    assert config.pin == "9876"
+    assert config.label_prefix == "sealring-"
+    assert "9876" not in repr(config)
+    with pytest.raises(KeyConfigError, match="PIN"):
+        HSMConfig.from_env({**env, "SEALRING_HSM_PIN": ""})
+    with pytest.raises(KeyConfigError, match="TOKEN"):
+        HSMConfig.from_env({"SEALRING_HSM_MODULE": "/lib.so"})
+
+
+def test_wrong_pin_is_a_clear_error_without_the_pin(hsm_config: HSMConfig) -> None:
+    from sealring.keys import HSMError
+
+    bad = HSMConfig(hsm_config.module, hsm_config.token_label, pin="000000-wrong")
+    with pytest.raises(HSMError) as caught:
+        HSM(bad)
+    assert "000000-wrong" not in str(caught.value)
+    assert hsm_config.token_label in str(caught.value)
+    good = HSM(hsm_config)  # a session already logged in must not let a wrong PIN through
+    try:
+        with pytest.raises(HSMError, match="PinIncorrect"):
+            HSM(bad)
+    finally:
+        good.close()

@@ -1,0 +1,272 @@
+"""KeyManager on SQLite and PostgreSQL: lifecycle timing with an injected clock, JWKS,
+revocation, KEK handling and replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from sealring.jose.jwks import KeySet
+from sealring.jose.jws import sign_compact, verify_compact
+from sealring.keys import (
+    JWKSDocument,
+    KEKMismatch,
+    KEKRing,
+    KeyManager,
+    KeyUnavailable,
+    RotationPolicy,
+    UnknownKey,
+)
+from sealring.keys.models import SigningKeyRow
+from tests.keys.conftest import POLICY, T0, Clock
+
+Managers = Callable[..., KeyManager]
+
+
+def _started(managers: Managers, url: str, **kwargs: object) -> KeyManager:
+    manager = managers(url, **kwargs)
+    manager.ensure_ready()
+    return manager
+
+
+def _states(manager: KeyManager) -> list[tuple[str, str]]:
+    return sorted((k.alg, k.state) for k in manager.list_keys())
+
+
+def _published(manager: KeyManager) -> set[str]:
+    return {k["kid"] for k in json.loads(manager.jwks().body)["keys"]}
+
+
+def test_first_start_creates_one_active_key_per_algorithm(
+    database_url: str, managers: Managers
+) -> None:
+    manager = managers(database_url, policy=RotationPolicy(jwks_max_age=10))
+    with pytest.raises(KeyUnavailable):
+        manager.signer("ES256")
+    manager.ensure_ready()
+    assert _states(manager) == [("ES256", "active"), ("RS256", "active")]
+    for alg in ("ES256", "RS256"):
+        signer = manager.signer(alg)
+        assert signer.alg == alg
+        assert signer.kid == signer.public_jwk().thumbprint()  # RFC 7638 kid
+        token = sign_compact(b"payload", signer)
+        assert verify_compact(token, KeySet.from_json(manager.jwks().body)).payload == b"payload"
+    with pytest.raises(KeyUnavailable):
+        manager.signer("PS256")
+    manager.ensure_ready()  # a second start changes nothing
+    assert len(manager.list_keys()) == 2
+
+
+def test_lifecycle_timeline(database_url: str, managers: Managers, clock: Clock) -> None:
+    manager = _started(managers, database_url)
+    first = manager.signer("ES256").kid
+    etag = manager.jwks().etag
+
+    clock.advance(1000 - 20 - 1)  # just before pre-publication starts
+    assert manager.run_due() == []
+    clock.advance(1)
+    [created] = manager.run_due()
+    assert (created.from_state, created.to_state) == (None, "pending")
+    second = created.kid
+    assert _published(manager) == {first, second}
+    assert manager.jwks().etag != etag
+    assert manager.signer("ES256").kid == first  # pending keys never sign
+
+    clock.advance(20 - 0.5)
+    assert manager.run_due() == []
+    clock.advance(0.5)  # exactly 2 x max-age after publication
+    steps = manager.run_due()
+    assert [(t.kid, t.to_state) for t in steps] == [(first, "retired"), (second, "active")]
+    assert manager.signer("ES256").kid == second
+    assert _published(manager) == {first, second}
+
+    clock.advance(POLICY.retention - 0.5)
+    assert manager.run_due() == []
+    clock.advance(0.5)
+    [removed] = manager.run_due()
+    assert (removed.kid, removed.to_state) == (first, "removed")
+    assert _published(manager) == {second}
+    with manager.engine.connect() as conn:
+        row = conn.execute(select(SigningKeyRow).where(SigningKeyRow.kid == first)).one()
+    assert row.private_enc is None
+    assert row.kek_id is None
+
+    trail = [(t.kid, t.from_state, t.to_state) for t in manager.events()]
+    assert trail == [
+        (first, None, "pending"),
+        (first, "pending", "active"),
+        (second, None, "pending"),
+        (first, "active", "retired"),
+        (second, "pending", "active"),
+        (first, "retired", "removed"),
+    ]
+    info = {k.kid: k for k in manager.list_keys()}
+    assert info[second].activated_at == T0 + 1000
+    assert info[second].retires_at == T0 + 2000
+    assert info[first].removed_at == T0 + 1000 + POLICY.retention
+
+
+def test_long_outage_catches_up_in_one_tick(
+    database_url: str, managers: Managers, clock: Clock
+) -> None:
+    manager = _started(managers, database_url)
+    first = manager.signer("ES256").kid
+    clock.advance(10 * 1000)  # nobody ran the schedule for ten rotation intervals
+    manager.run_due()
+    # The old key keeps signing until a successor has been published long enough.
+    assert manager.signer("ES256").kid == first
+    clock.advance(20)
+    manager.run_due()
+    assert manager.signer("ES256").kid != first
+    assert _states(manager) == [("ES256", "active"), ("ES256", "retired")]
+
+
+def test_manual_rotation_respects_prepublication_unless_now(
+    database_url: str, managers: Managers, clock: Clock
+) -> None:
+    manager = _started(managers, database_url)
+    first = manager.signer("ES256").kid
+    [pending] = manager.rotate()
+    assert pending.to_state == "pending"
+    assert manager.rotate() == []  # already rotating
+    assert manager.signer("ES256").kid == first
+    clock.advance(20)
+    manager.run_due()
+    assert manager.signer("ES256").kid == pending.kid
+
+    steps = manager.rotate("ES256", immediate=True)
+    assert [t.to_state for t in steps] == ["pending", "retired", "active"]
+    assert manager.signer("ES256").kid == steps[0].kid
+
+
+def test_revoking_the_active_key_promotes_the_pending_one(
+    database_url: str, managers: Managers, clock: Clock
+) -> None:
+    manager = _started(managers, database_url)
+    first = manager.signer("ES256").kid
+    [pending] = manager.rotate()
+    steps = manager.revoke(first, "key leaked in a backup")
+    assert [(t.kid, t.to_state) for t in steps] == [(first, "revoked"), (pending.kid, "active")]
+    assert first not in _published(manager)  # unpublished at once
+    assert manager.signer("ES256").kid == pending.kid
+    info = {k.kid: k for k in manager.list_keys()}
+    assert info[first].revoke_reason == "key leaked in a backup"
+    # Without a pending key a new one is made and signs at once.
+    steps = manager.revoke(pending.kid, "again")
+    assert [t.to_state for t in steps] == ["revoked", "pending", "active"]
+    assert len(_published(manager)) == 1
+    with pytest.raises(UnknownKey):
+        manager.revoke("no-such-kid", "x")
+
+
+def test_jwks_document_is_serialised_once_per_change(database_url: str, managers: Managers) -> None:
+    manager = _started(managers, database_url)
+    doc = manager.jwks()
+    assert isinstance(doc, JWKSDocument)
+    assert doc.max_age == 10
+    assert doc.cache_control == "public, max-age=10"
+    assert doc.etag.startswith('"')
+    assert doc.etag.endswith('"')
+    assert not doc.etag.startswith("W/")
+    assert doc.matches(doc.etag)
+    assert doc.matches(f'"x", {doc.etag}')
+    assert not doc.matches('"x"')
+    manager.refresh()
+    manager.ensure_ready()
+    assert manager.jwks() is doc  # nothing changed: the very same bytes
+    for key in json.loads(doc.body)["keys"]:
+        assert set(key) <= {"kty", "crv", "x", "y", "n", "e", "kid", "alg", "use"}
+
+
+def test_replicas_see_each_others_changes(
+    database_url: str, managers: Managers, clock: Clock
+) -> None:
+    a = managers(database_url)
+    b = managers(database_url)
+    a.ensure_ready()
+    b.ensure_ready()
+    assert a.jwks().body == b.jwks().body
+    assert b.refresh() is False  # the cheap check: nothing changed
+    [pending] = a.rotate()
+    assert pending.kid not in _published(b)
+    assert b.refresh() is True
+    assert pending.kid in _published(b)
+    # Both replicas reach the activation; only one performs it.
+    clock.advance(20)
+    done = a.run_due() + b.run_due()
+    assert [t.to_state for t in done] == ["retired", "active"]
+    assert a.signer("ES256").kid == b.signer("ES256").kid == pending.kid
+
+
+def test_run_forever_propagates_within_the_poll_interval(
+    database_url: str, managers: Managers
+) -> None:
+    a = managers(database_url)
+    b = managers(database_url)
+    a.ensure_ready()
+    b.ensure_ready()
+    interval = 0.2
+
+    async def scenario() -> float:
+        task = asyncio.create_task(b.run_forever(interval))
+        await asyncio.sleep(0.05)
+        [pending] = await asyncio.to_thread(a.rotate)
+        started = time.monotonic()
+        deadline = started + 5
+        while pending.kid not in _published(b) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        delay = time.monotonic() - started
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return delay
+
+    delay = asyncio.run(scenario())
+    print(
+        f"replica visibility delay: {delay * 1000:.0f} ms (poll interval {interval * 1000:.0f} ms)"
+    )
+    assert delay < interval + 0.5
+
+
+def test_wrong_kek_names_the_keys_and_changes_nothing(
+    database_url: str, managers: Managers, clock: Clock
+) -> None:
+    good = _started(managers, database_url)
+    kid = good.signer("ES256").kid
+    before = [k.to_dict() for k in good.list_keys()]
+    clock.advance(5000)  # a rotation is overdue: a wrong KEK must still not start one
+    wrong = managers(database_url, kek=KEKRing.from_string(KEKRing.generate_text()))
+    with pytest.raises(KEKMismatch) as caught:
+        wrong.ensure_ready()
+    assert caught.value.code == "kek_mismatch"
+    assert kid in str(caught.value)
+    with pytest.raises(KEKMismatch):
+        wrong.run_due(force=True)
+    with pytest.raises(KEKMismatch):
+        wrong.rotate()
+    assert [k.to_dict() for k in good.list_keys()] == before
+
+
+def test_kek_rotation_with_rewrap(
+    database_url: str, managers: Managers, kek: KEKRing, clock: Clock
+) -> None:
+    old_text = KEKRing.generate_text()
+    old = KEKRing.from_string(old_text)
+    manager = managers(database_url, kek=old)
+    manager.ensure_ready()
+    kid = manager.signer("ES256").kid
+    new_text = KEKRing.generate_text()
+    both = managers(database_url, kek=KEKRing.from_string(f"{new_text},{old_text}"))
+    both.ensure_ready()
+    assert both.rewrap() == 1
+    assert both.rewrap() == 0
+    only_new = managers(database_url, kek=KEKRing.from_string(new_text))
+    only_new.ensure_ready()
+    assert only_new.signer("ES256").kid == kid
+    with pytest.raises(KEKMismatch):
+        managers(database_url, kek=old).ensure_ready()
