@@ -181,6 +181,10 @@ class KeyManager:
         self.refresh()
         return list(self._current().infos)
 
+    def keys(self) -> list[KeyInfo]:
+        """Same as :meth:`list_keys` (the name the server's metrics use)."""
+        return self.list_keys()
+
     def rotate(self, alg: str | None = None, *, immediate: bool = False) -> list[Transition]:
         """Start a rotation now. Without ``immediate`` the new key still waits out the
         pre-publication time; with it, it signs at once (resource servers holding a cached
