@@ -1,0 +1,172 @@
+"""A real authorization server on a free loopback port, on SQLite and on PostgreSQL.
+
+The server runs uvicorn in a thread of the test process (so a test can reach its state), bound
+to a socket the fixture opened, and is started once per test module per database.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+
+from sealring.db import make_engine
+from sealring.jose.jwk import JWK
+from sealring.jose.jws import LocalSigner
+from sealring.jose.jwt import encode_jwt
+from sealring.server.app import create_app
+from sealring.server.clients import ClientRepository, SecretHasher, new_client, new_secret
+from sealring.server.settings import Settings
+from sealring.server.state import ServerState
+
+PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_SECRET = secrets.token_bytes(32)
+KEK = base64.b64encode(secrets.token_bytes(32)).decode()
+ENVIRON = {"SEALRING_KEK": KEK}
+
+
+@dataclass
+class LiveServer:
+    settings: Settings
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+    sock: socket.socket
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.settings.issuer
+
+    @property
+    def state(self) -> ServerState:
+        state: ServerState = self.app.state.sealring
+        return state
+
+    def create_client(self, **kwargs: Any) -> tuple[str, str | None]:
+        """Register a client directly in the database; returns ``(client_id, secret)``."""
+        kwargs.setdefault("name", "test client")
+        client = new_client(**kwargs)
+        hasher = SecretHasher(SERVER_SECRET)
+        secret = new_secret() if client.auth_method.startswith("client_secret") else None
+        engine = make_engine(self.settings.database_url)
+        try:
+            ClientRepository(engine).add(client, hasher.hash(secret) if secret else None)
+        finally:
+            engine.dispose()
+        return client.client_id, secret
+
+    def create_jwt_client(self, **kwargs: Any) -> tuple[str, JWK]:
+        """A ``private_key_jwt`` client with a fresh ES256 key; returns ``(client_id, key)``."""
+        key = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")
+        kwargs.setdefault("audiences", ["https://api.example.test"])
+        client_id, _ = self.create_client(
+            auth_method="private_key_jwt",
+            jwks=json.dumps({"keys": [key.public().to_dict()]}),
+            **kwargs,
+        )
+        return client_id, key
+
+    def assertion(self, client_id: str, key: JWK, **claims: object) -> str:
+        """A client assertion (RFC 7523 §3); a claim given as None is left out."""
+        now = int(time.time())
+        body: dict[str, object] = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": self.settings.token_endpoint,
+            "exp": now + 60,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+        }
+        body.update(claims)
+        return encode_jwt({k: v for k, v in body.items() if v is not None}, LocalSigner(key))
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+def start_server(database_url: str, **overrides: Any) -> LiveServer:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    options: dict[str, Any] = {
+        "issuer": f"http://127.0.0.1:{port}",
+        "port": port,
+        "database_url": database_url,
+        "server_secret": SERVER_SECRET,
+        "rate_limit": 0,
+        "client_cache_ttl": 5.0,
+    }
+    options.update(overrides)
+    settings = Settings.load(options, environ={})
+    app = create_app(settings, environ=ENVIRON)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return LiveServer(settings, app, server, thread, sock)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of this module's own, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('server') / 'sealring.db'}"
+        return
+    name = "sealring_srv_" + secrets.token_hex(6)
+    admin = PG_ADMIN_URL
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def live(module_database_url: str) -> Iterator[LiveServer]:
+    server = start_server(module_database_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-sqlite") / "sealring.db"

@@ -1,0 +1,104 @@
+"""Client registration rules, secret hashing and the repository on both databases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sealring.db import make_engine, upgrade
+from sealring.jose.jwk import JWK
+from sealring.server.clients import (
+    ClientCache,
+    ClientMetadataError,
+    ClientRepository,
+    SecretHasher,
+    load_server_secret,
+    new_client,
+    new_secret,
+)
+
+
+def test_secrets_are_256_bits_and_hashed_with_a_key() -> None:
+    secret = new_secret()
+    assert len(secret) == 43
+    a, b = SecretHasher(b"a" * 32), SecretHasher(b"b" * 32)
+    assert a.hash(secret) != b.hash(secret)
+    assert a.matches(secret, a.hash(secret))
+    assert not a.matches(secret + "x", a.hash(secret))
+    assert not a.matches(secret, None)
+    assert not a.matches("x" * 10_000, a.hash("x" * 10_000))  # over the length cap
+    assert "a" * 32 not in repr(a)
+    with pytest.raises(ValueError):
+        SecretHasher(b"short")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x", "auth_method": "client_secret_jwt"}, "auth method"),
+        ({"name": "x", "public": True, "auth_method": "client_secret_basic"}, "public"),
+        ({"name": "x", "grant_types": ["password"]}, "not supported"),
+        ({"name": "x", "public": True, "grant_types": ["client_credentials"]}, "confidential"),
+        ({"name": "x", "scope": 'a "b"'}, "scope"),
+        ({"name": "x", "audiences": ["has space"]}, "audience"),
+        ({"name": "x", "redirect_uris": ["http://evil.example/cb"]}, "https"),
+        ({"name": "x", "redirect_uris": ["https://a.example/#f"]}, "fragment"),
+        ({"name": "x", "auth_method": "private_key_jwt"}, "public keys"),
+        ({"name": "x", "jwks_uri": "https://a.example/jwks", "jwks": "{}"}, "not both"),
+        ({"name": "x", "auth_method": "client_secret_basic", "jwks": "{}"}, "private_key_jwt"),
+        ({"name": "x", "jwks_uri": "http://a.example/jwks"}, "https"),
+    ],
+)
+def test_registration_is_checked(kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ClientMetadataError) as err:
+        new_client(**kwargs)  # type: ignore[arg-type]
+    assert fragment in err.value.message
+
+
+def test_defaults() -> None:
+    confidential = new_client(name="svc", scope="b a b", audiences=["https://x", "https://y"])
+    assert confidential.auth_method == "client_secret_basic"
+    assert confidential.grant_types == ("client_credentials",)
+    assert confidential.scopes == ("b", "a")
+    assert confidential.default_audience == "https://x"
+    assert new_client(name="p", public=True).auth_method == "none"
+    assert new_client(name="p", public=True).grant_types == ()
+    assert new_client(name="k", jwks_uri="https://a.example/j").auth_method == "private_key_jwt"
+
+
+def test_repository_and_cache(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        secret_key = load_server_secret(engine, None)
+        assert load_server_secret(engine, None) == secret_key  # created once, then reused
+        assert load_server_secret(engine, b"k" * 32) == b"k" * 32
+        repo = ClientRepository(engine)
+        key = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")
+        client = new_client(
+            name="svc",
+            scope="a b",
+            audiences=["https://api"],
+            jwks=json.dumps({"keys": [key.public().to_dict()]}),
+        )
+        repo.add(client, None)
+        loaded = repo.get(client.client_id)
+        assert loaded is not None
+        assert loaded.scopes == ("a", "b")
+        assert loaded.jwks == client.jwks
+        assert [c.client_id for c in repo.list()] == [client.client_id]
+
+        now = [0.0]
+        cache = ClientCache(repo, ttl=5, clock=lambda: now[0])
+        assert cache.get(client.client_id) is not None
+        assert cache.get("unknown") is None
+        repo.delete(client.client_id)
+        assert cache.get(client.client_id) is not None  # still cached
+        now[0] = 6
+        assert cache.get(client.client_id) is None
+        assert repo.set_secret_hash("unknown", b"x" * 32) is False
+    finally:
+        engine.dispose()

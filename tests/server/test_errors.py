@@ -1,0 +1,277 @@
+"""Every RFC 6749 §5.2 (and RFC 7009 / RFC 8707) error the server produces, over real HTTP.
+
+``invalid_grant`` has no trigger: the client_credentials grant carries no grant to be invalid
+(RFC 6749 §4.4), so the server never sends it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sealring.jose.jwk import JWK
+from tests.server.conftest import LiveServer
+
+API = "https://api.example.test"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveServer) -> tuple[str, str]:
+    client_id, secret = live.create_client(scope="read write", audiences=[API])
+    assert secret is not None
+    return client_id, secret
+
+
+def _error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    body: dict[str, str] = response.json()
+    assert body["error"] == code
+    assert "Traceback" not in response.text
+    return body
+
+
+def _token(http: httpx.Client, auth: tuple[str, str] | None, **form: str) -> httpx.Response:
+    form.setdefault("grant_type", "client_credentials")
+    return http.post("/token", data=form, auth=auth)
+
+
+# -- invalid_request ----------------------------------------------------------------------------
+
+
+def test_missing_grant_type(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = http.post("/token", data={"scope": "read"}, auth=client)
+    _error(response, 400, "invalid_request")
+
+
+def test_repeated_parameter(http: httpx.Client, client: tuple[str, str]) -> None:
+    body = "grant_type=client_credentials&scope=read&scope=write"
+    response = http.post("/token", content=body, headers=FORM, auth=client)
+    assert "repeated" in _error(response, 400, "invalid_request")["error_description"]
+
+
+def test_two_authentication_methods(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = _token(http, client, client_id=client[0], client_secret=client[1])
+    _error(response, 400, "invalid_request")
+
+
+def test_client_id_mismatch_with_basic(http: httpx.Client, client: tuple[str, str]) -> None:
+    _error(_token(http, client, client_id="someone-else"), 400, "invalid_request")
+
+
+def test_client_secret_without_client_id(http: httpx.Client) -> None:
+    _error(_token(http, None, client_secret="x"), 400, "invalid_request")
+
+
+def test_wrong_assertion_type(http: httpx.Client) -> None:
+    response = _token(http, None, client_assertion_type="urn:x", client_assertion="a.b.c")
+    _error(response, 400, "invalid_request")
+
+
+def test_wrong_content_type(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = http.post("/token", json={"grant_type": "client_credentials"}, auth=client)
+    _error(response, 415, "invalid_request")
+    response = http.post("/token", content=b"", auth=client)
+    _error(response, 415, "invalid_request")
+
+
+def test_malformed_bodies(http: httpx.Client, client: tuple[str, str]) -> None:
+    for body in (b"\xff\xfe\x00garbage", b"%%%=&&&", b"=" * 100, b"a=" + b"&b=1" * 200):
+        response = http.post("/token", content=body, headers=FORM, auth=client)
+        assert response.status_code in (400, 401), body
+        assert response.json()["error"] in ("invalid_request", "invalid_client")
+
+
+def test_oversized_body(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = http.post("/token", content=b"a=" + b"x" * 20_000, headers=FORM, auth=client)
+    _error(response, 413, "invalid_request")
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 1000
+
+    streamed = http.post("/token", content=chunks(), headers=FORM, auth=client)
+    _error(streamed, 413, "invalid_request")
+
+
+def test_unknown_parameters_are_ignored(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = _token(http, client, unknown="1", another_one="x")
+    assert response.status_code == 200
+
+
+def test_introspection_and_revocation_need_token(
+    http: httpx.Client, client: tuple[str, str]
+) -> None:
+    _error(http.post("/introspect", data={"x": "1"}, auth=client), 400, "invalid_request")
+    _error(http.post("/revoke", data={"x": "1"}, auth=client), 400, "invalid_request")
+
+
+# -- invalid_client -----------------------------------------------------------------------------
+
+
+def _invalid_client(response: httpx.Response) -> None:
+    _error(response, 401, "invalid_client")
+    assert response.headers["www-authenticate"].startswith("Basic ")
+
+
+def test_wrong_secret(http: httpx.Client, client: tuple[str, str]) -> None:
+    _invalid_client(_token(http, (client[0], client[1] + "x")))
+
+
+def test_unknown_client(http: httpx.Client) -> None:
+    _invalid_client(_token(http, ("nobody", "nothing")))
+
+
+def test_no_authentication(http: httpx.Client) -> None:
+    _invalid_client(_token(http, None))
+
+
+def test_malformed_basic_header(http: httpx.Client) -> None:
+    for header in ("Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Bearer abc"):
+        response = http.post(
+            "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": header}
+        )
+        _invalid_client(response)
+
+
+def test_registered_method_is_enforced(http: httpx.Client, client: tuple[str, str]) -> None:
+    # Registered for client_secret_basic; the same secret in the body is refused.
+    _invalid_client(_token(http, None, client_id=client[0], client_secret=client[1]))
+
+
+def test_public_client_cannot_introspect(live: LiveServer, http: httpx.Client) -> None:
+    public_id, _ = live.create_client(public=True)
+    _invalid_client(http.post("/introspect", data={"token": "x", "client_id": public_id}))
+
+
+def test_introspection_without_credentials(http: httpx.Client) -> None:
+    _invalid_client(http.post("/introspect", data={"token": "x"}))
+
+
+@pytest.fixture(scope="module")
+def jwt_client(live: LiveServer) -> tuple[str, JWK]:
+    return live.create_jwt_client(scope="read", audiences=[API])
+
+
+def _assert_with(
+    live: LiveServer, http: httpx.Client, client_id: str, key: JWK, **claims: object
+) -> httpx.Response:
+    assertion = live.assertion(client_id, key, **claims)
+    return _token(http, None, client_assertion_type=JWT_BEARER, client_assertion=assertion)
+
+
+def test_assertion_accepted_with_issuer_audience(
+    live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK]
+) -> None:
+    assert _assert_with(live, http, *jwt_client, aud=live.url).status_code == 200
+    assert (
+        _assert_with(live, http, *jwt_client, aud=[live.settings.token_endpoint]).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "https://elsewhere.example"},
+        {"exp": int(time.time()) - 120},
+        {"exp": int(time.time()) + 3600},
+        {"exp": None},
+        {"jti": None},
+        {"iss": "someone-else"},
+        {"sub": "nobody"},
+        {"iat": int(time.time()) + 3600},
+    ],
+    ids=["aud", "expired", "too-long", "no-exp", "no-jti", "iss", "sub", "future-iat"],
+)
+def test_bad_assertions(
+    live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK], claims: dict[str, object]
+) -> None:
+    _invalid_client(_assert_with(live, http, *jwt_client, **claims))
+
+
+def test_assertion_replay(
+    live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK]
+) -> None:
+    jti = uuid.uuid4().hex
+    assert _assert_with(live, http, *jwt_client, jti=jti).status_code == 200
+    _invalid_client(_assert_with(live, http, *jwt_client, jti=jti))
+
+
+def test_assertion_signed_by_another_key(
+    live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK]
+) -> None:
+    other = JWK.from_key(
+        ec.generate_private_key(ec.SECP256R1()), alg="ES256", kid=jwt_client[1].kid
+    )
+    _invalid_client(_assert_with(live, http, jwt_client[0], other))
+
+
+def test_garbage_assertion(http: httpx.Client) -> None:
+    for garbage in ("x", "a.b.c", "e30.e30.", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."):
+        _invalid_client(
+            _token(http, None, client_assertion_type=JWT_BEARER, client_assertion=garbage)
+        )
+
+
+# -- unauthorized_client, unsupported_grant_type, invalid_scope, invalid_target ---------------
+
+
+def test_client_without_the_grant(live: LiveServer, http: httpx.Client) -> None:
+    client_id, secret = live.create_client(scope="read", audiences=[API], grant_types=[])
+    assert secret is not None
+    _error(_token(http, (client_id, secret)), 400, "unauthorized_client")
+
+
+def test_public_client_cannot_use_client_credentials(live: LiveServer, http: httpx.Client) -> None:
+    public_id, _ = live.create_client(public=True)
+    _invalid_client(_token(http, None, client_id=public_id))
+
+
+def test_revoking_another_clients_token(
+    live: LiveServer, http: httpx.Client, client: tuple[str, str]
+) -> None:
+    token = _token(http, client).json()["access_token"]
+    other_id, other_secret = live.create_client(scope="read", audiences=[API])
+    response = http.post("/revoke", data={"token": token}, auth=(other_id, other_secret or ""))
+    _error(response, 400, "unauthorized_client")
+    assert http.post("/introspect", data={"token": token}, auth=client).json()["active"] is True
+
+
+def test_unsupported_grant_type(http: httpx.Client, client: tuple[str, str]) -> None:
+    for grant in ("password", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"):
+        _error(_token(http, client, grant_type=grant), 400, "unsupported_grant_type")
+
+
+def test_invalid_scope(http: httpx.Client, client: tuple[str, str]) -> None:
+    _error(_token(http, client, scope="read admin"), 400, "invalid_scope")
+    _error(_token(http, client, scope='read "quoted"'), 400, "invalid_scope")
+
+
+def test_invalid_target(live: LiveServer, http: httpx.Client, client: tuple[str, str]) -> None:
+    _error(_token(http, client, resource="https://not-allowed.example"), 400, "invalid_target")
+    no_aud_id, no_aud_secret = live.create_client(scope="read")
+    _error(_token(http, (no_aud_id, no_aud_secret or "")), 400, "invalid_target")
+
+
+def test_unsupported_token_type(http: httpx.Client, client: tuple[str, str]) -> None:
+    response = http.post("/revoke", data={"token": "x", "token_type_hint": "id_token"}, auth=client)
+    _error(response, 400, "unsupported_token_type")
+
+
+# -- routing ------------------------------------------------------------------------------------
+
+
+def test_unknown_path_and_method(http: httpx.Client) -> None:
+    assert http.get("/nope").status_code == 404
+    response = http.get("/token")
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+    assert response.json() == {"error": "method_not_allowed"}

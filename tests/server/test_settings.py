@@ -1,0 +1,105 @@
+"""Settings: defaults, the three sources and their order, one clear message per bad value."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from sealring.server.settings import Settings, SettingsError
+
+
+def test_defaults() -> None:
+    s = Settings.load(environ={})
+    assert s.issuer == "http://127.0.0.1:8000"
+    assert s.database_url == "sqlite:///./sealring.db"
+    assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 1)
+    assert s.token_lifetime == 600
+    assert s.jwks_max_age == 300
+    assert s.redis_url is None
+    assert s.server_secret is None
+    assert s.token_endpoint == "http://127.0.0.1:8000/token"
+
+
+def test_sources_in_order(tmp_path: Path) -> None:
+    config = tmp_path / "sealring.toml"
+    config.write_text('port = 9001\ntoken_lifetime = 120\nissuer = "https://auth.example.com/"\n')
+    env = {"SEALRING_PORT": "9002", "SEALRING_CONFIG": str(config)}
+    s = Settings.load({"port": None}, environ=env)
+    assert s.port == 9002  # environment over file
+    assert s.token_lifetime == 120  # file over default
+    assert s.issuer == "https://auth.example.com"  # trailing slash dropped
+    s = Settings.load({"port": 9003}, environ=env)
+    assert s.port == 9003  # command line over everything
+
+
+def test_sealring_table_in_toml(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[sealring]\nworkers = 4\n")
+    assert Settings.load(environ={}, config_file=config).workers == 4
+
+
+def test_postgres_url_is_normalised() -> None:
+    s = Settings.load(environ={"SEALRING_DATABASE_URL": "postgresql://u@h/db"})
+    assert s.database_url.startswith("postgresql+psycopg://")
+
+
+def test_server_secret_from_env_and_file(tmp_path: Path) -> None:
+    raw = bytes(range(32))
+    text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert Settings.load(environ={"SEALRING_SERVER_SECRET": text}).server_secret == raw
+    file = tmp_path / "secret"
+    file.write_text(base64.b64encode(raw).decode() + "\n")
+    s = Settings.load(environ={"SEALRING_SERVER_SECRET_FILE": str(file)})
+    assert s.server_secret == raw
+    assert text not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        (
+            {"SEALRING_PORT": "http"},
+            "invalid setting port from SEALRING_PORT: 'http' is not an integer from 1 to 65535",
+        ),
+        ({"SEALRING_WORKERS": "0"}, "workers"),
+        ({"SEALRING_TOKEN_LIFETIME": "5"}, "token_lifetime"),
+        ({"SEALRING_RATE_LIMIT": "nan"}, "rate_limit"),
+        ({"SEALRING_ISSUER": "http://auth.example.com"}, "must use https"),
+        ({"SEALRING_ISSUER": "https://a.example/?x=1"}, "query"),
+        ({"SEALRING_ISSUER": "ftp://a.example"}, "issuer"),
+        ({"SEALRING_DATABASE_URL": "mysql://x/y"}, "database_url"),
+        ({"SEALRING_REDIS_URL": "http://x"}, "redis_url"),
+        (
+            {"SEALRING_SERVER_SECRET": "c2hvcnQ="},
+            "server_secret from SEALRING_SERVER_SECRET: (hidden)",
+        ),
+        ({"SEALRING_SERVER_SECRET_FILE": "/nonexistent/file"}, "cannot read"),
+        ({"SEALRING_SIGNING_ALG": "HS256"}, "signing_alg"),
+        ({"SEALRING_HTTP_SERVER": "gunicorn"}, "one of uvicorn, granian"),
+    ],
+)
+def test_invalid_settings(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.load(environ=env)
+    assert fragment in err.value.message
+    assert "\n" not in err.value.message
+
+
+def test_bad_config_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = [")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        Settings.load(environ={}, config_file=bad)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("prot = 1\n")
+    with pytest.raises(SettingsError, match="unknown setting 'prot'"):
+        Settings.load(environ={}, config_file=unknown)
+    with pytest.raises(SettingsError, match="cannot read config file"):
+        Settings.load(environ={}, config_file=tmp_path / "missing.toml")
+
+
+def test_round_trip_for_workers() -> None:
+    s = Settings.load({"server_secret": bytes(32), "key_algorithms": "ES256 EdDSA"}, environ={})
+    assert Settings.from_json(s.to_json()) == s
