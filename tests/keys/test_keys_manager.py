@@ -141,6 +141,8 @@ def test_manual_rotation_respects_prepublication_unless_now(
 
     steps = manager.rotate("ES256", immediate=True)
     assert [t.to_state for t in steps] == ["pending", "retired", "active"]
+    assert steps[-1].reason == "manual rotation (--now)"
+    assert manager.events()[-1].reason == "manual rotation (--now)"
     assert manager.signer("ES256").kid == steps[0].kid
 
 

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -207,7 +207,11 @@ class KeyManager:
                     steps.append(made)
                 if immediate:
                     pending.activates_at = now
-            return steps + advance(records, self.policy, now, new_kid)
+            why = "manual rotation (--now)" if immediate else None
+            return steps + [
+                replace(t, reason=why) if why and t.to_state == ACTIVE else t
+                for t in advance(records, self.policy, now, new_kid)
+            ]
 
         return self._write(step)
 
