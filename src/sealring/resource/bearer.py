@@ -60,16 +60,15 @@ def extract_token(
             if not _B64TOKEN.fullmatch(credentials):
                 raise InvalidRequest("the Authorization header is not 'Bearer <token>'")
             found.append(credentials)
-    found.extend(form_values)
-    found.extend(query_values)
+    for value in (*form_values, *query_values):
+        if not _B64TOKEN.fullmatch(value):
+            raise InvalidRequest("the access_token parameter is malformed")
+        found.append(value)
     if not found:
         raise MissingToken("")
     if len(found) > 1:
         raise InvalidRequest("the request carries more than one access token")
-    token = found[0]
-    if not token or not _B64TOKEN.fullmatch(token):
-        raise InvalidRequest("the access_token parameter is malformed")
-    return token
+    return found[0]
 
 
 @dataclass(frozen=True)
