@@ -1,0 +1,62 @@
+"""``sealring example-api`` as a user runs it: a subprocess against a real local issuer."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+from typer.testing import CliRunner
+
+from sealring.cli import app
+
+from .conftest import AUDIENCE, IssuerServer, mint, new_key
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_example_api_command_serves_the_api(issuer_server: IssuerServer) -> None:
+    key = new_key("ES256")
+    issuer_server.publish(key)
+    port = _free_port()
+    command = [sys.executable, "-m", "sealring", "example-api", "--issuer", issuer_server.issuer]
+    command += ["--audience", AUDIENCE, "--port", str(port)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    assert http.get("/healthz").json() == {"status": "ok"}
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "example-api did not start"
+                    time.sleep(0.1)
+            token = mint(key, issuer=issuer_server.issuer, now=time.time())
+            hello = http.get("/api/hello", headers={"Authorization": f"Bearer {token}"})
+            assert hello.status_code == 200
+            assert hello.json()["scopes"] == ["items:read"]
+            assert http.get("/api/hello").status_code == 401
+    finally:
+        child.terminate()
+        child.wait(10)
+    # the JWKS URI was discovered from the issuer's metadata
+    assert [s.path for s in issuer_server.seen[:2]] == [
+        "/.well-known/oauth-authorization-server",
+        "/jwks",
+    ]
+
+
+def test_example_api_command_refuses_an_insecure_issuer() -> None:
+    result = CliRunner().invoke(
+        app, ["example-api", "--issuer", "http://as.example", "--audience", AUDIENCE]
+    )
+    assert result.exit_code == 2
+    assert "https" in result.output
