@@ -1,6 +1,6 @@
 """A separate OS process acting as one server replica, for the race and SIGKILL tests.
 
-usage: _worker.py MODE DATABASE_URL NOW DIR NAME POLICY_JSON   (the KEK: SEALRING_KEK)
+usage: _worker.py MODE DATABASE_URL NOW DIR NAME POLICY_JSON   (keys config: SEALRING_KEK / _HSM_*)
 
 MODE ``race``: say ready, wait for DIR/go, run the due schedule once (holding the write
 transaction for a moment so the rivals really overlap), print the transitions as JSON.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from sealring.db import make_engine
-from sealring.keys import KeyManager, RotationPolicy, load_kek
+from sealring.keys import KeyManager, RotationPolicy, load_key_config
 from sealring.keys import manager as manager_module
 
 
@@ -24,9 +24,11 @@ def main() -> None:
     mode, url, now, directory, name, policy = sys.argv[1:7]
     folder = Path(directory)
     engine = make_engine(url)
+    kek, hsm = load_key_config(url)
     manager = KeyManager(
         engine,
-        kek=load_kek(url),
+        kek=kek,
+        hsm=hsm,
         policy=RotationPolicy(**json.loads(policy)),
         clock=lambda: float(now),
     )

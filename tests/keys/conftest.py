@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +27,17 @@ POLICY = RotationPolicy(
     jwks_max_age=10,
     max_token_lifetime=100,
     leeway=10,
+)
+
+WORKER = Path(__file__).with_name("_worker.py")
+POLICY_JSON = json.dumps(
+    {
+        "algorithms": list(POLICY.algorithms),
+        "rotation_interval": POLICY.rotation_interval,
+        "jwks_max_age": POLICY.jwks_max_age,
+        "max_token_lifetime": POLICY.max_token_lifetime,
+        "leeway": POLICY.leeway,
+    }
 )
 
 
@@ -130,3 +144,43 @@ def hsm_config(softhsm_token: tuple[str, str]) -> HSMConfig:
         pin=pin,
         label_prefix=f"t{secrets.token_hex(4)}-",
     )
+
+
+Spawn = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start worker processes; whatever a test leaves running is killed and reaped."""
+    running: list[subprocess.Popen[str]] = []
+
+    def start(
+        mode: str, url: str, now: float, folder: Path, name: str, config: str | dict[str, str]
+    ) -> subprocess.Popen[str]:
+        """``config`` is a KEK, or the environment of an HSM configuration."""
+        extra = {"SEALRING_KEK": config} if isinstance(config, str) else config
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), mode, url, repr(now), str(folder), name, POLICY_JSON],
+            env={**os.environ, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        running.append(proc)
+        return proc
+
+    yield start
+    for proc in running:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def wait_for(path: Path, procs: list[subprocess.Popen[str]], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        for proc in procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"worker exited early: {proc.communicate()[1]}")
+        assert time.monotonic() < deadline, f"timed out waiting for {path.name}"
+        time.sleep(0.01)

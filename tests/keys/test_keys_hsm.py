@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +13,7 @@ from sealring.jose.jwks import KeySet
 from sealring.jose.jws import Signer, sign_compact, verify_compact
 from sealring.keys import HSMConfig, KeyConfigError, KeyManager, RotationPolicy
 from sealring.keys.hsm import HSM, HSMSigner
-from tests.keys.conftest import POLICY, Clock
+from tests.keys.conftest import POLICY, T0, Clock, Spawn, wait_for
 
 pytestmark = pytest.mark.hsm
 
@@ -118,3 +121,36 @@ def test_wrong_pin_is_a_clear_error_without_the_pin(hsm_config: HSMConfig) -> No
             HSM(bad)
     finally:
         good.close()
+
+
+def test_sigkill_mid_rotation_leaves_no_token_object_behind(
+    sqlite_url: str,
+    managers: Callable[..., KeyManager],
+    hsm_config: HSMConfig,
+    softhsm_conf: Path,
+    tmp_path: Path,
+    spawn: Spawn,
+) -> None:
+
+    manager = managers(sqlite_url, kek=None, hsm=hsm_config)
+    manager.ensure_ready()
+    env = {
+        "SOFTHSM2_CONF": str(softhsm_conf),
+        "SEALRING_HSM_MODULE": hsm_config.module,
+        "SEALRING_HSM_TOKEN": hsm_config.token_label,
+        "SEALRING_HSM_PIN": hsm_config.pin,
+        "SEALRING_HSM_LABEL_PREFIX": hsm_config.label_prefix,
+    }
+    proc = spawn("kill", sqlite_url, T0 + 1000, tmp_path, "victim", env)
+    wait_for(tmp_path / "victim.inside", [proc])
+    inspector = HSM(hsm_config)
+    try:
+        assert len(inspector.refs()) == 2  # the killed rotation's key exists on the token...
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert [k.state for k in manager.list_keys()] == ["active"]  # ...but not in the database
+        manager.rotate()  # the next write destroys the orphan and rotates properly
+        assert len(inspector.refs()) == 2
+        assert sorted(k.state for k in manager.list_keys()) == ["active", "pending"]
+    finally:
+        inspector.close()

@@ -6,27 +6,13 @@ import base64
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sealring.keys import KEKRing, KeyManager
-from tests.keys.conftest import POLICY, T0, Clock
-
-WORKER = Path(__file__).with_name("_worker.py")
-POLICY_JSON = json.dumps(
-    {
-        "algorithms": list(POLICY.algorithms),
-        "rotation_interval": POLICY.rotation_interval,
-        "jwks_max_age": POLICY.jwks_max_age,
-        "max_token_lifetime": POLICY.max_token_lifetime,
-        "leeway": POLICY.leeway,
-    }
-)
+from tests.keys.conftest import POLICY, T0, Clock, Spawn, wait_for
 
 
 @pytest.fixture
@@ -34,31 +20,13 @@ def kek_text() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def _spawn(
-    mode: str, url: str, now: float, folder: Path, name: str, kek: str
-) -> subprocess.Popen[str]:
-    env = {**os.environ, "SEALRING_KEK": kek}
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), mode, url, repr(now), str(folder), name, POLICY_JSON],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _wait_for(path: Path, procs: list[subprocess.Popen[str]], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        for proc in procs:
-            if proc.poll() is not None:
-                raise AssertionError(f"worker exited early: {proc.communicate()[1]}")
-        assert time.monotonic() < deadline, f"timed out waiting for {path.name}"
-        time.sleep(0.01)
-
-
-def _race(url: str, now: float, folder: Path, kek: str) -> list[list[list[str | None]]]:
+def _race(
+    spawn: Spawn, url: str, now: float, folder: Path, kek: str
+) -> list[list[list[str | None]]]:
     folder.mkdir()
-    procs = [_spawn("race", url, now, folder, f"w{i}", kek) for i in range(2)]
+    procs = [spawn("race", url, now, folder, f"w{i}", kek) for i in range(2)]
     for i in range(2):
-        _wait_for(folder / f"w{i}.ready", procs)
+        wait_for(folder / f"w{i}.ready", procs)
     (folder / "go").touch()
     results = []
     for proc in procs:
@@ -69,6 +37,7 @@ def _race(url: str, now: float, folder: Path, kek: str) -> list[list[list[str | 
 
 
 def test_two_processes_racing_make_exactly_one_rotation(
+    spawn: Spawn,
     database_url: str,
     managers: Callable[..., KeyManager],
     clock: Clock,
@@ -81,13 +50,15 @@ def test_two_processes_racing_make_exactly_one_rotation(
 
     # Round 1: both see the pre-publication due; exactly one new key results.
     due = T0 + POLICY.rotation_interval - POLICY.prepublication_time
-    results = _race(database_url, due, tmp_path / "r1", kek_text)
+    results = _race(spawn, database_url, due, tmp_path / "r1", kek_text)
     made = [step for result in results for step in result]
     assert [s[1:] for s in made] == [[None, "pending"]], results
     assert sorted(len(r) for r in results) == [0, 1]  # one winner, one that found it done
 
     # Round 2: both see the activation due; it happens once.
-    results = _race(database_url, due + POLICY.prepublication_time, tmp_path / "r2", kek_text)
+    results = _race(
+        spawn, database_url, due + POLICY.prepublication_time, tmp_path / "r2", kek_text
+    )
     made = [step for result in results for step in result]
     assert sorted(s[2] or "" for s in made) == ["active", "retired"], results
     clock.now = due + POLICY.prepublication_time
@@ -99,7 +70,11 @@ def test_two_processes_racing_make_exactly_one_rotation(
 
 
 def test_sigkill_inside_the_rotation_transaction_leaves_a_consistent_state(
-    database_url: str, managers: Callable[..., KeyManager], kek_text: str, tmp_path: Path
+    spawn: Spawn,
+    database_url: str,
+    managers: Callable[..., KeyManager],
+    kek_text: str,
+    tmp_path: Path,
 ) -> None:
     manager = managers(database_url, kek=KEKRing.from_string(kek_text))
     manager.ensure_ready()
@@ -107,8 +82,8 @@ def test_sigkill_inside_the_rotation_transaction_leaves_a_consistent_state(
     events_before = manager.events()
     due = T0 + POLICY.rotation_interval - POLICY.prepublication_time
 
-    proc = _spawn("kill", database_url, due, tmp_path, "victim", kek_text)
-    _wait_for(tmp_path / "victim.inside", [proc])
+    proc = spawn("kill", database_url, due, tmp_path, "victim", kek_text)
+    wait_for(tmp_path / "victim.inside", [proc])
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
