@@ -56,6 +56,7 @@ def test_policy_from_env() -> None:
     )
     assert policy.algorithms == ("ES256", "EdDSA")
     assert policy.prepublication_time == 120
+    assert RotationPolicy.from_env({"SEALRING_ROTATION_INTERVAL": "7200"}).rotation_interval == 7200
     with pytest.raises(KeyConfigError, match="SEALRING_KEY_LEEWAY"):
         RotationPolicy.from_env({"SEALRING_KEY_LEEWAY": "soon"})
 

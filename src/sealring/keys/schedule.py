@@ -107,12 +107,14 @@ class RotationPolicy:
         if env.get("SEALRING_KEY_ALGORITHMS"):
             algs = env["SEALRING_KEY_ALGORITHMS"].split(",")
             values["algorithms"] = tuple(a.strip() for a in algs if a.strip())
-        for name, var in _ENV_NUMBERS.items():
-            if env.get(var):
-                try:
-                    values[name] = float(env[var])
-                except ValueError:
-                    raise KeyConfigError(f"{var} must be a number of seconds") from None
+        for name, names in _ENV_NUMBERS.items():
+            var = next((n for n in names if env.get(n)), None)
+            if var is None:
+                continue
+            try:
+                values[name] = float(env[var])
+            except ValueError:
+                raise KeyConfigError(f"{var} must be a number of seconds") from None
         return cls(**values)
 
     @property
@@ -126,12 +128,13 @@ class RotationPolicy:
         return self.max_token_lifetime + self.leeway + self.jwks_max_age
 
 
+# The first name is ours; SEALRING_ROTATION_INTERVAL is the server settings' name for the same.
 _ENV_NUMBERS = {
-    "rotation_interval": "SEALRING_KEY_ROTATION_INTERVAL",
-    "prepublication": "SEALRING_KEY_PREPUBLICATION",
-    "jwks_max_age": "SEALRING_JWKS_MAX_AGE",
-    "max_token_lifetime": "SEALRING_KEY_MAX_TOKEN_LIFETIME",
-    "leeway": "SEALRING_KEY_LEEWAY",
+    "rotation_interval": ("SEALRING_KEY_ROTATION_INTERVAL", "SEALRING_ROTATION_INTERVAL"),
+    "prepublication": ("SEALRING_KEY_PREPUBLICATION",),
+    "jwks_max_age": ("SEALRING_JWKS_MAX_AGE",),
+    "max_token_lifetime": ("SEALRING_KEY_MAX_TOKEN_LIFETIME",),
+    "leeway": ("SEALRING_KEY_LEEWAY",),
 }
 
 
