@@ -72,3 +72,16 @@ def test_json_strict() -> None:
         loads_object("[]")
     with pytest.raises(MalformedToken):
         loads("{}", max_size=1)
+
+
+def test_curve_orders() -> None:
+    """(n-1)·G = -G shares G's x: the hard-coded orders are the curves' real ones."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from sealring.jose.algorithms import CURVES
+
+    for curve in CURVES.values():
+        minus_one = ec.derive_private_key(curve.order - 1, curve.curve).public_key()
+        one = ec.derive_private_key(1, curve.curve).public_key()
+        assert minus_one.public_numbers().x == one.public_numbers().x
+        assert curve.order.bit_length() == {32: 256, 48: 384, 66: 521}[curve.size]

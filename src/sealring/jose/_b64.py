@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 
 from sealring.jose.errors import MalformedToken
 
-__all__ = ["b64url_decode", "b64url_encode", "uint_b64_encode"]
+__all__ = [
+    "TO_STANDARD",
+    "b64url_decode",
+    "b64url_encode",
+    "decode_translated",
+    "uint_b64_encode",
+]
 
-_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# base64url -> standard alphabet; the standard-only characters and "=" become "!", which the strict
+# decoder refuses, so one translation both converts and rules them out.
+TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = (b"", b"", b"==", b"=")
 # The value of each alphabet character, to check the unused low bits of the last one.
-_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+_VALUE = {
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64url_encode(data: bytes) -> str:
     """Encode without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(data: str | bytes) -> bytes:
@@ -34,17 +43,27 @@ def b64url_decode(data: str | bytes) -> bytes:
             raise MalformedToken("base64url: non-ASCII character") from exc
     else:
         raw = data
-    if raw.translate(None, _ALPHABET):
-        raise MalformedToken("base64url: character outside the alphabet (or padding)")
-    rem = len(raw) % 4
-    if rem == 1:
-        raise MalformedToken("base64url: impossible length")
-    if rem and _VALUE[raw[-1]] & (0x0F if rem == 2 else 0x03):
-        raise MalformedToken("base64url: non-canonical trailing bits")
+    return decode_translated(raw.translate(TO_STANDARD))
+
+
+def decode_translated(segment: bytes) -> bytes:
+    """Decode base64url already translated with :data:`TO_STANDARD`.
+
+    Strict ``a2b_base64`` rejects every character outside the alphabet, including the ``!`` that
+    the translation made of ``+``, ``/`` and ``=``.
+    """
+    rem = len(segment) % 4
+    if rem:
+        if rem == 1:
+            raise MalformedToken("base64url: impossible length")
+        value = _VALUE.get(segment[-1])
+        if value is None or value & (0x0F if rem == 2 else 0x03):
+            raise MalformedToken("base64url: non-canonical trailing bits")
+        segment += _PADDING[rem]
     try:
-        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rem])
-    except binascii.Error as exc:  # pragma: no cover - excluded by the checks above
-        raise MalformedToken("base64url: invalid") from exc
+        return binascii.a2b_base64(segment, strict_mode=True)
+    except binascii.Error as exc:
+        raise MalformedToken("base64url: character outside the alphabet") from exc
 
 
 def uint_b64_encode(value: int, length: int | None = None) -> str:

@@ -8,6 +8,7 @@ capped so hostile input costs bounded time and memory; ``NaN``/``Infinity`` are 
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any, NoReturn
 
 from sealring.jose.errors import MalformedToken
@@ -30,6 +31,9 @@ def _constant(name: str) -> NoReturn:
 
 _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant)
 _decode = _decoder.decode
+# The C scanner alone skips decode()'s regex-based whitespace handling: the fast path for the
+# usual compact input; anything with surrounding whitespace falls back to the full decoder.
+_scan_once = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -64,7 +68,12 @@ def loads(
     else:
         raise MalformedToken("JSON: expected text")
     try:
-        value = _decode(text)
+        try:
+            value, end = _scan_once(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            value = _decode(text)
     except MalformedToken:
         raise
     except (ValueError, RecursionError) as exc:
@@ -80,6 +89,19 @@ def loads_object(
     data: bytes | str, *, max_size: int | None = None, what: str = "JSON"
 ) -> dict[str, Any]:
     """Parse strict JSON that must be an object."""
+    if type(data) is bytes and (max_size is None or len(data) <= max_size):
+        # The hot path (JWS headers and claims): compact UTF-8 objects.
+        try:
+            text = data.decode("utf-8")
+            value, end = _scan_once(text, 0)
+        except (ValueError, RecursionError, StopIteration):
+            text, value, end = "", None, -1
+        if (
+            end == len(text)
+            and type(value) is dict
+            and (end <= DEFAULT_MAX_DEPTH or text.count("{") + text.count("[") <= DEFAULT_MAX_DEPTH)
+        ):
+            return value
     value = loads(data, max_size=max_size)
     if type(value) is not dict:
         raise MalformedToken(f"{what}: not a JSON object")

@@ -14,10 +14,6 @@ from typing import TypeAlias
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 
 from sealring.jose.errors import InvalidKey, InvalidSignature
 
@@ -30,6 +26,7 @@ __all__ = [
     "Curve",
     "PrivateKey",
     "PublicKey",
+    "Verifier",
     "get_algorithm",
 ]
 
@@ -64,10 +61,14 @@ CURVES: dict[str, Curve] = {
         "P-521",
         ec.SECP521R1(),
         66,
-        0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
+        0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
     ),
 }
 EC_DEFAULT_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+
+
+Verifier: TypeAlias = Callable[[bytes, bytes], None]
+"""``verify(signature, signing_input)`` for one key and algorithm; raises InvalidSignature."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,16 @@ class Algorithm:
     kty: str  # "RSA" | "EC" | "OKP"
     crv: str | None  # the one curve an EC/OKP key must be on
     hash: hashes.HashAlgorithm | None
-    verify: Callable[[PublicKey, bytes, bytes], None] = field(repr=False, compare=False)
+    bind: Callable[[PublicKey], Verifier] = field(repr=False, compare=False)
     sign: Callable[[PrivateKey, bytes], bytes] = field(repr=False, compare=False)
 
     def fits(self, kty: str, crv: str | None) -> bool:
         """Whether a key of this type/curve can be used with this algorithm at all."""
         return self.kty == kty and (self.crv is None or self.crv == crv)
+
+    def verify(self, key: PublicKey, signature: bytes, data: bytes) -> None:
+        """One-off verification; :meth:`bind` once and reuse the result on hot paths."""
+        self.bind(key)(signature, data)
 
 
 def _bad() -> InvalidSignature:
@@ -102,70 +107,115 @@ def _rsa(name: str, hash_alg: hashes.HashAlgorithm, pss: bool) -> Algorithm:
         else padding.PKCS1v15()
     )
 
-    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+    def bind(key: PublicKey) -> Verifier:
         if not isinstance(key, rsa.RSAPublicKey):
             raise _wrong_key()
-        # RFC 8017 §8.2.2 step 1 / §8.1.2 step 1: the signature is exactly k octets.
-        if len(signature) != (key.key_size + 7) >> 3:
-            raise _bad()
-        try:
-            key.verify(signature, data, pad, hash_alg)
-        except _CryptoInvalidSignature as exc:
-            raise _bad() from exc
+        length = (key.key_size + 7) >> 3
+        check = key.verify
+
+        def verify(signature: bytes, data: bytes) -> None:
+            # RFC 8017 §8.2.2 / §8.1.2 step 1: the signature is exactly k octets.
+            if len(signature) != length:
+                raise _bad()
+            try:
+                check(signature, data, pad, hash_alg)
+            except _CryptoInvalidSignature as exc:
+                raise _bad() from exc
+
+        return verify
 
     def sign(key: PrivateKey, data: bytes) -> bytes:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise _wrong_key()
         return key.sign(data, pad, hash_alg)
 
-    return Algorithm(name, "RSA", None, hash_alg, verify, sign)
+    return Algorithm(name, "RSA", None, hash_alg, bind, sign)
+
+
+def _der_uint(value: bytes) -> bytes:
+    """DER INTEGER of a non-zero big-endian unsigned value (X.690 §8.3)."""
+    value = value.lstrip(b"\0")
+    if value[0] & 0x80:
+        value = b"\0" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def _der_signature(r: bytes, s: bytes) -> bytes:
+    """The DER ``Ecdsa-Sig-Value`` (RFC 3279 §2.2.3) that ``cryptography`` takes, from r and s.
+
+    Plain re-encoding of two integers, cheaper than converting through Python ints; the
+    signature check itself stays in ``cryptography``.
+    """
+    body = _der_uint(r) + _der_uint(s)
+    length = len(body)
+    prefix = b"\x30" + bytes((length,)) if length < 0x80 else b"\x30\x81" + bytes((length,))
+    return prefix + body
+
+
+def _raw_signature(der: bytes, size: int) -> bytes:
+    """r || s, each ``size`` octets, from the DER signature ``cryptography`` just produced."""
+    at = 2 if der[1] < 0x80 else 3
+    r_end = at + 2 + der[at + 1]
+    r = der[at + 2 : r_end]
+    s = der[r_end + 2 : r_end + 2 + der[r_end + 1]]
+    return r[-size:].rjust(size, b"\0") + s[-size:].rjust(size, b"\0")
 
 
 def _ecdsa(name: str, crv: str, hash_alg: hashes.HashAlgorithm) -> Algorithm:
     curve = CURVES[crv]
-    size, order, ecdsa = curve.size, curve.order, ec.ECDSA(hash_alg)
+    size, ecdsa = curve.size, ec.ECDSA(hash_alg)
     curve_name = curve.curve.name
+    # 0 < r, s < n compared as fixed-length big-endian octet strings.
+    zero, order = bytes(size), curve.order.to_bytes(size, "big")
 
-    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+    def bind(key: PublicKey) -> Verifier:
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
             raise _wrong_key()
-        # RFC 7518 §3.4: R || S, each exactly the curve's octet length; DER is not a JWS form.
-        # 0 < r, s < n rules out the all-zero "psychic signature" (CVE-2022-21449).
-        if len(signature) != 2 * size:
-            raise _bad()
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        if not (0 < r < order and 0 < s < order):
-            raise _bad()
-        try:
-            key.verify(encode_dss_signature(r, s), data, ecdsa)
-        except _CryptoInvalidSignature as exc:
-            raise _bad() from exc
+        check = key.verify
+
+        def verify(signature: bytes, data: bytes) -> None:
+            # RFC 7518 §3.4: R || S, each exactly the curve's octet length; DER is not a JWS
+            # form. 0 < r, s < n rules out the all-zero "psychic signature" (CVE-2022-21449).
+            if len(signature) != 2 * size:
+                raise _bad()
+            r, s = signature[:size], signature[size:]
+            if not (zero < r < order and zero < s < order):
+                raise _bad()
+            try:
+                check(_der_signature(r, s), data, ecdsa)
+            except _CryptoInvalidSignature as exc:
+                raise _bad() from exc
+
+        return verify
 
     def sign(key: PrivateKey, data: bytes) -> bytes:
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve_name:
             raise _wrong_key()
-        r, s = decode_dss_signature(key.sign(data, ecdsa))
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        return _raw_signature(key.sign(data, ecdsa), size)
 
-    return Algorithm(name, "EC", crv, hash_alg, verify, sign)
+    return Algorithm(name, "EC", crv, hash_alg, bind, sign)
 
 
 def _eddsa() -> Algorithm:
-    def verify(key: PublicKey, signature: bytes, data: bytes) -> None:
+    def bind(key: PublicKey) -> Verifier:
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise _wrong_key()
-        try:
-            key.verify(signature, data)
-        except _CryptoInvalidSignature as exc:
-            raise _bad() from exc
+        check = key.verify
+
+        def verify(signature: bytes, data: bytes) -> None:
+            try:
+                check(signature, data)
+            except _CryptoInvalidSignature as exc:
+                raise _bad() from exc
+
+        return verify
 
     def sign(key: PrivateKey, data: bytes) -> bytes:
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise _wrong_key()
         return key.sign(data)
 
-    return Algorithm("EdDSA", "OKP", "Ed25519", None, verify, sign)
+    return Algorithm("EdDSA", "OKP", "Ed25519", None, bind, sign)
 
 
 ALGORITHMS: dict[str, Algorithm] = {

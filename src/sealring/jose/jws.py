@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from sealring.jose import _json
-from sealring.jose._b64 import b64url_decode
-from sealring.jose.algorithms import ALGORITHMS, RSA_ALGORITHMS, PrivateKey
+from sealring.jose._b64 import TO_STANDARD, decode_translated
+from sealring.jose.algorithms import ALGORITHMS, RSA_ALGORITHMS, PrivateKey, Verifier
 from sealring.jose.errors import (
     AlgorithmNotAllowed,
     InvalidKey,
@@ -35,6 +35,7 @@ __all__ = [
     "key_allows",
     "parse_compact",
     "select_key",
+    "selection_table",
     "sign_compact",
     "verify_compact",
     "verify_signature",
@@ -50,6 +51,10 @@ _REGISTERED = frozenset(
 # This implementation understands no critical extension; RFC 7797 "b64" in particular is refused.
 _UNDERSTOOD_CRIT: frozenset[str] = frozenset()
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_HEADER_CACHE_SIZE = 256
+# Parsed, checked headers by their (translated) encoded segment: an issuer sends the same few headers again and
+# again. Bounded; callers get a copy, so the cached dict cannot be changed from outside.
+_parsed_headers: dict[bytes, dict[str, Any]] = {}
 
 
 @runtime_checkable
@@ -110,28 +115,38 @@ def _encode(data: bytes) -> bytes:
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
-_header_cache: dict[tuple[str, str], bytes] = {}
+_header_cache: dict[tuple[str, str, tuple[tuple[str, object], ...]], bytes] = {}
 
 
 def _encoded_header(alg: str, kid: str, extra: Mapping[str, object] | None) -> bytes:
-    if not extra:
-        cached = _header_cache.get((alg, kid))
-        if cached is None:
-            if len(_header_cache) > 256:
-                _header_cache.clear()
-            cached = _encode(_json.dumps({"alg": alg, "kid": kid}).encode())
-            _header_cache[(alg, kid)] = cached
+    items: tuple[tuple[str, object], ...] = ()
+    cacheable = True
+    if extra:
+        if "alg" in extra or "kid" in extra:
+            if extra.get("alg", alg) != alg or extra.get("kid", kid) != kid:
+                raise JoseError("the header may not override the signer's alg or kid")
+            extra = {k: v for k, v in extra.items() if k not in ("alg", "kid")}
+        items = tuple(extra.items())
+        for _, value in items:
+            if type(value) is not str:
+                cacheable = False
+                break
+    # Signers send the same few headers (alg, kid, typ) again and again: encode each once.
+    cache_key = (alg, kid, items)
+    if cacheable and (cached := _header_cache.get(cache_key)) is not None:
         return cached
-    for name in ("alg", "kid"):
-        if name in extra and extra[name] != (alg if name == "alg" else kid):
-            raise JoseError(f"the header may not override the signer's {name!r}")
     header: dict[str, object] = {"alg": alg, "kid": kid}
-    header.update((k, v) for k, v in extra.items() if k not in ("alg", "kid"))
+    header.update(items)
     try:
         text = _json.dumps(header)
     except (TypeError, ValueError) as exc:
         raise JoseError("the header is not JSON-serialisable") from exc
-    return _encode(text.encode())
+    encoded = _encode(text.encode())
+    if cacheable:
+        if len(_header_cache) >= 256:
+            _header_cache.clear()
+        _header_cache[cache_key] = encoded
+    return encoded
 
 
 def sign_compact(
@@ -191,37 +206,60 @@ def _check_header(header: dict[str, Any]) -> None:
         raise UnsupportedCritical("JWS header: unencoded payload ('b64') not supported")
 
 
+def _parse(
+    token: str | bytes, max_size: int, max_header_size: int
+) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """header, payload, signing input, signature; see :func:`parse_compact`."""
+    if type(token) is not str and type(token) is not bytes:
+        if isinstance(token, str):
+            token = str(token)
+        elif isinstance(token, bytes):
+            token = bytes(token)
+        else:
+            raise MalformedToken("token must be str or bytes")
+    if len(token) > max_size:
+        raise MalformedToken("token larger than the size cap")
+    if isinstance(token, bytes):
+        raw = token
+    else:
+        try:
+            raw = token.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise MalformedToken("token contains non-ASCII characters") from exc
+    # One translation for all three segments; strict decoding then refuses anything else.
+    parts = raw.translate(TO_STANDARD).split(b".")
+    if len(parts) != 3:
+        raise MalformedToken("a compact JWS has exactly three segments")
+    head, body, sig = parts
+    if len(head) > (max_header_size * 4 + 2) // 3:
+        raise MalformedToken("JWS header larger than the size cap")
+    header = _parsed_headers.get(head)
+    if header is None:
+        header = _json.loads_object(decode_translated(head), what="JWS header")
+        _check_header(header)
+        if len(_parsed_headers) >= _HEADER_CACHE_SIZE:
+            _parsed_headers.clear()
+        _parsed_headers[head] = header
+    return (
+        header.copy(),
+        decode_translated(body),
+        raw[: len(head) + 1 + len(body)],
+        decode_translated(sig),
+    )
+
+
 def parse_compact(
     token: str | bytes,
     *,
     max_size: int = DEFAULT_MAX_TOKEN_SIZE,
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
 ) -> CompactJWS:
-    """Parse a compact JWS strictly (RFC 7515 §7.1, §5.2); raises :class:`MalformedToken`."""
-    if isinstance(token, str):
-        if len(token) > max_size:
-            raise MalformedToken("token larger than the size cap")
-        try:
-            raw = token.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise MalformedToken("token contains non-ASCII characters") from exc
-    elif isinstance(token, bytes):
-        if len(token) > max_size:
-            raise MalformedToken("token larger than the size cap")
-        raw = token
-    else:
-        raise MalformedToken("token must be str or bytes")
-    parts = raw.split(b".")
-    if len(parts) != 3:
-        raise MalformedToken("a compact JWS has exactly three segments")
-    head, body, sig = parts
-    if len(head) > (max_header_size * 4 + 2) // 3:
-        raise MalformedToken("JWS header larger than the size cap")
-    header = _json.loads_object(b64url_decode(head), what="JWS header")
-    _check_header(header)
-    return CompactJWS(
-        header, b64url_decode(body), raw[: len(head) + 1 + len(body)], b64url_decode(sig)
-    )
+    """Parse a compact JWS strictly (RFC 7515 §7.1, §5.2); raises :class:`MalformedToken`.
+
+    Exactly three segments of canonical unpadded base64url; the header a duplicate-free JSON
+    object with a string ``alg``; ``crit`` and ``b64`` as :func:`_check_header` allows.
+    """
+    return CompactJWS(*_parse(token, max_size, max_header_size))
 
 
 def key_allows(key: JWK, alg: str, algorithms: Collection[str] | None = None) -> bool:
@@ -269,10 +307,27 @@ def select_key(
 
 def verify_signature(jws: CompactJWS, key: JWK, alg: str) -> None:
     """Verify the signature with ``key`` under ``alg``; raises :class:`InvalidSignature`."""
-    algorithm = ALGORITHMS.get(alg)
-    if algorithm is None or not algorithm.fits(key.kty, key.crv):
-        raise AlgorithmNotAllowed("algorithm does not fit the key")
-    algorithm.verify(key.public_key, jws.signature, jws.signing_input)
+    key.verifier(alg)(jws.signature, jws.signing_input)
+
+
+def selection_table(
+    keys: KeySet, algorithms: Collection[str] | None = None
+) -> dict[tuple[str | None, str], tuple[JWK, Verifier]]:
+    """Every (kid, alg) pair :func:`select_key` would accept, with its bound verifier.
+
+    ``kid`` None stands for tokens without one. Built once per key set and allow-list; a pair
+    that is absent is refused, and :func:`select_key` names the reason.
+    """
+    table: dict[tuple[str | None, str], tuple[JWK, Verifier]] = {}
+    for alg in ALGORITHMS:
+        if algorithms is not None and alg not in algorithms:
+            continue
+        fitting = [key for key in keys.keys if key_allows(key, alg, algorithms)]
+        for key in fitting:
+            table[(key.kid, alg)] = (key, key.verifier(alg))
+        if len(fitting) == 1:
+            table[(None, alg)] = (fitting[0], fitting[0].verifier(alg))
+    return table
 
 
 def verify_compact(

@@ -6,11 +6,10 @@ Nothing here reads the clock by itself: :func:`validate_claims` takes ``now`` an
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from math import isfinite
+from typing import Any, Final, NamedTuple
 
 from sealring.jose import _json
 from sealring.jose.errors import (
@@ -30,14 +29,15 @@ from sealring.jose.jws import (
     DEFAULT_MAX_TOKEN_SIZE,
     CompactJWS,
     Signer,
-    parse_compact,
+    _parse,
     select_key,
+    selection_table,
     sign_compact,
-    verify_signature,
 )
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
+    "ClaimRules",
     "JWTVerifier",
     "VerifiedJWT",
     "check_type",
@@ -48,6 +48,7 @@ __all__ = [
 
 ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105 - a media type, not a secret
 _STRING_CLAIMS = ("iss", "sub", "jti")
+_ABSENT: Final = object()
 
 
 def encode_jwt(
@@ -58,9 +59,9 @@ def encode_jwt(
     header: Mapping[str, object] | None = None,
 ) -> str:
     """Sign ``claims`` as a compact JWT; ``typ`` goes in the header unless ``header`` sets it."""
-    extra: dict[str, object] = dict(header) if header else {}
-    if typ is not None:
-        extra.setdefault("typ", typ)
+    extra: Mapping[str, object] | None = header
+    if typ is not None and (header is None or "typ" not in header):
+        extra = {"typ": typ, **header} if header else {"typ": typ}
     try:
         payload = _json.dumps(claims).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -77,11 +78,90 @@ def _numeric_date(claims: Mapping[str, object], name: str) -> float | int:
     """RFC 7519 §2 NumericDate: a JSON number; booleans, strings and non-finite values refused."""
     value = claims[name]
     kind = type(value)
-    if kind is int:
-        return value  # type: ignore[return-value]
-    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+    if kind is int or (kind is float and isfinite(value)):  # type: ignore[arg-type]
         return value  # type: ignore[return-value]
     raise InvalidClaim(f"claim {name!r} is not a NumericDate", claim=name)
+
+
+class ClaimRules:
+    """Registered-claim checks (RFC 7519 §4.1), compiled once and applied at a given time."""
+
+    __slots__ = ("_audience", "_issuer", "_leeway", "_required")
+
+    def __init__(
+        self,
+        *,
+        leeway: float = 0,
+        issuer: str | None = None,
+        audience: str | Collection[str] | None = None,
+        required: Collection[str] = ("exp",),
+    ) -> None:
+        if isinstance(required, str):
+            raise TypeError("required must be a collection of claim names, not a string")
+        self._leeway = leeway
+        self._issuer = issuer
+        self._audience: frozenset[str] | None = (
+            None
+            if audience is None
+            else frozenset((audience,) if isinstance(audience, str) else audience)
+        )
+        self._required = tuple(dict.fromkeys(required))
+
+    def check(self, claims: Mapping[str, object], now: float) -> None:
+        """Raise the first failing check's :class:`JoseError`; ``now`` in epoch seconds."""
+        for name in self._required:
+            if name not in claims:
+                raise MissingClaim(f"claim {name!r} is required", claim=name)
+        leeway = self._leeway
+        # NumericDate (RFC 7519 §2): a JSON number; booleans, strings and non-finite refused.
+        exp = claims.get("exp", _ABSENT)
+        if exp is not _ABSENT:
+            if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
+                raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
+            # RFC 7519 §4.1.4: the current time MUST be before exp.
+            if now - leeway >= exp:
+                raise ExpiredToken("token has expired")
+        if "nbf" in claims and now + leeway < _numeric_date(claims, "nbf"):
+            raise ImmatureToken("token is not valid yet")
+        iat = claims.get("iat", _ABSENT)
+        if iat is not _ABSENT:
+            if type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
+                raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
+            if now + leeway < iat:
+                raise ImmatureToken("token was issued in the future")
+        for name in _STRING_CLAIMS:
+            value = claims.get(name, "")
+            if type(value) is not str:
+                raise InvalidClaim(f"claim {name!r} is not a string", claim=name)
+        issuer = self._issuer
+        if issuer is not None:
+            iss = claims.get("iss")
+            if iss is None:
+                raise MissingClaim("claim 'iss' is required", claim="iss")
+            if iss != issuer:
+                raise InvalidIssuer("token issuer is not the expected issuer")
+        audience = self._audience
+        aud = claims.get("aud", _ABSENT)
+        if aud is _ABSENT:
+            if audience is not None:
+                raise MissingClaim("claim 'aud' is required", claim="aud")
+            return
+        if type(aud) is str:
+            matched = audience is None or aud in audience
+        elif type(aud) is list:
+            matched = audience is None
+            for value in aud:
+                if type(value) is not str:
+                    raise InvalidClaim(
+                        "claim 'aud' is not a string or list of strings", claim="aud"
+                    )
+                if not matched and value in audience:  # type: ignore[operator]
+                    matched = True
+        else:
+            raise InvalidClaim("claim 'aud' is not a string or list of strings", claim="aud")
+        # RFC 7519 §4.1.3: one of the audiences must be ours (checked when ours is given).
+        if not matched:
+            raise InvalidAudience("token audience does not include this resource")
 
 
 def validate_claims(
@@ -95,41 +175,12 @@ def validate_claims(
 ) -> None:
     """Check the registered claims (RFC 7519 §4.1) at time ``now`` (seconds since the epoch).
 
-    ``aud`` is compared only when ``audience`` is given; pass it for access tokens.
+    ``exp``/``nbf``/``iat`` must be JSON numbers; ``iss`` must equal ``issuer`` exactly; ``aud``
+    is compared only when ``audience`` is given (pass it for access tokens).
     """
-    for name in required:
-        if name not in claims:
-            raise MissingClaim(f"claim {name!r} is required", claim=name)
-    if "exp" in claims and now - leeway >= _numeric_date(claims, "exp"):
-        # RFC 7519 §4.1.4: the current time MUST be before exp.
-        raise ExpiredToken("token has expired")
-    if "nbf" in claims and now + leeway < _numeric_date(claims, "nbf"):
-        raise ImmatureToken("token is not valid yet")
-    if "iat" in claims and now + leeway < _numeric_date(claims, "iat"):
-        raise ImmatureToken("token was issued in the future")
-    for name in _STRING_CLAIMS:
-        if name in claims and type(claims[name]) is not str:
-            raise InvalidClaim(f"claim {name!r} is not a string", claim=name)
-    if issuer is not None:
-        if "iss" not in claims:
-            raise MissingClaim("claim 'iss' is required", claim="iss")
-        if claims["iss"] != issuer:
-            raise InvalidIssuer("token issuer is not the expected issuer")
-    if "aud" in claims:
-        aud = claims["aud"]
-        values: Collection[object] = (aud,) if type(aud) is str else aud  # type: ignore[assignment]
-        if type(aud) is not str and (
-            type(aud) is not list or not all(type(v) is str for v in values)
-        ):
-            raise InvalidClaim("claim 'aud' is not a string or list of strings", claim="aud")
-    else:
-        values = ()
-    if audience is not None:
-        if "aud" not in claims:
-            raise MissingClaim("claim 'aud' is required", claim="aud")
-        expected = (audience,) if isinstance(audience, str) else audience
-        if not any(value in expected for value in values):
-            raise InvalidAudience("token audience does not include this resource")
+    ClaimRules(leeway=leeway, issuer=issuer, audience=audience, required=required).check(
+        claims, now
+    )
 
 
 def _media_type(value: str) -> str:
@@ -149,8 +200,7 @@ def check_type(header: Mapping[str, object], expected: str | None) -> None:
         raise InvalidTokenType("token type is not the expected one")
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedJWT:
+class VerifiedJWT(NamedTuple):
     """A JWT whose signature, type and claims have been checked."""
 
     header: dict[str, object]
@@ -164,18 +214,18 @@ class JWTVerifier:
 
     Order: strict parse, key selection by the set and allow-list, signature, ``typ``, claims.
     When ``typ`` is ``at+jwt`` (RFC 9068), ``exp`` is required whatever ``required`` says.
+    Key selection is precomputed per (kid, alg), so verifying costs one lookup beyond the
+    signature itself.
     """
 
     __slots__ = (
         "_algorithms",
-        "_audience",
         "_clock",
-        "_issuer",
         "_keys",
-        "_leeway",
         "_max_header_size",
         "_max_size",
-        "_required",
+        "_rules",
+        "_table",
         "_typ",
     )
 
@@ -197,18 +247,16 @@ class JWTVerifier:
             raise TypeError("algorithms must be a collection of names, not a string")
         if leeway < 0:
             raise ValueError("leeway must not be negative")
+        if isinstance(required, str):
+            raise TypeError("required must be a collection of claim names, not a string")
         self._keys = keys
         self._algorithms = frozenset(algorithms) if algorithms is not None else None
-        self._issuer = issuer
-        self._audience: str | frozenset[str] | None = (
-            audience if audience is None or isinstance(audience, str) else frozenset(audience)
-        )
+        self._table = selection_table(keys, self._algorithms)
         self._typ = typ
-        req = tuple(dict.fromkeys(required))
+        req = tuple(required)
         if typ is not None and _media_type(typ) == ACCESS_TOKEN_TYPE and "exp" not in req:
             req = ("exp", *req)
-        self._required = req
-        self._leeway = leeway
+        self._rules = ClaimRules(leeway=leeway, issuer=issuer, audience=audience, required=req)
         self._max_size = max_size
         self._max_header_size = max_header_size
         self._clock = clock
@@ -219,17 +267,20 @@ class JWTVerifier:
 
     def verify(self, token: str | bytes) -> VerifiedJWT:
         """Verify ``token`` completely or raise a :class:`JoseError`."""
-        jws = parse_compact(token, max_size=self._max_size, max_header_size=self._max_header_size)
-        key, alg = select_key(jws, self._keys, self._algorithms)
-        verify_signature(jws, key, alg)
-        check_type(jws.header, self._typ)
-        claims: dict[str, Any] = decode_payload(jws)
-        validate_claims(
-            claims,
-            now=self._clock(),
-            leeway=self._leeway,
-            issuer=self._issuer,
-            audience=self._audience,
-            required=self._required,
+        header, payload, signing_input, signature = _parse(
+            token, self._max_size, self._max_header_size
         )
-        return VerifiedJWT(jws.header, claims, key, alg)
+        alg: str = header["alg"]
+        entry = self._table.get((header.get("kid"), alg))
+        if entry is None:
+            # Not a pair the key set accepts: let select_key name the reason.
+            jws = CompactJWS(header, payload, signing_input, signature)
+            key, alg = select_key(jws, self._keys, self._algorithms)
+            entry = (key, key.verifier(alg))
+        key, verify = entry
+        verify(signature, signing_input)
+        if self._typ is not None:
+            check_type(header, self._typ)
+        claims: dict[str, Any] = _json.loads_object(payload, what="JWT claims")
+        self._rules.check(claims, self._clock())
+        return VerifiedJWT(header, claims, key, alg)
