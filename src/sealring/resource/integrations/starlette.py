@@ -93,7 +93,9 @@ class BearerTokenMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            scope[SCOPE_KEY] = await self.verifier.averify(self._token(scope))
+            token = self._token(scope)
+            claims = self.verifier.cached(token)
+            scope[SCOPE_KEY] = claims if claims is not None else await self.verifier.averify(token)
         except MissingToken as exc:
             if self.required and scope["path"] not in self.exempt_paths:
                 await response_for(exc, self.options.realm)(scope, receive, send)
