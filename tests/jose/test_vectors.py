@@ -309,6 +309,13 @@ def _check(case_id: str, result: str, verify: Any, sig: bytes, msg: bytes) -> No
         assert not ok, f"{case_id}: invalid signature accepted"
 
 
+def _check_group(name: str, group: dict[str, Any], verify: Any) -> int:
+    for test in group["tests"]:
+        sig, msg = bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"])
+        _check(f"{name}#{test['tcId']}", test["result"], verify, sig, msg)
+    return len(group["tests"])
+
+
 @pytest.mark.parametrize(
     ("name", "alg", "curve"),
     [
@@ -333,15 +340,7 @@ def test_wycheproof_ecdsa_p1363(
             jwk_doc = {k: v for k, v in group["publicKeyJwk"].items() if k != "kid"}
             assert JWK.from_dict(jwk_doc).to_dict()["x"] == key.to_dict()["x"]
         verify = key.verifier(alg)
-        for test in group["tests"]:
-            _check(
-                f"{name}#{test['tcId']}",
-                test["result"],
-                verify,
-                bytes.fromhex(test["sig"]),
-                bytes.fromhex(test["msg"]),
-            )
-            count += 1
+        count += _check_group(name, group, verify)
     assert count > 200
 
 
@@ -362,40 +361,21 @@ def test_wycheproof_rsa(vectors_dir: Path, name: str, alg: str) -> None:
         numbers = key.public_key.public_numbers()  # type: ignore[union-attr]
         assert numbers.n == int(group["publicKey"]["modulus"], 16)
         verify = key.verifier(alg)
-        for test in group["tests"]:
-            _check(
-                f"{name}#{test['tcId']}",
-                test["result"],
-                verify,
-                bytes.fromhex(test["sig"]),
-                bytes.fromhex(test["msg"]),
-            )
-            count += 1
+        count += _check_group(name, group, verify)
     assert count > 100
 
 
 def test_wycheproof_ed25519(vectors_dir: Path) -> None:
-    data = _wycheproof(vectors_dir, "ed25519_test.json")
+    name = "ed25519_test.json"
+    data = _wycheproof(vectors_dir, name)
     count = 0
     for group in data["testGroups"]:
         raw = bytes.fromhex(group["publicKey"]["pk"])
         key = JWK.from_key(ed25519.Ed25519PublicKey.from_public_bytes(raw), alg="EdDSA")
         jwk_doc = {k: v for k, v in group["publicKeyJwk"].items() if k != "kid"}
-        assert (
-            JWK.from_dict(jwk_doc)
-            == JWK.from_dict({**key.to_dict(), "kid": JWK.from_dict(jwk_doc).kid})
-            or True
-        )
+        assert JWK.from_dict(jwk_doc).to_dict()["x"] == key.to_dict()["x"]
         verify = key.verifier("EdDSA")
-        for test in group["tests"]:
-            _check(
-                f"ed25519#{test['tcId']}",
-                test["result"],
-                verify,
-                bytes.fromhex(test["sig"]),
-                bytes.fromhex(test["msg"]),
-            )
-            count += 1
+        count += _check_group(name, group, verify)
     assert count > 100
 
 

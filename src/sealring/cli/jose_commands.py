@@ -1,7 +1,232 @@
+"""``sealring verify``, ``sealring decode`` and ``sealring jwk``: the JOSE core from a shell.
+
+Exit codes: 0 valid, 1 invalid (one line naming the reason on stderr), 2 usage error (bad
+arguments, unreadable or refused JWKS).
+"""
+
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
 import typer
+
+from sealring.jose import (
+    ALGORITHMS,
+    JWK,
+    InvalidKeySet,
+    JoseError,
+    JWTVerifier,
+    KeySet,
+    decode_payload,
+    parse_compact,
+)
+from sealring.jose.jwks import DEFAULT_MAX_SIZE
+
+__all__ = ["JWKSFetchError", "fetch_jwks", "load_jwks", "register"]
+
+FETCH_TIMEOUT = 10.0
+_GENERATE_ALGS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
+
+jwk_app = typer.Typer(name="jwk", help="JSON Web Keys: generate.", no_args_is_help=True)
+
+
+class JWKSFetchError(Exception):
+    """The JWKS could not be read or fetched (a usage problem: exit 2)."""
+
+
+def fetch_jwks(
+    url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = DEFAULT_MAX_SIZE
+) -> bytes:
+    """GET a JWKS document: a timeout, no redirects, a size cap.
+
+    Kept small and separate so that issuer discovery (``sealring.resource.JWKSClient``) can
+    replace it.
+    """
+    import httpx
+
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code != 200:
+                raise JWKSFetchError(f"JWKS fetch returned HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_size:
+                    raise JWKSFetchError("JWKS document larger than the size cap")
+            return bytes(body)
+    except httpx.HTTPError as exc:
+        raise JWKSFetchError(f"cannot fetch JWKS: {type(exc).__name__}") from exc
+
+
+def load_jwks(source: str, *, max_size: int = DEFAULT_MAX_SIZE) -> KeySet:
+    """A :class:`KeySet` from a file path or an ``http(s)://`` URL."""
+    if source.startswith(("https://", "http://")):
+        body = fetch_jwks(source, max_size=max_size)
+    else:
+        path = Path(source)
+        try:
+            if path.stat().st_size > max_size:
+                raise JWKSFetchError("JWKS file larger than the size cap")
+            body = path.read_bytes()
+        except OSError as exc:
+            raise JWKSFetchError(
+                f"cannot read JWKS file: {exc.strerror or type(exc).__name__}"
+            ) from exc
+    try:
+        return KeySet.from_json(body, max_size=max_size)
+    except InvalidKeySet as exc:
+        raise JWKSFetchError(f"JWKS refused: {exc.message}") from exc
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+_STDIN = "-"
+
+
+def _read_token(token: str) -> str:
+    if token == _STDIN:
+        token = sys.stdin.readline()
+    return token.strip()
+
+
+def _dump(value: object, *, compact: bool) -> str:
+    if compact:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def verify(
+    token: Annotated[str, typer.Argument(help="The compact JWT, or - to read it from stdin.")],
+    jwks: Annotated[str, typer.Option("--jwks", help="JWKS file path or http(s) URL.")],
+    algorithms: Annotated[
+        str | None,
+        typer.Option(
+            "--algorithms",
+            help="Comma-separated allow-list. Default: only the algorithm bound to the key.",
+        ),
+    ] = None,
+    issuer: Annotated[str | None, typer.Option("--issuer", help="Required exact 'iss'.")] = None,
+    audience: Annotated[
+        list[str] | None, typer.Option("--audience", help="Accepted 'aud' (repeatable).")
+    ] = None,
+    token_type: Annotated[
+        str | None, typer.Option("--token-type", help="Required header 'typ', e.g. at+jwt.")
+    ] = None,
+    now: Annotated[
+        float | None, typer.Option("--now", help="Verify as of this time (epoch seconds).")
+    ] = None,
+    leeway: Annotated[float, typer.Option("--leeway", help="Clock skew allowed, seconds.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout, valid or not.")
+    ] = False,
+) -> None:
+    """Verify a JWT against a JWKS: signature, then exp/nbf/iat, iss, aud and typ."""
+    allow: list[str] | None = None
+    if algorithms is not None:
+        allow = [name.strip() for name in algorithms.split(",") if name.strip()]
+        unknown = [name for name in allow if name not in ALGORITHMS]
+        if unknown or not allow:
+            _usage(f"unsupported algorithm(s): {', '.join(unknown) or '(none given)'}")
+    if leeway < 0:
+        _usage("--leeway must not be negative")
+    try:
+        keys = load_jwks(jwks)
+    except JWKSFetchError as exc:
+        _usage(str(exc))
+    at = time.time() if now is None else now
+    verifier = JWTVerifier(
+        keys,
+        algorithms=allow,
+        issuer=issuer,
+        audience=audience or None,
+        typ=token_type,
+        leeway=leeway,
+        clock=lambda: at,
+    )
+    try:
+        result = verifier.verify(_read_token(token))
+    except JoseError as exc:
+        if as_json:
+            typer.echo(
+                _dump({"valid": False, "error": exc.code, "message": exc.message}, compact=True)
+            )
+        typer.echo(f"invalid token: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        report = {
+            "valid": True,
+            "alg": result.alg,
+            "kid": result.key.kid,
+            "header": result.header,
+            "claims": result.claims,
+        }
+        typer.echo(_dump(report, compact=True))
+    else:
+        typer.echo(_dump(result.claims, compact=False))
+
+
+UNVERIFIED = "UNVERIFIED: the signature has NOT been checked; do not trust these contents."
+
+
+def decode(
+    token: Annotated[str, typer.Argument(help="The compact JWS/JWT, or - to read it from stdin.")],
+) -> None:
+    """Print a token's header and claims WITHOUT verifying anything."""
+    try:
+        jws = parse_compact(_read_token(token), max_size=1024 * 1024)
+    except JoseError as exc:
+        typer.echo(f"malformed token: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    out: dict[str, Any] = {"UNVERIFIED": True, "warning": UNVERIFIED, "header": jws.header}
+    try:
+        out["claims"] = decode_payload(jws)
+    except JoseError:
+        out["payload_utf8" if _is_utf8(jws.payload) else "payload_hex"] = (
+            jws.payload.decode() if _is_utf8(jws.payload) else jws.payload.hex()
+        )
+    typer.echo(UNVERIFIED, err=True)
+    typer.echo(_dump(out, compact=False))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@jwk_app.command("generate")
+def generate(
+    alg: Annotated[str, typer.Option("--alg", help=f"One of {', '.join(_GENERATE_ALGS)}.")],
+    public: Annotated[bool, typer.Option("--public", help="Print only the public key.")] = False,
+    kid: Annotated[
+        str | None, typer.Option("--kid", help="Key id (default: RFC 7638 thumbprint).")
+    ] = None,
+) -> None:
+    """Generate a key pair and print it as a JWK (private unless --public)."""
+    if alg not in _GENERATE_ALGS:
+        _usage(f"--alg must be one of {', '.join(_GENERATE_ALGS)}")
+    key = JWK.generate(alg)
+    if kid is not None:
+        if not kid:
+            _usage("--kid must not be empty")
+        key = JWK.from_key(key.private_key(), alg=alg, kid=kid)
+    typer.echo(_dump(key.to_dict() if public else key.to_private_dict(), compact=False))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sealring`` command."""
+    app.command("verify")(verify)
+    app.command("decode")(decode)
+    app.add_typer(jwk_app, name="jwk")
