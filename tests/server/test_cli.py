@@ -171,6 +171,7 @@ def test_sealring_serve_on_the_embedded_default(tmp_path: Path, workers: int) ->
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert f"issuer http://127.0.0.1:{port}" in out
+    assert ("granian" if workers > 1 else "uvicorn") in out
     assert "DEVELOPMENT SETUP" in err
     assert creds["client_secret"] not in out + err
     assert token["access_token"] not in out + err

@@ -20,6 +20,12 @@ def test_defaults() -> None:
     assert s.redis_url is None
     assert s.server_secret is None
     assert s.token_endpoint == "http://127.0.0.1:8000/token"
+    assert s.resolved_http_server == "uvicorn"
+    assert Settings.load({"workers": 2}, environ={}).resolved_http_server == "granian"
+    assert (
+        Settings.load({"workers": 2, "http_server": "uvicorn"}, environ={}).resolved_http_server
+        == "uvicorn"
+    )
 
 
 def test_sources_in_order(tmp_path: Path) -> None:
@@ -77,7 +83,7 @@ def test_server_secret_from_env_and_file(tmp_path: Path) -> None:
         ),
         ({"SEALRING_SERVER_SECRET_FILE": "/nonexistent/file"}, "cannot read"),
         ({"SEALRING_SIGNING_ALG": "HS256"}, "signing_alg"),
-        ({"SEALRING_HTTP_SERVER": "gunicorn"}, "one of uvicorn, granian"),
+        ({"SEALRING_HTTP_SERVER": "gunicorn"}, "one of auto, uvicorn, granian"),
     ],
 )
 def test_invalid_settings(env: dict[str, str], fragment: str) -> None:

@@ -35,7 +35,11 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
     http_server: Annotated[
-        str | None, typer.Option("--http-server", help="uvicorn or granian (default uvicorn).")
+        str | None,
+        typer.Option(
+            "--http-server",
+            help="auto (default: uvicorn for 1 worker, granian for more), uvicorn or granian.",
+        ),
     ] = None,
 ) -> None:
     """Run the authorization server."""
@@ -65,9 +69,10 @@ def serve(
         ) from None
     typer.echo(f"Sealring authorization server, issuer {settings.issuer}")
     typer.echo(f"  token endpoint {settings.token_endpoint}, JWKS {settings.jwks_uri}")
+    typer.echo(f"  {settings.workers} worker(s) on {settings.resolved_http_server}")
     sys.stdout.flush()
     os.environ[RESOLVED_ENV] = settings.to_json()
-    if settings.http_server == "granian":
+    if settings.resolved_http_server == "granian":
         from granian.constants import Interfaces
         from granian.server import Server
 

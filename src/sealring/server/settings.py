@@ -133,7 +133,7 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "port": (_int(1, 65535), 8000),
     "database_url": (_str, DEFAULT_DATABASE_URL),
     "workers": (_int(1, 64), 1),
-    "http_server": (_choice("uvicorn", "granian"), "uvicorn"),
+    "http_server": (_choice("auto", "uvicorn", "granian"), "auto"),
     "token_lifetime": (_int(30, 86400), 600),
     "signing_alg": (_choice(*SIGNING_ALGORITHMS), "ES256"),
     "key_algorithms": (_algs, ("ES256", "RS256")),
@@ -160,7 +160,7 @@ class Settings:
     port: int = 8000
     database_url: str = DEFAULT_DATABASE_URL
     workers: int = 1
-    http_server: str = "uvicorn"
+    http_server: str = "auto"
     token_lifetime: int = 600
     signing_alg: str = "ES256"
     key_algorithms: tuple[str, ...] = ("ES256", "RS256")
@@ -176,6 +176,13 @@ class Settings:
     log_level: str = "info"
 
     # -- derived -------------------------------------------------------------------------------
+    @property
+    def resolved_http_server(self) -> str:
+        """``auto``: uvicorn for one worker, granian for several (docs/benchmarks.md, issue 4)."""
+        if self.http_server != "auto":
+            return self.http_server
+        return "uvicorn" if self.workers == 1 else "granian"
+
     @property
     def token_endpoint(self) -> str:
         return self.issuer + "/token"
