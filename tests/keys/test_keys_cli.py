@@ -53,7 +53,8 @@ def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
     assert "warning: --now skips pre-publication" in out
     assert "-> active" in out
     rs256 = next(k["kid"] for k in listed if k["alg"] == "RS256")
-    assert "-> revoked" in _run(env, "revoke", rs256, "--reason", "leaked")
+    # base64url kids may start with "-": --kid (or "--") keeps them from looking like options
+    assert "-> revoked" in _run(env, "revoke", "--reason", "leaked", "--kid", rs256)
     jwks = json.loads(_run(env, "export-public"))
     kids = {k["kid"] for k in jwks["keys"]}
     assert rs256 not in kids
@@ -66,6 +67,10 @@ def test_usage_errors_exit_2_with_one_line(env: dict[str, str]) -> None:
     assert out.strip().splitlines()[-1] == "error: algorithm HS256 is not in the rotation policy"
     out = _run(env, "revoke", "nope", "--reason", "x", code=2)
     assert "error: no key with kid nope" in out
+    out = _run(env, "revoke", "--reason", "x", "--", "-not-an-option", code=2)
+    assert "error: no key with kid -not-an-option" in out
+    assert "error: --reason TEXT is required" in _run(env, "revoke", "nope", code=2)
+    assert "error: give the key id once" in _run(env, "revoke", "--reason", "x", code=2)
     out = _run({**env, "SEALRING_KEK": "short"}, "list", code=2)
     assert "error: KEK #1 is not valid base64" in out or "32 bytes" in out
     out = _run(env, "list", "--database", "mysql://h/db", code=2)
@@ -127,7 +132,7 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
             seen += [manager.jwks().body.decode(), repr(manager.signer("ES256")), repr(kek)]
             seen += [repr(k) for k in manager.list_keys()]
             kid = manager.signer("RS256").kid
-            seen.append(_run(env, "revoke", kid, "--reason", "scan"))
+            seen.append(_run(env, "revoke", "--kid", kid, "--reason", "scan"))
             wrong = KeyManager(
                 engine, kek=KEKRing.from_string(KEKRing.generate_text()), policy=RotationPolicy()
             )

@@ -152,13 +152,27 @@ def rotate(
 
 @keys_app.command("revoke")
 def revoke(
-    kid: Annotated[str, typer.Argument(help="The key id to revoke.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    kid: Annotated[
+        str | None,
+        typer.Argument(help="The key id to revoke (one starting with '-': use --kid or '--')."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (kept in the audit trail).")
+    ] = None,
+    kid_option: Annotated[
+        str | None, typer.Option("--kid", help="The key id, as an option.", show_default=False)
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Emergency: unpublish a key at once and destroy its private part."""
+    # A base64url kid may start with '-', which the parser would take for an option; --kid
+    # (or '--' before the kid) is the unambiguous spelling.
+    if (kid is None) == (kid_option is None):
+        _fail("give the key id once: sealring keys revoke KID --reason TEXT (or --kid KID)", 2)
+    if not reason or not reason.strip():
+        _fail("--reason TEXT is required: say why the key is revoked", 2)
     with _manager(database) as manager:
-        transitions = manager.revoke(kid, reason)
+        transitions = manager.revoke(kid or kid_option or "", reason)
     for t in transitions:
         typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
 
