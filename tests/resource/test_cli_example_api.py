@@ -60,3 +60,29 @@ def test_example_api_command_refuses_an_insecure_issuer() -> None:
     )
     assert result.exit_code == 2
     assert "https" in result.output
+
+
+def test_verify_command_discovers_the_jwks_from_the_issuer(issuer_server: IssuerServer) -> None:
+    key = new_key("ES256")
+    issuer_server.publish(key)
+    token = mint(key, issuer=issuer_server.issuer, now=time.time())
+    args = ["verify", token, "--issuer", issuer_server.issuer, "--token-type", "at+jwt", "--json"]
+    result = CliRunner().invoke(app, [*args, "--audience", AUDIENCE])
+    assert result.exit_code == 0, result.output
+    assert '"valid":true' in result.output
+    assert [s.path for s in issuer_server.seen] == [
+        "/.well-known/oauth-authorization-server",
+        "/jwks",
+    ]
+    other = new_key("ES256")
+    forged = mint(other, issuer=issuer_server.issuer, now=time.time())
+    assert (
+        CliRunner().invoke(app, ["verify", forged, "--issuer", issuer_server.issuer]).exit_code == 1
+    )
+
+
+def test_verify_command_needs_jwks_or_issuer(issuer_server: IssuerServer) -> None:
+    assert CliRunner().invoke(app, ["verify", "a.b.c"]).exit_code == 2
+    issuer_server.routes.clear()  # no metadata: a usage error, not a verdict on the token
+    result = CliRunner().invoke(app, ["verify", "a.b.c", "--issuer", issuer_server.issuer])
+    assert result.exit_code == 2

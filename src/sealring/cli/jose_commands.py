@@ -26,7 +26,7 @@ from sealring.jose import (
 )
 from sealring.jose.jwks import DEFAULT_MAX_SIZE
 
-__all__ = ["JWKSFetchError", "fetch_jwks", "load_jwks", "register"]
+__all__ = ["JWKSFetchError", "discover_jwks", "fetch_jwks", "load_jwks", "register"]
 
 FETCH_TIMEOUT = 10.0
 _GENERATE_ALGS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
@@ -85,6 +85,17 @@ def load_jwks(source: str, *, max_size: int = DEFAULT_MAX_SIZE) -> KeySet:
         raise JWKSFetchError(f"JWKS refused: {exc.message}") from exc
 
 
+def discover_jwks(issuer: str) -> KeySet:
+    """The key set of ``issuer``, found through its metadata by the resource toolkit's client."""
+    from sealring.resource import JWKSClient, JWKSError
+
+    try:
+        with JWKSClient(issuer=issuer) as client:
+            return client.get_key_set()
+    except (ValueError, JWKSError) as exc:
+        raise JWKSFetchError(f"cannot discover the JWKS of {issuer}: {exc}") from exc
+
+
 def _usage(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -107,7 +118,12 @@ def _dump(value: object, *, compact: bool) -> str:
 
 def verify(
     token: Annotated[str, typer.Argument(help="The compact JWT, or - to read it from stdin.")],
-    jwks: Annotated[str, typer.Option("--jwks", help="JWKS file path or http(s) URL.")],
+    jwks: Annotated[
+        str | None,
+        typer.Option(
+            "--jwks", help="JWKS file path or http(s) URL (default: discovered from --issuer)."
+        ),
+    ] = None,
     algorithms: Annotated[
         str | None,
         typer.Option(
@@ -115,7 +131,14 @@ def verify(
             help="Comma-separated allow-list. Default: only the algorithm bound to the key.",
         ),
     ] = None,
-    issuer: Annotated[str | None, typer.Option("--issuer", help="Required exact 'iss'.")] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--issuer",
+            help="Required exact 'iss'. Without --jwks, the JWKS is discovered from the "
+            "issuer's metadata (RFC 8414, then OpenID Discovery).",
+        ),
+    ] = None,
     audience: Annotated[
         list[str] | None, typer.Option("--audience", help="Accepted 'aud' (repeatable).")
     ] = None,
@@ -139,8 +162,10 @@ def verify(
             _usage(f"unsupported algorithm(s): {', '.join(unknown) or '(none given)'}")
     if leeway < 0:
         _usage("--leeway must not be negative")
+    if jwks is None and issuer is None:
+        _usage("give --jwks, or --issuer to discover the issuer's JWKS")
     try:
-        keys = load_jwks(jwks)
+        keys = load_jwks(jwks) if jwks is not None else discover_jwks(str(issuer))
     except JWKSFetchError as exc:
         _usage(str(exc))
     at = time.time() if now is None else now
