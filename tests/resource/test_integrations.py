@@ -349,3 +349,53 @@ def test_example_api_rejects_bad_items(
         assert call("POST", "/api/items", _bearer(token), content=b"nope")[0] == 400
         assert call("POST", "/api/items", _bearer(token), json={"name": ""})[0] == 400
         assert call("GET", "/healthz")[2] == {"status": "ok"}
+
+
+def test_flask_form_token_and_fastapi_security_with_scopes(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    token = mint(key, issuer=issuer_server.issuer, scope="items:read")
+    flask = Flask(__name__)
+    auth = sr_flask.TokenAuth(verifier, allow_form=True)
+
+    @flask.post("/f")
+    @auth.require_token()
+    def form_view() -> Any:
+        return jsonify(sub=sr_flask.current_token().sub)
+
+    with flask_test_client(flask) as call:
+        assert call("POST", "/f", data={"access_token": token})[0] == 200
+        assert call("POST", "/f", data={"access_token": "bad token"})[0] == 400
+
+    api = FastAPI()
+    scheme = sr_fastapi.TokenAuth(verifier)
+
+    @api.get("/s")
+    async def scoped(claims: AccessTokenClaims = Security(scheme, scopes=["items:write"])) -> str:
+        return claims.sub
+
+    with TestClient(api) as client:
+        denied = client.get("/s", headers=_bearer(token))
+        assert denied.status_code == 403
+        assert 'scope="items:write"' in denied.headers["www-authenticate"]
+
+
+def test_starlette_middleware_query_token(
+    setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+
+    @requires_token()
+    async def who(request: Request) -> Response:
+        claims = get_token(request)
+        assert claims is not None
+        return JSONResponse({"sub": claims.sub})
+
+    app = Starlette(routes=[Route("/who", who)])
+    app.add_middleware(BearerTokenMiddleware, verifier=verifier, allow_query=True)
+    token = mint(key, issuer=issuer_server.issuer)
+    with TestClient(app) as client:
+        assert client.get("/who", params={"access_token": token}).json() == {"sub": "client-1"}
+        duplicate = [("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
+        assert client.get("/who", headers=duplicate).status_code == 400
