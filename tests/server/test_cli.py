@@ -27,11 +27,11 @@ def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 def test_clients_lifecycle(database_url: str, tmp_path: Path) -> None:
     db = ["--database", database_url]
-    code, out, _ = _run(
+    code, out, err = _run(
         "clients", "create", "--name", "billing", "--scope", "a b", "--audience", "https://api",
         "--audience", "https://other", "--json", *db,
     )  # fmt: skip
-    assert code == 0
+    assert code == 0, err
     created = json.loads(out)
     client_id, secret = created["client_id"], created["client_secret"]
     assert len(secret) >= 43

@@ -59,7 +59,8 @@ def _repository(
         except SealringError as exc:
             raise _fail(exc.message) from None
         except Exception as exc:
-            raise _fail(f"database error: {type(exc).__name__}", 1) from None
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise _fail(f"database error: {type(exc).__name__}: {first}", 1) from None
         yield ClientRepository(engine), SecretHasher(secret)
     finally:
         engine.dispose()

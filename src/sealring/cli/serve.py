@@ -6,6 +6,7 @@ KEK file beside it (the keys layer warns on every start) and signing keys create
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -58,6 +59,8 @@ def serve(
         settings = Settings.load(options, config_file=config)
     except SealringError as exc:
         raise _fail(exc.message) from None
+    if settings.resolved_http_server == "granian" and importlib.util.find_spec("granian") is None:
+        raise _fail("granian is not installed: pip install granian, or use --http-server uvicorn")
     configure_logging(settings.log_level)
     try:
         _preflight(settings)

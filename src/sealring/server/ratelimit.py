@@ -12,12 +12,13 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
+from sealring.errors import SealringError
 from sealring.server.errors import RateLimited, TemporarilyUnavailable
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["MemoryRateLimiter", "RateLimiter", "RedisRateLimiter"]
 
@@ -93,6 +94,16 @@ class RedisRateLimiter:
     def __init__(
         self, url: str, rate: float, burst: int, *, prefix: str = "sealring:ratelimit:"
     ) -> None:
+        try:
+            from redis.asyncio import Redis
+            from redis.exceptions import RedisError
+        except ImportError:
+            raise SealringError(
+                "SEALRING_REDIS_URL is set but the redis package is not installed: "
+                "pip install 'sealring[redis]'",
+                code="missing_dependency",
+            ) from None
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, ValueError)
         self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._rate = rate
@@ -103,13 +114,10 @@ class RedisRateLimiter:
         try:
             raw = await self._script(keys=[self._prefix + key], args=[self._rate, self._burst])
             wait = float(raw)
-        except (RedisError, OSError, ValueError) as exc:
+        except self._errors as exc:
             raise TemporarilyUnavailable("rate limiter unavailable") from exc
         if wait > 0 and math.isfinite(wait):
             raise RateLimited(wait)
-
-    async def ping(self) -> None:
-        await self._redis.ping()
 
     async def aclose(self) -> None:
         await self._redis.aclose()
