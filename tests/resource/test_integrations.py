@@ -6,7 +6,9 @@ Every app exposes ``GET /api/hello`` (any token), ``GET /api/items`` (items:read
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -399,3 +401,31 @@ def test_starlette_middleware_query_token(
         assert client.get("/who", params={"access_token": token}).json() == {"sub": "client-1"}
         duplicate = [("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
         assert client.get("/who", headers=duplicate).status_code == 400
+
+
+def test_single_flight_under_100_concurrent_requests(issuer_server: IssuerServer) -> None:
+    """A cold API hit by 100 requests at once (distinct tokens) fetches the JWKS once.
+
+    (The AsyncJWKSClient's single flight is tested with 100 tasks in test_jwks_client.)
+    """
+    key = new_key("ES256", kid="k1")
+    issuer_server.publish(key)
+    issuer_server.delay = 0.2
+    now = time.time()
+    tokens = [mint(key, issuer=issuer_server.issuer, now=now) for _ in range(100)]
+
+    async def burst(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            replies = await asyncio.gather(
+                *(http.get("/api/hello", headers=_bearer(t)) for t in tokens)
+            )
+        return [r.status_code for r in replies]
+
+    with (
+        AccessTokenVerifier(
+            issuer_server.issuer, audience=AUDIENCE, jwks_uri=issuer_server.jwks_uri
+        ) as verifier,
+        ThreadedUvicorn(example_app(verifier)) as api,
+    ):
+        assert asyncio.run(burst(api.url)) == [200] * 100
+    assert len(issuer_server.jwks_fetches()) == 1
