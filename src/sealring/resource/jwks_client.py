@@ -200,9 +200,7 @@ class _KeySetCache:
             return None
         if now < self.fresh_until + self.settings.stale_if_error:
             return keys
-        raise KeySetUnavailable(
-            "the key set could not be refreshed and the last good one is too old"
-        ) from self.last_error
+        raise _too_old() from self.last_error
 
     # -- fetching --------------------------------------------------------------------------
 
@@ -222,9 +220,7 @@ class _KeySetCache:
             if self.keys is not None and now < self.fresh_until + self.settings.stale_if_error:
                 return self.keys
             if self.keys is not None:
-                raise KeySetUnavailable(
-                    "the key set could not be refreshed and the last good one is too old"
-                ) from exc
+                raise _too_old() from exc
             raise
         self.last_error = None
         return keys
@@ -279,6 +275,11 @@ class _KeySetCache:
             for listener in tuple(self.listeners):
                 listener(keys)
         return keys
+
+
+def _too_old() -> KeySetUnavailable:
+    # Fail closed: past the stale-if-error window no token is accepted against unrefreshable keys.
+    return KeySetUnavailable("the key set could not be refreshed and the last good one is too old")
 
 
 def _check_status(response: HTTPResponse, url: str) -> None:
