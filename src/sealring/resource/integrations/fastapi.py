@@ -77,7 +77,8 @@ class TokenAuth(SecurityBase):
     ) -> AccessTokenClaims:
         try:
             token = await token_from_request(request, self.options)
-            claims = await self.verifier.averify(token)
+            cached = self.verifier.cached(token)
+            claims = cached if cached is not None else await self.verifier.averify(token)
             claims.require_scopes(security_scopes.scopes)
         except SealringError as exc:
             raise _http_exception(exc, self.options.realm) from None
