@@ -169,8 +169,7 @@ class IssuerServer:
             self._thread.join()
 
 
-@pytest.fixture
-def issuer_server() -> Iterator[IssuerServer]:
+def _running_issuer() -> Iterator[IssuerServer]:
     server = IssuerServer()
     try:
         yield server
@@ -178,13 +177,9 @@ def issuer_server() -> Iterator[IssuerServer]:
         server.stop()
 
 
-@pytest.fixture
-def second_issuer() -> Iterator[IssuerServer]:
-    server = IssuerServer()
-    try:
-        yield server
-    finally:
-        server.stop()
+issuer_server = pytest.fixture(_running_issuer, name="issuer_server")
+#: A second, independent issuer (cross-issuer tests).
+second_issuer = pytest.fixture(_running_issuer, name="second_issuer")
 
 
 @pytest.fixture
