@@ -37,6 +37,7 @@ from sealring.jose.jws import (
 )
 from sealring.jose.jwt import (
     ACCESS_TOKEN_TYPE,
+    ClaimRules,
     JWTVerifier,
     VerifiedJWT,
     check_type,
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "JWK",
     "AlgorithmNotAllowed",
+    "ClaimRules",
     "CompactJWS",
     "ExpiredToken",
     "ImmatureToken",

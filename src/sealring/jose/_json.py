@@ -95,13 +95,17 @@ def loads_object(
             text = data.decode("utf-8")
             value, end = _scan_once(text, 0)
         except (ValueError, RecursionError, StopIteration):
-            text, value, end = "", None, -1
-        if (
-            end == len(text)
-            and type(value) is dict
-            and (end <= DEFAULT_MAX_DEPTH or text.count("{") + text.count("[") <= DEFAULT_MAX_DEPTH)
-        ):
-            return value
+            pass  # the full path below names the problem
+        else:
+            if end == len(text) and type(value) is dict:
+                # Only walk the tree when the bracket count makes excess depth possible.
+                if (
+                    end > DEFAULT_MAX_DEPTH
+                    and text.count("{") + text.count("[") > DEFAULT_MAX_DEPTH
+                    and _depth(value) > DEFAULT_MAX_DEPTH
+                ):
+                    raise MalformedToken("JSON: nested too deeply")
+                return value
     value = loads(data, max_size=max_size)
     if type(value) is not dict:
         raise MalformedToken(f"{what}: not a JSON object")

@@ -206,26 +206,30 @@ def _check_header(header: dict[str, Any]) -> None:
         raise UnsupportedCritical("JWS header: unencoded payload ('b64') not supported")
 
 
+def _to_bytes(token: object, max_size: int) -> bytes:
+    """The token as ASCII bytes, within the size cap."""
+    if isinstance(token, str):
+        if len(token) > max_size:
+            raise MalformedToken("token larger than the size cap")
+        try:
+            return str(token).encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise MalformedToken("token contains non-ASCII characters") from exc
+    if isinstance(token, bytes):
+        if len(token) > max_size:
+            raise MalformedToken("token larger than the size cap")
+        return bytes(token)
+    raise MalformedToken("token must be str or bytes")
+
+
 def _parse(
     token: str | bytes, max_size: int, max_header_size: int
 ) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """header, payload, signing input, signature; see :func:`parse_compact`."""
-    if type(token) is not str and type(token) is not bytes:
-        if isinstance(token, str):
-            token = str(token)
-        elif isinstance(token, bytes):
-            token = bytes(token)
-        else:
-            raise MalformedToken("token must be str or bytes")
-    if len(token) > max_size:
-        raise MalformedToken("token larger than the size cap")
-    if isinstance(token, bytes):
-        raw = token
+    if type(token) is str and len(token) <= max_size and token.isascii():
+        raw = token.encode("ascii")
     else:
-        try:
-            raw = token.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise MalformedToken("token contains non-ASCII characters") from exc
+        raw = _to_bytes(token, max_size)
     # One translation for all three segments; strict decoding then refuses anything else.
     parts = raw.translate(TO_STANDARD).split(b".")
     if len(parts) != 3:

@@ -7,7 +7,7 @@ Nothing here reads the clock by itself: :func:`validate_claims` takes ``now`` an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from math import isfinite
 from typing import Any, Final, NamedTuple
 
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105 - a media type, not a secret
-_STRING_CLAIMS = ("iss", "sub", "jti")
 _ABSENT: Final = object()
 
 
@@ -83,10 +82,79 @@ def _numeric_date(claims: Mapping[str, object], name: str) -> float | int:
     raise InvalidClaim(f"claim {name!r} is not a NumericDate", claim=name)
 
 
-class ClaimRules:
-    """Registered-claim checks (RFC 7519 §4.1), compiled once and applied at a given time."""
+def _check_claims(
+    claims: Mapping[str, object],
+    now: float,
+    leeway: float,
+    issuer: str | None,
+    audience: Container[str] | None,
+    required: Iterable[str],
+    exp_required: bool,
+) -> None:
+    """The checks behind :func:`validate_claims` and :class:`ClaimRules`.
 
-    __slots__ = ("_audience", "_issuer", "_leeway", "_required")
+    ``audience`` is None or a container of whole audience strings (never a bare ``str``);
+    ``required`` need not repeat ``exp`` (``exp_required``) nor ``iss`` when ``issuer`` is set.
+    """
+    for name in required:
+        if name not in claims:
+            raise MissingClaim(f"claim {name!r} is required", claim=name)
+    # NumericDate (RFC 7519 §2): a JSON number; booleans, strings and non-finite refused.
+    exp = claims.get("exp", _ABSENT)
+    if exp is _ABSENT:
+        if exp_required:
+            raise MissingClaim("claim 'exp' is required", claim="exp")
+    else:
+        if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
+            raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
+        # RFC 7519 §4.1.4: the current time MUST be before exp.
+        if now - leeway >= exp:
+            raise ExpiredToken("token has expired")
+    if "nbf" in claims and now + leeway < _numeric_date(claims, "nbf"):
+        raise ImmatureToken("token is not valid yet")
+    iat = claims.get("iat", _ABSENT)
+    if iat is not _ABSENT:
+        if type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
+            raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
+        if now + leeway < iat:
+            raise ImmatureToken("token was issued in the future")
+    iss = claims.get("iss", _ABSENT)
+    if iss is not _ABSENT and type(iss) is not str:
+        raise InvalidClaim("claim 'iss' is not a string", claim="iss")
+    if type(claims.get("sub", "")) is not str:
+        raise InvalidClaim("claim 'sub' is not a string", claim="sub")
+    if type(claims.get("jti", "")) is not str:
+        raise InvalidClaim("claim 'jti' is not a string", claim="jti")
+    if issuer is not None:
+        if iss is _ABSENT:
+            raise MissingClaim("claim 'iss' is required", claim="iss")
+        if iss != issuer:
+            raise InvalidIssuer("token issuer is not the expected issuer")
+    aud = claims.get("aud", _ABSENT)
+    if aud is _ABSENT:
+        if audience is not None:
+            raise MissingClaim("claim 'aud' is required", claim="aud")
+        return
+    if type(aud) is str:
+        matched = audience is None or aud in audience
+    elif type(aud) is list:
+        matched = audience is None
+        for value in aud:
+            if type(value) is not str:
+                raise InvalidClaim("claim 'aud' is not a string or list of strings", claim="aud")
+            if not matched and value in audience:  # type: ignore[operator]
+                matched = True
+    else:
+        raise InvalidClaim("claim 'aud' is not a string or list of strings", claim="aud")
+    # RFC 7519 §4.1.3: one of the audiences must be ours (checked when ours is given).
+    if not matched:
+        raise InvalidAudience("token audience does not include this resource")
+
+
+class ClaimRules:
+    """Registered-claim checks (RFC 7519 §4.1), normalised once and applied at a given time."""
+
+    __slots__ = ("_audience", "_exp_required", "_issuer", "_leeway", "_required")
 
     def __init__(
         self,
@@ -105,63 +173,22 @@ class ClaimRules:
             if audience is None
             else frozenset((audience,) if isinstance(audience, str) else audience)
         )
-        self._required = tuple(dict.fromkeys(required))
+        # exp, and iss when an issuer is expected, are checked for presence where they are read.
+        self._exp_required = "exp" in required
+        self._required = tuple(
+            name
+            for name in dict.fromkeys(required)
+            if name != "exp" and not (name == "iss" and issuer is not None)
+        )
+
+    @property
+    def arguments(self) -> tuple[float, str | None, frozenset[str] | None, tuple[str, ...], bool]:
+        """The normalised rules, in the order :func:`_check_claims` takes them after ``now``."""
+        return self._leeway, self._issuer, self._audience, self._required, self._exp_required
 
     def check(self, claims: Mapping[str, object], now: float) -> None:
         """Raise the first failing check's :class:`JoseError`; ``now`` in epoch seconds."""
-        for name in self._required:
-            if name not in claims:
-                raise MissingClaim(f"claim {name!r} is required", claim=name)
-        leeway = self._leeway
-        # NumericDate (RFC 7519 §2): a JSON number; booleans, strings and non-finite refused.
-        exp = claims.get("exp", _ABSENT)
-        if exp is not _ABSENT:
-            if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
-                raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
-            # RFC 7519 §4.1.4: the current time MUST be before exp.
-            if now - leeway >= exp:
-                raise ExpiredToken("token has expired")
-        if "nbf" in claims and now + leeway < _numeric_date(claims, "nbf"):
-            raise ImmatureToken("token is not valid yet")
-        iat = claims.get("iat", _ABSENT)
-        if iat is not _ABSENT:
-            if type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
-                raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
-            if now + leeway < iat:
-                raise ImmatureToken("token was issued in the future")
-        for name in _STRING_CLAIMS:
-            value = claims.get(name, "")
-            if type(value) is not str:
-                raise InvalidClaim(f"claim {name!r} is not a string", claim=name)
-        issuer = self._issuer
-        if issuer is not None:
-            iss = claims.get("iss")
-            if iss is None:
-                raise MissingClaim("claim 'iss' is required", claim="iss")
-            if iss != issuer:
-                raise InvalidIssuer("token issuer is not the expected issuer")
-        audience = self._audience
-        aud = claims.get("aud", _ABSENT)
-        if aud is _ABSENT:
-            if audience is not None:
-                raise MissingClaim("claim 'aud' is required", claim="aud")
-            return
-        if type(aud) is str:
-            matched = audience is None or aud in audience
-        elif type(aud) is list:
-            matched = audience is None
-            for value in aud:
-                if type(value) is not str:
-                    raise InvalidClaim(
-                        "claim 'aud' is not a string or list of strings", claim="aud"
-                    )
-                if not matched and value in audience:  # type: ignore[operator]
-                    matched = True
-        else:
-            raise InvalidClaim("claim 'aud' is not a string or list of strings", claim="aud")
-        # RFC 7519 §4.1.3: one of the audiences must be ours (checked when ours is given).
-        if not matched:
-            raise InvalidAudience("token audience does not include this resource")
+        _check_claims(claims, now, *self.arguments)
 
 
 def validate_claims(
@@ -178,9 +205,11 @@ def validate_claims(
     ``exp``/``nbf``/``iat`` must be JSON numbers; ``iss`` must equal ``issuer`` exactly; ``aud``
     is compared only when ``audience`` is given (pass it for access tokens).
     """
-    ClaimRules(leeway=leeway, issuer=issuer, audience=audience, required=required).check(
-        claims, now
-    )
+    if isinstance(required, str):
+        raise TypeError("required must be a collection of claim names, not a string")
+    if isinstance(audience, str):
+        audience = (audience,)
+    _check_claims(claims, now, leeway, issuer, audience, required, False)
 
 
 def _media_type(value: str) -> str:
@@ -209,6 +238,9 @@ class VerifiedJWT(NamedTuple):
     alg: str
 
 
+_new_tuple = tuple.__new__  # builds a VerifiedJWT without its generated __new__ frame
+
+
 class JWTVerifier:
     """The whole verification pipeline for a static :class:`KeySet`.
 
@@ -220,11 +252,11 @@ class JWTVerifier:
 
     __slots__ = (
         "_algorithms",
+        "_claim_args",
         "_clock",
         "_keys",
         "_max_header_size",
         "_max_size",
-        "_rules",
         "_table",
         "_typ",
     )
@@ -256,7 +288,8 @@ class JWTVerifier:
         req = tuple(required)
         if typ is not None and _media_type(typ) == ACCESS_TOKEN_TYPE and "exp" not in req:
             req = ("exp", *req)
-        self._rules = ClaimRules(leeway=leeway, issuer=issuer, audience=audience, required=req)
+        rules = ClaimRules(leeway=leeway, issuer=issuer, audience=audience, required=req)
+        self._claim_args = rules.arguments
         self._max_size = max_size
         self._max_header_size = max_header_size
         self._clock = clock
@@ -282,5 +315,5 @@ class JWTVerifier:
         if self._typ is not None:
             check_type(header, self._typ)
         claims: dict[str, Any] = _json.loads_object(payload, what="JWT claims")
-        self._rules.check(claims, self._clock())
-        return VerifiedJWT(header, claims, key, alg)
+        _check_claims(claims, self._clock(), *self._claim_args)
+        return _new_tuple(VerifiedJWT, (header, claims, key, alg))
