@@ -3,8 +3,10 @@
 Methods (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §2.2): ``client_secret_basic``,
 ``client_secret_post``, ``private_key_jwt`` and ``none`` (public clients).  A request uses exactly
 one method (RFC 6749 §2.3: "MUST NOT use more than one"), and it must be the one the client is
-registered with.  Every failure is ``invalid_client`` with one opaque description, so a caller
-cannot tell an unknown client from a wrong secret.
+registered with.  Every failure is ``invalid_client``; an unknown client, a wrong secret and a
+wrong method share one description (and one HMAC computation), so a caller cannot tell them
+apart.  Only faults of the assertion a caller sent itself (malformed, too long-lived, replayed)
+are named.
 """
 
 from __future__ import annotations
