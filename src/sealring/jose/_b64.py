@@ -10,6 +10,7 @@ __all__ = [
     "TO_STANDARD",
     "b64url_decode",
     "b64url_encode",
+    "b64url_encode_bytes",
     "decode_translated",
     "uint_b64_encode",
 ]
@@ -25,9 +26,14 @@ _VALUE = {
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+def b64url_encode_bytes(data: bytes) -> bytes:
+    """Encode without padding, as ASCII bytes."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
 def b64url_encode(data: bytes) -> str:
     """Encode without padding."""
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+    return b64url_encode_bytes(data).decode("ascii")
 
 
 def b64url_decode(data: str | bytes) -> bytes:

@@ -11,6 +11,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from sealring.jose import _json
 from sealring.jose._b64 import b64url_decode, b64url_encode, uint_b64_encode
@@ -119,8 +125,6 @@ def _key_params(key: PublicKey) -> tuple[str, str | None, dict[str, str]]:
             {"crv": crv, "x": uint_b64_encode(en.x, size), "y": uint_b64_encode(en.y, size)},
         )
     if isinstance(key, ed25519.Ed25519PublicKey):
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
         raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         return "OKP", "Ed25519", {"crv": "Ed25519", "x": b64url_encode(raw)}
     raise InvalidKey("unsupported key type")
@@ -147,12 +151,6 @@ def _private_params(key: PrivateKey) -> dict[str, str]:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         size = CURVES[_crv_of(key.curve)].size
         return {"d": uint_b64_encode(key.private_numbers().private_value, size)}
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-    )
-
     raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     return {"d": b64url_encode(raw)}
 
@@ -194,6 +192,8 @@ class JWK:
         use: str | None = None,
     ) -> None:
         kty, crv, params = _key_params(public_key)
+        if private_key is not None and private_key.public_key() != public_key:
+            raise InvalidKey("the private key does not match the public key")
         if isinstance(public_key, rsa.RSAPublicKey):
             _check_rsa_public(public_key.public_numbers())
         if alg is not None:

@@ -7,13 +7,12 @@ header only has to agree) and :func:`verify_signature`. :func:`verify_compact` r
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from sealring.jose import _json
-from sealring.jose._b64 import TO_STANDARD, decode_translated
+from sealring.jose._b64 import TO_STANDARD, b64url_encode_bytes, decode_translated
 from sealring.jose.algorithms import ALGORITHMS, RSA_ALGORITHMS, PrivateKey, Verifier
 from sealring.jose.errors import (
     AlgorithmNotAllowed,
@@ -50,10 +49,9 @@ _REGISTERED = frozenset(
 )
 # This implementation understands no critical extension; RFC 7797 "b64" in particular is refused.
 _UNDERSTOOD_CRIT: frozenset[str] = frozenset()
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _HEADER_CACHE_SIZE = 256
-# Parsed, checked headers by their (translated) encoded segment: an issuer sends the same few headers again and
-# again. Bounded; callers get a copy, so the cached dict cannot be changed from outside.
+# Parsed, checked headers by their (translated) encoded segment: an issuer sends the same few
+# headers again and again. Bounded; callers get a copy, so the cached dict cannot be changed.
 _parsed_headers: dict[bytes, dict[str, Any]] = {}
 
 
@@ -111,10 +109,6 @@ class LocalSigner:
         return f"LocalSigner(alg={self._alg!r}, kid={self._jwk.kid!r})"
 
 
-def _encode(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
-
-
 _header_cache: dict[tuple[str, str, tuple[tuple[str, object], ...]], bytes] = {}
 
 
@@ -141,7 +135,7 @@ def _encoded_header(alg: str, kid: str, extra: Mapping[str, object] | None) -> b
         text = _json.dumps(header)
     except (TypeError, ValueError) as exc:
         raise JoseError("the header is not JSON-serialisable") from exc
-    encoded = _encode(text.encode())
+    encoded = b64url_encode_bytes(text.encode())
     if cacheable:
         if len(_header_cache) >= 256:
             _header_cache.clear()
@@ -153,9 +147,11 @@ def sign_compact(
     payload: bytes, signer: Signer, *, header: Mapping[str, object] | None = None
 ) -> str:
     """Sign ``payload``; ``alg`` and ``kid`` come from the signer, other members from ``header``."""
-    signing_input = _encoded_header(signer.alg, signer.kid, header) + b"." + _encode(payload)
+    signing_input = (
+        _encoded_header(signer.alg, signer.kid, header) + b"." + b64url_encode_bytes(payload)
+    )
     signature = signer.sign(signing_input)
-    return (signing_input + b"." + _encode(signature)).decode("ascii")
+    return (signing_input + b"." + b64url_encode_bytes(signature)).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
