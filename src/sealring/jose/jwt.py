@@ -12,6 +12,7 @@ from math import isfinite
 from typing import Any, Final, NamedTuple
 
 from sealring.jose import _json
+from sealring.jose.algorithms import ALGORITHMS
 from sealring.jose.errors import (
     ExpiredToken,
     ImmatureToken,
@@ -277,6 +278,13 @@ class JWTVerifier:
     ) -> None:
         if isinstance(algorithms, str):
             raise TypeError("algorithms must be a collection of names, not a string")
+        if algorithms is not None:
+            unsupported = sorted(set(algorithms) - set(ALGORITHMS))
+            if unsupported or not algorithms:
+                raise ValueError(
+                    f"algorithms must be a non-empty subset of {sorted(ALGORITHMS)}"
+                    + (f"; not supported: {unsupported}" if unsupported else "")
+                )
         if leeway < 0:
             raise ValueError("leeway must not be negative")
         if isinstance(required, str):
