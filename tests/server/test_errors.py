@@ -182,7 +182,7 @@ def test_assertion_accepted_with_issuer_audience(
     [
         {"aud": "https://elsewhere.example"},
         {"exp": int(time.time()) - 120},
-        {"exp": int(time.time()) + 3600},
+        {"exp": int(time.time()) + 2 * 86400},
         {"exp": None},
         {"jti": None},
         {"iss": "someone-else"},

@@ -201,7 +201,7 @@ class ClientAuthenticator:
         jwks_fetcher: ClientJWKSFetcher,
         issuer: str,
         token_endpoint: str,
-        assertion_max_lifetime: float = 300.0,
+        assertion_max_lifetime: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clients = clients

@@ -144,7 +144,7 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "redis_url": (_opt_str, None),
     "server_secret": (_secret, None),
     "client_cache_ttl": (_float(0, 3600), 5.0),
-    "assertion_max_lifetime": (_int(10, 3600), 300),
+    "assertion_max_lifetime": (_int(10, 86400), 3600),
     "max_body_size": (_int(1024, 1024 * 1024), 16 * 1024),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
 }
@@ -171,7 +171,7 @@ class Settings:
     redis_url: str | None = None
     server_secret: bytes | None = field(default=None, repr=False)
     client_cache_ttl: float = 5.0
-    assertion_max_lifetime: int = 300
+    assertion_max_lifetime: int = 3600
     max_body_size: int = 16 * 1024
     log_level: str = "info"
 
