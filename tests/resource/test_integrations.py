@@ -198,9 +198,12 @@ def test_rfc6750_behaviour(
         assert call("GET", "/api/items", _bearer(reader))[0] == 200
 
         # no token at all: 401 and a bare challenge (RFC 6750 §3.1)
-        status, headers, _ = call("GET", "/api/hello")
+        status, headers, body = call("GET", "/api/hello")
         assert status == 401
         assert headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+        if framework == "fastapi":  # FastAPI's HTTPException convention wraps the body
+            body = body["detail"]
+        assert body == {"error_description": "this resource needs a bearer access token"}
         status, headers, _ = call("GET", "/api/hello", {"Authorization": "Basic dXNlcjpwdw=="})
         assert status == 401
         assert "error=" not in headers["www-authenticate"]

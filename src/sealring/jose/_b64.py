@@ -7,7 +7,10 @@ import binascii
 from sealring.jose.errors import MalformedToken
 
 __all__ = [
+    "PADDING",
     "TO_STANDARD",
+    "UNUSED_BITS",
+    "VALUE",
     "b64url_decode",
     "b64url_encode",
     "b64url_encode_bytes",
@@ -18,9 +21,11 @@ __all__ = [
 # base64url -> standard alphabet; the standard-only characters and "=" become "!", which the strict
 # decoder refuses, so one translation both converts and rules them out.
 TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
-_PADDING = (b"", b"", b"==", b"=")
+PADDING = (b"", b"", b"==", b"=")
+# Low bits of the last character that carry no data, by length mod 4; they must be zero.
+UNUSED_BITS = (0, 0, 0x0F, 0x03)
 # The value of each alphabet character, to check the unused low bits of the last one.
-_VALUE = {
+VALUE = {
     c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 }
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -62,10 +67,10 @@ def decode_translated(segment: bytes) -> bytes:
     if rem:
         if rem == 1:
             raise MalformedToken("base64url: impossible length")
-        value = _VALUE.get(segment[-1])
-        if value is None or value & (0x0F if rem == 2 else 0x03):
+        value = VALUE.get(segment[-1])
+        if value is None or value & UNUSED_BITS[rem]:
             raise MalformedToken("base64url: non-canonical trailing bits")
-        segment += _PADDING[rem]
+        segment += PADDING[rem]
     try:
         return binascii.a2b_base64(segment, strict_mode=True)
     except binascii.Error as exc:

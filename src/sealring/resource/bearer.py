@@ -65,7 +65,7 @@ def extract_token(
             raise InvalidRequest("the access_token parameter is malformed")
         found.append(value)
     if not found:
-        raise MissingToken("")
+        raise MissingToken("this resource needs a bearer access token")
     if len(found) > 1:
         raise InvalidRequest("the request carries more than one access token")
     return found[0]

@@ -66,9 +66,13 @@ class BearerError(SealringError):
         return {"WWW-Authenticate": self.challenge(realm), "Cache-Control": "no-store"}
 
     def body(self) -> dict[str, str]:
-        """A JSON body for clients that do not read headers."""
+        """A JSON body for clients that do not read headers.
+
+        With no error code (no credentials at all) the body carries only the description, so it
+        never shows an ``error`` value that RFC 6750 §3.1 does not define.
+        """
         if self.error is None:
-            return {"error": "unauthorized"}
+            return {"error_description": self.description}
         return {"error": self.error, "error_description": self.description}
 
 

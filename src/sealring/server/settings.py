@@ -138,7 +138,7 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "signing_alg": (_choice(*SIGNING_ALGORITHMS), "ES256"),
     "key_algorithms": (_algs, ("ES256", "RS256")),
     "rotation_interval": (_float(3600, 10 * 365 * 86400), 30 * 86400.0),
-    "jwks_max_age": (_int(0, 86400), 300),
+    "jwks_max_age": (_int(1, 86400), 300),
     "rate_limit": (_float(0, 1e6), 20.0),
     "rate_burst": (_int(1, 1_000_000), 40),
     "redis_url": (_opt_str, None),

@@ -146,7 +146,7 @@ def requires_token(
             claims = get_token(request)
             try:
                 if claims is None:
-                    raise MissingToken("")
+                    raise MissingToken("this resource needs a bearer access token")
                 claims.require_scopes(required)
             except SealringError as exc:
                 return response_for(exc, realm)
