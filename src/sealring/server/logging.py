@@ -23,6 +23,7 @@ _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
+    "color_message",  # uvicorn's copy of msg with terminal colour codes
 }
 
 
