@@ -193,3 +193,11 @@ def test_non_string_tokens() -> None:
     for token in (None, 1, ["a"], bytearray(b"a.b.c"), memoryview(b"a.b.c")):
         with pytest.raises(MalformedToken):
             _verifier().verify(token)  # type: ignore[arg-type]
+
+
+def test_key_ops_with_unhashable_members() -> None:
+    """Found by hypothesis: key_ops holding lists must be skipped, not crash."""
+    member = {**key("ES256").public().to_dict(), "key_ops": [["verify"]]}
+    keys = KeySet.from_dict({"keys": [member]})
+    assert len(keys) == 0
+    assert len(keys.skipped) == 1

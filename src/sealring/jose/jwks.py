@@ -74,7 +74,11 @@ class KeySet:
                 skipped.append(f"{where}: use is not 'sig'")
                 continue
             ops = member.get("key_ops")
-            if isinstance(ops, list) and not _SIGNING_OPS.intersection(ops):
+            if (
+                isinstance(ops, list)
+                and all(isinstance(op, str) for op in ops)
+                and not _SIGNING_OPS.intersection(ops)
+            ):
                 skipped.append(f"{where}: key_ops does not allow verification")
                 continue
             try:
