@@ -63,3 +63,9 @@ def test_console_script_never_shows_a_traceback() -> None:
         )
         assert done.returncode in (1, 2)
         assert "Traceback" not in done.stderr
+
+
+def test_key_set_is_immutable() -> None:
+    keys = KeySet.of(key("ES256"))
+    with pytest.raises(AttributeError):
+        keys.keys = ()  # type: ignore[misc]

@@ -38,9 +38,12 @@ class KeySet:
             if key.kid in by_kid:
                 raise InvalidKeySet("duplicate 'kid' in the key set")
             by_kid[key.kid] = key
-        self.keys = keys
-        self.skipped = skipped
-        self._by_kid = by_kid
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "skipped", skipped)
+        object.__setattr__(self, "_by_kid", by_kid)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("KeySet is immutable")
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, object], *, max_keys: int = DEFAULT_MAX_KEYS) -> KeySet:
