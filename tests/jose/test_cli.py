@@ -210,3 +210,18 @@ def test_jwk_generate(alg: str) -> None:
 def test_jwk_generate_refuses_other_algorithms() -> None:
     for alg in ("HS256", "none", "RSA-OAEP", ""):
         assert runner.invoke(app, ["jwk", "generate", "--alg", alg]).exit_code == 2
+
+
+def test_fetch_jwks_times_out() -> None:
+    import socket
+
+    from sealring.cli.jose_commands import JWKSFetchError, fetch_jwks
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        with pytest.raises(JWKSFetchError):
+            fetch_jwks(f"http://127.0.0.1:{silent.getsockname()[1]}/jwks", timeout=0.3)
+    finally:
+        silent.close()
