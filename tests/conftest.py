@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
     return psycopg.connect(url, autocommit=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """Create a fresh PostgreSQL database for this session; yield its SQLAlchemy URL."""
+@contextmanager
+def _throwaway_database() -> Iterator[str]:
+    """Create a PostgreSQL database with a random name, yield its URL, then drop it."""
     name = "sealring_t_" + secrets.token_hex(6)
     with _pg_connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -43,20 +44,20 @@ def postgres_database() -> Iterator[str]:
     finally:
         with _pg_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database shared by this test session."""
+    with _throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """A database of its own for one test (for tests that need an empty schema)."""
-    name = "sealring_t_" + secrets.token_hex(6)
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture
