@@ -122,7 +122,7 @@ def test_verify_usage_errors(tmp_path: Path, content: bytes | None) -> None:
         path.write_bytes(content)
     rc, _, err = _verify(_token(), "--jwks", str(path))
     assert rc == 2
-    assert err.startswith("error: ")
+    assert err.startswith("sealring verify: ")
 
 
 def test_verify_bad_arguments(jwks_file: Path) -> None:

@@ -64,17 +64,20 @@ def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
 
 def test_usage_errors_exit_2_with_one_line(env: dict[str, str]) -> None:
     out = _run(env, "rotate", "--alg", "HS256", code=2)
-    assert out.strip().splitlines()[-1] == "error: algorithm HS256 is not in the rotation policy"
+    assert (
+        out.strip().splitlines()[-1]
+        == "sealring keys: algorithm HS256 is not in the rotation policy"
+    )
     out = _run(env, "revoke", "nope", "--reason", "x", code=2)
-    assert "error: no key with kid nope" in out
+    assert "sealring keys: no key with kid nope" in out
     out = _run(env, "revoke", "--reason", "x", "--", "-not-an-option", code=2)
-    assert "error: no key with kid -not-an-option" in out
-    assert "error: --reason TEXT is required" in _run(env, "revoke", "nope", code=2)
-    assert "error: give the key id once" in _run(env, "revoke", "--reason", "x", code=2)
+    assert "sealring keys: no key with kid -not-an-option" in out
+    assert "sealring keys: --reason TEXT is required" in _run(env, "revoke", "nope", code=2)
+    assert "sealring keys: give the key id once" in _run(env, "revoke", "--reason", "x", code=2)
     out = _run({**env, "SEALRING_KEK": "short"}, "list", code=2)
-    assert "error: KEK #1 is not valid base64" in out or "32 bytes" in out
+    assert "sealring keys: KEK #1 is not valid base64" in out or "32 bytes" in out
     out = _run(env, "list", "--database", "mysql://h/db", code=2)
-    assert "error: unsupported database 'mysql'" in out
+    assert "sealring keys: unsupported database 'mysql'" in out
     assert "Traceback" not in out
 
 
@@ -150,3 +153,10 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
     assert "cannot decrypt signing key" in haystack  # the error paths really ran
     for secret in secrets:
         assert secret not in haystack
+
+
+def test_unopenable_database_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    out = _run(env, "list", "--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", code=2)
+    assert out.strip().splitlines()[-1] == (
+        "sealring keys: database error: unable to open database file (check --database)"
+    )

@@ -56,8 +56,8 @@ def test_clients_lifecycle(database_url: str, tmp_path: Path) -> None:
     code, out, _ = _run("clients", "delete", client_id, *db)
     assert code == 0
     code, _, err = _run("clients", "show", client_id, *db)
-    assert code == 1
-    assert "no client" in err
+    assert code == 2
+    assert err.strip() == f"sealring clients: no client {client_id!r}"
 
 
 def test_private_key_jwt_and_public_clients(sqlite_url: str, tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from sealring.cli._common import describe_database_error, fail
 from sealring.errors import SealringError
 
 if TYPE_CHECKING:
@@ -34,9 +35,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"sealring clients: {message}", err=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int = 2) -> NoReturn:
+    fail("clients", message, code)
 
 
 @contextmanager
@@ -50,17 +50,16 @@ def _repository(
     try:
         settings = Settings.load({"database_url": database}, config_file=config)
     except SealringError as exc:
-        raise _fail(exc.message) from None
+        _fail(exc.message)
     engine = make_engine(settings.database_url, hide_parameters=True)
     try:
         try:
             upgrade(engine)
             secret = load_server_secret(engine, settings.server_secret)
         except SealringError as exc:
-            raise _fail(exc.message) from None
+            _fail(exc.message)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise _fail(f"database error: {type(exc).__name__}: {first}", 1) from None
+            _fail(f"{describe_database_error(exc)} (check --database)")
         yield ClientRepository(engine), SecretHasher(secret)
     finally:
         engine.dispose()
@@ -124,7 +123,7 @@ def create(
         try:
             jwks_text = jwks.read_text()
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"cannot read {jwks}: {type(exc).__name__}") from None
+            _fail(f"cannot read {jwks}: {type(exc).__name__}")
     grants = grant_types.split(",") if grant_types is not None else None
     try:
         client = new_client(
@@ -140,7 +139,7 @@ def create(
             check_jwks=_check_jwks,
         )
     except ClientMetadataError as exc:
-        raise _fail(exc.message) from None
+        _fail(exc.message)
     with _repository(database, config) as (repo, hasher):
         secret = new_secret() if client.auth_method in SECRET_METHODS else None
         repo.add(client, hasher.hash(secret) if secret else None)
@@ -181,7 +180,7 @@ def show(
     with _repository(database, config) as (repo, _):
         client = repo.get(client_id)
     if client is None:
-        raise _fail(f"no client {client_id!r}", 1)
+        _fail(f"no client {client_id!r}")
     typer.echo(json.dumps(client.describe(), indent=2))
 
 
@@ -195,7 +194,7 @@ def delete(
     with _repository(database, config) as (repo, _):
         deleted = repo.delete(client_id)
     if not deleted:
-        raise _fail(f"no client {client_id!r}", 1)
+        _fail(f"no client {client_id!r}")
     typer.echo(f"deleted {client_id}")
 
 
@@ -212,9 +211,9 @@ def rotate_secret(
     with _repository(database, config) as (repo, hasher):
         client = repo.get(client_id)
         if client is None:
-            raise _fail(f"no client {client_id!r}", 1)
+            _fail(f"no client {client_id!r}")
         if client.auth_method not in SECRET_METHODS:
-            raise _fail(f"client {client_id!r} uses {client.auth_method}, which has no secret")
+            _fail(f"client {client_id!r} uses {client.auth_method}, which has no secret")
         secret = new_secret()
         repo.set_secret_hash(client_id, hasher.hash(secret))
     if as_json:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from sealring.cli._common import fail
+
 __all__ = ["example_api", "register"]
 
 
@@ -28,8 +30,7 @@ def example_api(
     try:
         verifier = AccessTokenVerifier(issuer, audience=audience, jwks_uri=jwks_uri)
     except ValueError as exc:
-        typer.echo(f"sealring example-api: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("example-api", str(exc))
     typer.echo(f"Sealring example API on http://{host}:{port}, trusting {issuer} for {audience}")
     try:
         uvicorn.run(

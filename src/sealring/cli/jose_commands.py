@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from sealring.cli._common import fail
 from sealring.jose import (
     ALGORITHMS,
     JWK,
@@ -96,9 +97,8 @@ def discover_jwks(issuer: str) -> KeySet:
         raise JWKSFetchError(f"cannot discover the JWKS of {issuer}: {exc}") from exc
 
 
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+def _usage(message: str, command: str = "verify") -> NoReturn:
+    fail(command, message)
 
 
 _STDIN = "-"
@@ -241,11 +241,11 @@ def generate(
 ) -> None:
     """Generate a key pair and print it as a JWK (private unless --public)."""
     if alg not in _GENERATE_ALGS:
-        _usage(f"--alg must be one of {', '.join(_GENERATE_ALGS)}")
+        _usage(f"--alg must be one of {', '.join(_GENERATE_ALGS)}", "jwk generate")
     key = JWK.generate(alg)
     if kid is not None:
         if not kid:
-            _usage("--kid must not be empty")
+            _usage("--kid must not be empty", "jwk generate")
         key = JWK.from_key(key.private_key(), alg=alg, kid=kid)
     typer.echo(_dump(key.to_dict() if public else key.to_private_dict(), compact=False))
 

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sealring.cli._common import describe_database_error, fail
 from sealring.errors import SealringError
 
 if TYPE_CHECKING:
@@ -51,8 +52,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+    fail("keys", message, code)
 
 
 @contextmanager
@@ -82,8 +82,7 @@ def _manager(database: str | None) -> Iterator[KeyManager]:
     except SealringError as exc:
         _fail(exc.message, 2 if exc.code in _USAGE_CODES else 1)
     except SQLAlchemyError as exc:
-        # The driver's message may quote the URL (and its password): name the type only.
-        _fail(f"database error ({type(exc).__name__}); check --database", 1)
+        _fail(f"{describe_database_error(exc)} (check --database)", 2)
     finally:
         if manager is not None:
             manager.close()

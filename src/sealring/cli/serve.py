@@ -10,18 +10,18 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
+from sealring.cli._common import describe_database_error, fail
 from sealring.errors import SealringError
 
 __all__ = ["register", "serve"]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"sealring serve: {message}", err=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int = 2) -> NoReturn:
+    fail("serve", message, code)
 
 
 def serve(
@@ -58,18 +58,16 @@ def serve(
     try:
         settings = Settings.load(options, config_file=config)
     except SealringError as exc:
-        raise _fail(exc.message) from None
+        _fail(exc.message)
     if settings.resolved_http_server == "granian" and importlib.util.find_spec("granian") is None:
-        raise _fail("granian is not installed: pip install granian, or use --http-server uvicorn")
+        _fail("granian is not installed: pip install granian, or use --http-server uvicorn")
     configure_logging(settings.log_level)
     try:
         _preflight(settings)
     except SealringError as exc:
-        raise _fail(exc.message) from None
+        _fail(exc.message)
     except Exception as exc:  # database unreachable and the like: one line, no traceback
-        raise _fail(
-            f"cannot start: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 1
-        ) from None
+        _fail(f"cannot start: {describe_database_error(exc)} (check --database)")
     typer.echo(f"Sealring authorization server, issuer {settings.issuer}")
     typer.echo(f"  token endpoint {settings.token_endpoint}, JWKS {settings.jwks_uri}")
     typer.echo(f"  {settings.workers} worker(s) on {settings.resolved_http_server}")
