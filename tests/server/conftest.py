@@ -103,13 +103,14 @@ class LiveServer:
         self.sock.close()
 
 
-def start_server(database_url: str, **overrides: Any) -> LiveServer:
+def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> LiveServer:
+    """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     options: dict[str, Any] = {
-        "issuer": f"http://127.0.0.1:{port}",
+        "issuer": f"http://127.0.0.1:{port}{issuer_path}",
         "port": port,
         "database_url": database_url,
         "server_secret": SERVER_SECRET,
@@ -155,6 +156,16 @@ def module_database_url(
 @pytest.fixture(scope="module")
 def live(module_database_url: str) -> Iterator[LiveServer]:
     server = start_server(module_database_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant(module_database_url: str) -> Iterator[LiveServer]:
+    """A second server on the same database whose issuer has a path (RFC 8414 §3.1)."""
+    server = start_server(module_database_url, issuer_path="/tenant")
     try:
         yield server
     finally:

@@ -172,18 +172,19 @@ def test_token_response_headers(live: LiveServer, http: httpx.Client) -> None:
 
 
 def test_discovery_documents(live: LiveServer, http: httpx.Client) -> None:
-    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-        doc = http.get(path).json()
-        assert doc["issuer"] == live.url
-        assert doc["token_endpoint"] == live.url + "/token"
-        assert doc["jwks_uri"] == live.url + "/jwks.json"
-        assert doc["grant_types_supported"] == ["client_credentials"]
-        assert set(doc["token_endpoint_auth_methods_supported"]) == {
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-        }
-        assert http.get(doc["jwks_uri"]).status_code == 200
+    doc = http.get("/.well-known/oauth-authorization-server").json()
+    assert doc["issuer"] == live.url
+    assert doc["token_endpoint"] == live.url + "/token"
+    assert doc["jwks_uri"] == live.url + "/jwks.json"
+    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    }
+    assert http.get(doc["jwks_uri"]).status_code == 200
+    # Not an OpenID Provider (no authorization endpoint, no ID tokens): no OIDC document.
+    assert http.get("/.well-known/openid-configuration").status_code == 404
 
 
 def test_jwks_etag_and_cache_control(live: LiveServer, http: httpx.Client) -> None:

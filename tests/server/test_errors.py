@@ -77,10 +77,20 @@ def test_wrong_assertion_type(http: httpx.Client) -> None:
 
 
 def test_wrong_content_type(http: httpx.Client, client: tuple[str, str]) -> None:
+    # RFC 6749 §3.2 fixes the media type; §5.2 answers with 400 invalid_request, not HTTP's 415.
     response = http.post("/token", json={"grant_type": "client_credentials"}, auth=client)
-    _error(response, 415, "invalid_request")
+    _error(response, 400, "invalid_request")
     response = http.post("/token", content=b"", auth=client)
-    _error(response, 415, "invalid_request")
+    _error(response, 400, "invalid_request")
+    files = {"grant_type": (None, "client_credentials")}
+    _error(http.post("/token", files=files, auth=client), 400, "invalid_request")
+    latin1 = {"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"}
+    body = b"grant_type=client_credentials"
+    _error(http.post("/token", content=body, headers=latin1, auth=client), 400, "invalid_request")
+    for ctype in ("application/x-www-form-urlencoded; charset=UTF-8",
+                  'Application/X-WWW-Form-Urlencoded;charset="utf-8"'):  # fmt: skip
+        response = http.post("/token", content=body, headers={"Content-Type": ctype}, auth=client)
+        assert response.status_code == 200, response.text
 
 
 def test_malformed_bodies(http: httpx.Client, client: tuple[str, str]) -> None:
@@ -261,9 +271,23 @@ def test_invalid_target(live: LiveServer, http: httpx.Client, client: tuple[str,
     _error(_token(http, (no_aud_id, no_aud_secret or "")), 400, "invalid_target")
 
 
-def test_unsupported_token_type(http: httpx.Client, client: tuple[str, str]) -> None:
-    response = http.post("/revoke", data={"token": "x", "token_type_hint": "id_token"}, auth=client)
-    _error(response, 400, "unsupported_token_type")
+def test_unknown_token_type_hint_is_ignored(http: httpx.Client, client: tuple[str, str]) -> None:
+    """RFC 7009 §2.1: an invalid hint "is ignored ... and does not influence the response".
+
+    ``unsupported_token_type`` is never sent: every token this server issues can be revoked.
+    """
+    token = _token(http, client).json()["access_token"]
+    for hint in ("id_token", "refresh_token", "x"):
+        data = {"token": token, "token_type_hint": hint}
+        assert http.post("/introspect", data=data, auth=client).json()["active"] is True
+    response = http.post(
+        "/revoke", data={"token": token, "token_type_hint": "id_token"}, auth=client
+    )
+    assert response.status_code == 200
+    assert http.post("/introspect", data={"token": token}, auth=client).json() == {"active": False}
+    body = f"token={token}&token_type_hint=access_token&token_type_hint=access_token"
+    response = http.post("/revoke", content=body, headers=FORM, auth=client)
+    _error(response, 400, "invalid_request")
 
 
 # -- routing ------------------------------------------------------------------------------------

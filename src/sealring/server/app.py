@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -28,6 +29,7 @@ from sealring.keys import KeyManager, RotationPolicy, load_key_config
 from sealring.server.client_auth import ClientAuthenticator, ClientJWKSFetcher, JtiStore
 from sealring.server.clients import ClientCache, ClientRepository, SecretHasher, load_server_secret
 from sealring.server.discovery import discovery_endpoint, well_known_paths
+from sealring.server.errors import NO_STORE_HEADERS
 from sealring.server.introspection import introspection_endpoint
 from sealring.server.jwks import jwks_endpoint
 from sealring.server.logging import logger, new_request_id, request_id
@@ -42,6 +44,7 @@ from sealring.server.token import OwnTokenVerifier, token_endpoint
 __all__ = ["app_from_env", "create_app"]
 
 PRUNE_INTERVAL = 60.0
+MAX_HEADER_BYTES = 16 * 1024
 _ENDPOINT_NAMES = {
     "/token": "token",
     "/introspect": "introspection",
@@ -54,22 +57,51 @@ _ENDPOINT_NAMES = {
 }
 
 
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"pragma", b"no-cache"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RequestContext:
     """Request id, access log line, latency histogram, and a JSON 500 that leaks nothing."""
 
-    def __init__(self, app: ASGIApp, metrics: Callable[[], Metrics | None]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Callable[[], Metrics | None], prefix: str = ""
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.prefix = prefix  # the issuer's path, under which the endpoints are served too
+
+    def endpoint_name(self, path: str) -> str:
+        if self.prefix and path.startswith(self.prefix + "/"):
+            return _ENDPOINT_NAMES.get(path[len(self.prefix) :], "other")
+        return "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = None
+        header_bytes = 0
         for name, value in scope.get("headers", ()):
+            header_bytes += len(name) + len(value)
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-                break
+        if header_bytes > MAX_HEADER_BYTES:
+            # Some HTTP servers (uvicorn with httptools) set no limit of their own.
+            await _send_json(send, 431, b'{"error":"invalid_request"}')
+            return
         rid = new_request_id(incoming)
         token = request_id.set(rid)
         started = time.perf_counter()
@@ -97,24 +129,12 @@ class RequestContext:
                 "unhandled error", extra={"error_type": type(exc).__name__, "where": where}
             )
             if not response_started:
-                body = b'{"error":"server_error"}'
-                await send_wrapper(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _send_json(send_wrapper, 500, b'{"error":"server_error"}')
         finally:
             elapsed = time.perf_counter() - started
             path = scope.get("path", "")
             endpoint = _ENDPOINT_NAMES.get(
-                path, "discovery" if "/.well-known/" in path else "other"
+                path, "discovery" if "/.well-known/" in path else self.endpoint_name(path)
             )
             metrics = self.metrics()
             if metrics is not None:
@@ -138,7 +158,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(
         json.dumps({"error": code}),
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers={**NO_STORE_HEADERS, **(exc.headers or {})},
         media_type="application/json",
     )
 
@@ -265,11 +285,14 @@ def create_app(
             km.close()
             state.engine.dispose()
 
-    routes = [
+    endpoints = [
         Route("/token", token_endpoint, methods=["POST"]),
         Route("/introspect", introspection_endpoint, methods=["POST"]),
         Route("/revoke", revocation_endpoint, methods=["POST"]),
         Route("/jwks.json", jwks_endpoint, methods=["GET"]),
+    ]
+    routes = [
+        *endpoints,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -279,6 +302,14 @@ def create_app(
         Route(path, discovery_endpoint, methods=["GET"])
         for path in well_known_paths(settings.issuer)
     ]
+    issuer_path = urlsplit(settings.issuer).path
+    if issuer_path:
+        # The advertised URLs (issuer + "/token", ...) work with or without a proxy that
+        # strips the issuer's path; the root routes are matched first, so they cost nothing.
+        routes += [
+            Route(issuer_path + r.path, r.endpoint, methods=sorted(r.methods or ()))
+            for r in endpoints
+        ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -289,7 +320,7 @@ def create_app(
         state = holder.get("state")
         return state.metrics if state is not None else None
 
-    app.add_middleware(RequestContext, metrics=metrics)
+    app.add_middleware(RequestContext, metrics=metrics, prefix=issuer_path)
     return app
 
 

@@ -63,19 +63,32 @@ class Credentials:
     assertion: str | None = field(default=None, repr=False)
 
 
-def _parse_basic(header: str) -> tuple[str, str]:
+def _basic_value(header: str | None) -> str | None:
+    """The credentials of an ``Authorization: Basic`` header; None for any other header.
+
+    Another scheme is not client authentication (RFC 6749 §2.3): a client library that holds an
+    access token may attach ``Authorization: Bearer`` to every request it sends, revocation
+    included (requests-oauthlib's ``OAuth2Session`` does), and authenticate in the body.
+    """
+    if header is None:
+        return None
     scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidClient("unsupported authorization scheme")
+    return value if scheme.lower() == "basic" else None
+
+
+def _parse_basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise ValueError("no colon")
+        # RFC 6749 §2.3.1: both parts are form-urlencoded (UTF-8) before base64.
+        return (
+            unquote(client_id.replace("+", " "), errors="strict"),
+            unquote(secret.replace("+", " "), errors="strict"),
+        )
     except (binascii.Error, ValueError):
         raise InvalidClient("malformed Basic credentials") from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient("malformed Basic credentials")
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
 def extract_credentials(authorization: str | None, form: Form) -> Credentials:
@@ -84,11 +97,12 @@ def extract_credentials(authorization: str | None, form: Form) -> Credentials:
     form_secret = form.get("client_secret")
     assertion = form.get("client_assertion")
     assertion_type = form.get("client_assertion_type")
-    used = [authorization is not None, form_secret is not None, assertion is not None]
+    basic = _basic_value(authorization)
+    used = [basic is not None, form_secret is not None, assertion is not None]
     if sum(used) > 1:
         raise InvalidRequest("more than one client authentication method used")
-    if authorization is not None:
-        client_id, secret = _parse_basic(authorization)
+    if basic is not None:
+        client_id, secret = _parse_basic(basic)
         if form_id is not None and form_id != client_id:
             raise InvalidRequest("client_id does not match the authenticated client")
         creds = Credentials("client_secret_basic", client_id, secret=secret)

@@ -1,6 +1,10 @@
-"""Authorization server metadata (RFC 8414) and the same document at the OpenID path.
+"""Authorization server metadata (RFC 8414).
 
-Only what is actually supported is listed; ``issuer`` is exactly the configured issuer.
+Only what is actually supported is listed; ``issuer`` is exactly the configured issuer.  The
+OpenID Connect path (``/.well-known/openid-configuration``) is not served: without an
+authorization endpoint, ID tokens or subject types this server cannot publish a valid OpenID
+Provider document (OIDC Discovery §3), and a client that finds one would assume OIDC features
+that are not there.  Clients discover it the RFC 8414 way.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from sealring.server.client_auth import ASSERTION_ALGORITHMS
 from sealring.server.settings import Settings
 from sealring.server.state import state_of
 
-__all__ = ["WELL_KNOWN_PATHS", "discovery_endpoint", "metadata", "well_known_paths"]
+__all__ = ["WELL_KNOWN_PATH", "discovery_endpoint", "metadata", "well_known_paths"]
 
-WELL_KNOWN_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+WELL_KNOWN_PATH = "/.well-known/oauth-authorization-server"
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
@@ -42,13 +46,13 @@ def metadata(settings: Settings) -> dict[str, object]:
 
 
 def well_known_paths(issuer: str) -> list[str]:
-    """RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it."""
+    """RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
+
+    The root path is served too: behind a proxy that strips the issuer's path it is where
+    ``{issuer}/.well-known/oauth-authorization-server`` arrives.
+    """
     path = urlsplit(issuer).path.rstrip("/")
-    paths = list(WELL_KNOWN_PATHS)
-    if path:
-        paths += [p + path for p in WELL_KNOWN_PATHS]
-        paths.append(path + WELL_KNOWN_PATHS[1])  # OIDC Discovery §4 appends instead
-    return paths
+    return [WELL_KNOWN_PATH, WELL_KNOWN_PATH + path] if path else [WELL_KNOWN_PATH]
 
 
 async def discovery_endpoint(request: Request) -> Response:

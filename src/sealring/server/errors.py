@@ -73,9 +73,11 @@ class RequestTooLarge(InvalidRequest):
 
 
 class UnsupportedMediaType(InvalidRequest):
-    """The body is not ``application/x-www-form-urlencoded`` (415, an ``invalid_request``)."""
+    """The body is not ``application/x-www-form-urlencoded`` in UTF-8.
 
-    status_code = 415
+    RFC 6749 §3.2 fixes the media type and §5.2 answers a malformed request with 400
+    ``invalid_request``; OAuth clients read that JSON error, so it is 400 and not HTTP's 415.
+    """
 
 
 class InvalidClient(OAuthError):

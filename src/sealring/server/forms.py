@@ -1,13 +1,16 @@
 """Reading ``application/x-www-form-urlencoded`` request bodies defensively.
 
-The body is capped before it is read in full, must be UTF-8, and each parameter may appear once
-(RFC 6749 §3.1/§3.2) except those a specification allows to repeat (RFC 8707 ``resource``).
+The body is capped before it is read in full, must be UTF-8 (RFC 6749 Appendix B; a ``charset``
+other than UTF-8 is refused), its percent-escapes well formed and decoding to UTF-8, and each
+parameter may appear once (RFC 6749 §3.1/§3.2) except those a specification allows to repeat
+(RFC 8707 ``resource``).
 Parameters sent with an empty value are treated as omitted (RFC 6749 §3.1).  Unknown parameters
 are ignored (§3.2).  Every failure is an :class:`~sealring.server.errors.OAuthError`, never a 500.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
@@ -19,6 +22,7 @@ __all__ = ["Form", "read_form"]
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class Form:
@@ -44,8 +48,11 @@ class Form:
 
 async def read_form(request: Request, max_size: int) -> Form:
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != FORM_TYPE:
+    media_type, _, params = content_type.partition(";")
+    if media_type.strip().lower() != FORM_TYPE:
         raise UnsupportedMediaType(f"the request body must be {FORM_TYPE}")
+    if params and not _utf8_charset(params):
+        raise UnsupportedMediaType("the request body must be encoded in UTF-8")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -61,8 +68,14 @@ async def read_form(request: Request, max_size: int) -> Form:
         chunks.append(chunk)
     try:
         text = b"".join(chunks).decode("utf-8")
+        if "%" in text and _BAD_ESCAPE.search(text):
+            raise ValueError("malformed percent-escape")
         pairs = parse_qsl(
-            text, keep_blank_values=False, strict_parsing=False, max_num_fields=MAX_FIELDS
+            text,
+            keep_blank_values=False,
+            strict_parsing=False,
+            max_num_fields=MAX_FIELDS,
+            errors="strict",
         )
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the request body is not a valid form") from None
@@ -70,3 +83,15 @@ async def read_form(request: Request, max_size: int) -> Form:
     for name, value in pairs:
         values.setdefault(name, []).append(value)
     return Form(values)
+
+
+def _utf8_charset(params: str) -> bool:
+    """True unless the media type parameters name a charset other than UTF-8."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True

@@ -45,13 +45,15 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 def _oauth_errors(*, rate_limited: bool = False) -> dict[str, Any]:
     errors = {
-        "400": _error("invalid_request, invalid_scope, invalid_target, ... (RFC 6749 §5.2)"),
+        "400": _error(
+            "invalid_request (also for a body that is not a UTF-8 form), invalid_scope,"
+            " invalid_target, ... (RFC 6749 §5.2)"
+        ),
         "401": _error(
             "invalid_client",
             {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
         ),
         "413": _error("the request body is too large (invalid_request)"),
-        "415": _error("the body is not application/x-www-form-urlencoded (invalid_request)"),
         "503": _error("no signing key or rate limiter available (temporarily_unavailable)"),
     }
     if rate_limited:
@@ -168,13 +170,6 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "operationId": "metadata",
                     "summary": "Authorization server metadata (RFC 8414)",
-                    "responses": _json_ok("metadata", "Metadata"),
-                }
-            },
-            "/.well-known/openid-configuration": {
-                "get": {
-                    "operationId": "openidConfiguration",
-                    "summary": "The same metadata at the OpenID Connect Discovery path",
                     "responses": _json_ok("metadata", "Metadata"),
                 }
             },

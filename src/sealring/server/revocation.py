@@ -21,7 +21,6 @@ from sealring.server.errors import (
     NO_STORE_HEADERS,
     InvalidRequest,
     UnauthorizedClient,
-    UnsupportedTokenType,
 )
 from sealring.server.forms import read_form
 from sealring.server.models import RevokedToken
@@ -62,19 +61,22 @@ class RevocationStore:
 async def token_request(
     request: Request, state: ServerState, endpoint: str, *, allow_public: bool = False
 ) -> tuple[Client, str]:
-    """The common part of RFC 7009 §2.1 and RFC 7662 §2.1: authenticate, then ``token``."""
+    """The common part of RFC 7009 §2.1 and RFC 7662 §2.1: authenticate, then ``token``.
+
+    ``token_type_hint`` is read (so that repeating it is ``invalid_request``) and then ignored:
+    this server issues access tokens only and always looks the token up as one, and RFC 7009
+    §2.1 says an invalid hint "is ignored ... and does not influence the revocation response".
+    """
     form = await read_form(request, state.settings.max_body_size)
     creds = extract_credentials(request.headers.get("authorization"), form)
     token = form.get("token")
-    hint = form.get("token_type_hint")
+    form.get("token_type_hint")
     client = await state.authenticator.authenticate(
         creds, endpoint=endpoint, allow_public=allow_public
     )
     request.scope["sealring.client_id"] = client.client_id
     if token is None:
         raise InvalidRequest("token is required")
-    if hint is not None and hint not in TOKEN_TYPE_HINTS:
-        raise UnsupportedTokenType("token_type_hint is not a supported token type")
     return client, token
 
 

@@ -7,6 +7,7 @@ the signer is the key manager's cached one, and nothing is written to the databa
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+\Z")  # RFC 3986 §4.3, no spaces
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,16 @@ class IssuedToken:
 
 
 def granted_scopes(client: Client, requested: str | None) -> tuple[str, ...]:
-    """RFC 6749 §3.3: a subset of the client's scopes; none requested means all of them."""
+    """RFC 6749 §3.3: a subset of the client's scopes; none requested means all of them.
+
+    ``scope = scope-token *( SP scope-token )``: a leading, trailing or doubled space is as
+    malformed as a character outside NQCHAR.
+    """
     if requested is None:
         return client.scopes
     try:
+        if requested and "" in requested.split(" "):
+            raise ValueError("empty scope token")
         scopes = parse_scope(requested)
     except ValueError:
         raise InvalidScope("scope is not a space-separated list of scope tokens") from None
@@ -79,13 +87,19 @@ def granted_scopes(client: Client, requested: str | None) -> tuple[str, ...]:
 
 
 def granted_audience(client: Client, resources: Sequence[str]) -> str | list[str]:
-    """RFC 8707 §2: each ``resource`` must be one the client may use; else its default."""
+    """RFC 8707 §2: each ``resource`` must be one the client may use; else its default.
+
+    A ``resource`` that is not an absolute URI, or that has a fragment, is ``invalid_target``
+    whatever the client's registration says.
+    """
     if not resources:
         if client.default_audience is None:
             raise InvalidTarget("no resource requested and the client has no default audience")
         return client.default_audience
-    allowed = set(client.audiences)
     unique = list(dict.fromkeys(resources))
+    if not all(_ABSOLUTE_URI.match(r) and "#" not in r for r in unique):
+        raise InvalidTarget("resource must be an absolute URI without a fragment")
+    allowed = set(client.audiences)
     if not all(r in allowed for r in unique):
         raise InvalidTarget("a requested resource is not allowed for this client")
     return unique[0] if len(unique) == 1 else unique
@@ -169,7 +183,8 @@ async def token_endpoint(request: Request) -> Response:
     client = await state.authenticator.authenticate(creds, endpoint=settings.token_endpoint)
     request.scope["sealring.client_id"] = client.client_id
     if grant_type != "client_credentials":
-        raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
+        # The value is not echoed: §5.2 limits error_description to printable ASCII.
+        raise UnsupportedGrantType("only grant_type client_credentials is supported")
     if state.rate_limiter is not None:
         await state.rate_limiter.check(client.client_id)
     try:
