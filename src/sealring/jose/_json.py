@@ -1,14 +1,18 @@
 """Strict JSON for JOSE headers, claims and JWKs.
 
 RFC 7515 §5.2 step 4 and RFC 7519 §7.2 step 4: duplicate member names MUST be rejected (or the
-lexically last used; we reject). Input must be UTF-8 (RFC 8259 §8.1). Nesting depth and size are
-capped so hostile input costs bounded time and memory; ``NaN``/``Infinity`` are refused.
+lexically last used; we reject). Input must be UTF-8 (RFC 8259 §8.1), and so must every string
+once its escapes are decoded: an unpaired surrogate (``"\\ud800"``) is refused (RFC 7493 §2.1),
+since it would later fail to encode wherever a claim is echoed or logged. Nesting depth and size
+are capped so hostile input costs bounded time and memory; ``NaN``/``Infinity`` are refused, and
+so is a number literal too large for a double (``1e400``, which Python would read as infinity).
 """
 
 from __future__ import annotations
 
 import json
 import json.scanner
+from math import isfinite
 from typing import Any, NoReturn
 
 from sealring.jose.errors import MalformedToken
@@ -29,7 +33,26 @@ def _constant(name: str) -> NoReturn:
     raise MalformedToken(f"JSON: {name} is not JSON")
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant)
+def _float(literal: str) -> float:
+    value = float(literal)
+    if not isfinite(value):
+        raise MalformedToken("JSON: number out of range")
+    return value
+
+
+def _check_strings(value: object) -> None:
+    """Refuse unpaired surrogates anywhere in ``value`` (member names included).
+
+    Only called when the text has a ``\\u`` escape, the only way JSON text that is valid UTF-8
+    can produce one.
+    """
+    try:
+        _encoder.encode(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedToken("JSON: unpaired surrogate in a string") from exc
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_float)
 _decode = _decoder.decode
 # The C scanner alone skips decode()'s regex-based whitespace handling: the fast path for the
 # usual compact input; anything with surrounding whitespace falls back to the full decoder.
@@ -65,6 +88,10 @@ def loads(
             raise MalformedToken("JSON: not UTF-8") from exc
     elif isinstance(data, str):
         text = data
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedToken("JSON: unpaired surrogate in the text") from exc
     else:
         raise MalformedToken("JSON: expected text")
     try:
@@ -82,6 +109,8 @@ def loads(
     # Only walk the tree when the bracket count makes excess depth possible at all.
     if text.count("{") + text.count("[") > max_depth and _depth(value) > max_depth:
         raise MalformedToken("JSON: nested too deeply")
+    if "\\u" in text:
+        _check_strings(value)
     return value
 
 
@@ -105,6 +134,8 @@ def loads_object(
                     and _depth(value) > DEFAULT_MAX_DEPTH
                 ):
                     raise MalformedToken("JSON: nested too deeply")
+                if "\\u" in text:
+                    _check_strings(value)
                 return value
     value = loads(data, max_size=max_size)
     if type(value) is not dict:

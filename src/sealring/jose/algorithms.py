@@ -42,6 +42,7 @@ class Curve:
     curve: ec.EllipticCurve
     size: int  # octets per coordinate / per signature half
     order: int
+    prime: int  # the field prime: a coordinate is canonical only below it (SEC 1 §2.3.5)
 
 
 CURVES: dict[str, Curve] = {
@@ -50,18 +51,21 @@ CURVES: dict[str, Curve] = {
         ec.SECP256R1(),
         32,
         0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
     ),
     "P-384": Curve(
         "P-384",
         ec.SECP384R1(),
         48,
         0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
     ),
     "P-521": Curve(
         "P-521",
         ec.SECP521R1(),
         66,
         0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
+        2**521 - 1,
     ),
 }
 EC_DEFAULT_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}

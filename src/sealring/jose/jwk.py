@@ -196,6 +196,8 @@ class JWK:
             raise InvalidKey("the private key does not match the public key")
         if isinstance(public_key, rsa.RSAPublicKey):
             _check_rsa_public(public_key.public_numbers())
+        elif isinstance(public_key, ed25519.Ed25519PublicKey):
+            _check_ed25519_point(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
         if alg is not None:
             algorithm = ALGORITHMS.get(alg)
             if algorithm is None:
@@ -440,6 +442,10 @@ def _import_ec(
     if set(data) & (PRIVATE_MEMBERS - {"d"}):
         raise InvalidKey("EC JWK carries members of another key type")
     x, y = _fixed(data, "x", curve.size), _fixed(data, "y", curve.size)
+    if x >= curve.prime or y >= curve.prime:
+        # Field elements are below p (SEC 1 §2.3.5); x + p would be a second spelling of x
+        # that cryptography silently reduces.
+        raise InvalidKey("EC coordinate is not a canonical field element")
     # public_key() checks that the point is on the curve.
     public = ec.EllipticCurvePublicNumbers(x, y, curve.curve).public_key()
     if not has_private:
@@ -451,6 +457,31 @@ def _import_ec(
     if private.public_key().public_numbers() != public.public_numbers():
         raise InvalidKey("EC private key does not match its public point")
     return public, private
+
+
+_ED25519_P: Final = 2**255 - 19
+# The y coordinates of the eight points of small order (RFC 8032 §5.1.3 encodings; the order-1,
+# -2 and -4 points and the two pairs of order 8). A public key among them lets one signature
+# (R of small order, S = 0) verify for any message under cofactorless verification, which is
+# what OpenSSL does: such keys are refused, whatever the sign bit.
+_ED25519_SMALL_ORDER_Y: Final = frozenset(
+    {
+        0,
+        1,
+        _ED25519_P - 1,
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,
+        0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,
+    }
+)
+
+
+def _check_ed25519_point(x: bytes) -> None:
+    """Refuse non-canonical (y >= p) and small-order Ed25519 public keys."""
+    y = int.from_bytes(x, "little") & ((1 << 255) - 1)
+    if y >= _ED25519_P:
+        raise InvalidKey("Ed25519 public key is not canonically encoded")
+    if y in _ED25519_SMALL_ORDER_Y:
+        raise InvalidKey("Ed25519 public key is of small order")
 
 
 def _import_okp(

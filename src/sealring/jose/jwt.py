@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
-from math import isfinite
 from typing import Any, Final, NamedTuple
 
 from sealring.jose import _json
@@ -49,6 +48,10 @@ __all__ = [
 
 ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105 - a media type, not a secret
 _ABSENT: Final = object()
+#: NumericDate values must lie strictly within +-2**53 (RFC 7493 §2.2: the range of integers
+#: that IEEE 754 doubles represent exactly). Beyond it a value does not convert to ``float``
+#: (``10**400``) or means nothing as a time; NaN fails the comparison, so this also refuses it.
+_NUMERIC_DATE_LIMIT: Final = 2**53
 
 
 def encode_jwt(
@@ -75,10 +78,10 @@ def decode_payload(jws: CompactJWS) -> dict[str, object]:
 
 
 def _numeric_date(claims: Mapping[str, object], name: str) -> float | int:
-    """RFC 7519 §2 NumericDate: a JSON number; booleans, strings and non-finite values refused."""
+    """RFC 7519 §2 NumericDate: a JSON number within +-2**53; booleans and strings refused."""
     value = claims[name]
     kind = type(value)
-    if kind is int or (kind is float and isfinite(value)):  # type: ignore[arg-type]
+    if (kind is int or kind is float) and -_NUMERIC_DATE_LIMIT < value < _NUMERIC_DATE_LIMIT:  # type: ignore[operator]
         return value  # type: ignore[return-value]
     raise InvalidClaim(f"claim {name!r} is not a NumericDate", claim=name)
 
@@ -100,13 +103,16 @@ def _check_claims(
     for name in required:
         if name not in claims:
             raise MissingClaim(f"claim {name!r} is required", claim=name)
-    # NumericDate (RFC 7519 §2): a JSON number; booleans, strings and non-finite refused.
+    # NumericDate (RFC 7519 §2): a JSON number within +-2**53 (_NUMERIC_DATE_LIMIT); booleans,
+    # strings, NaN and huge integers are refused. Written out: this is the hot path.
     exp = claims.get("exp", _ABSENT)
     if exp is _ABSENT:
         if exp_required:
             raise MissingClaim("claim 'exp' is required", claim="exp")
     else:
-        if type(exp) is not int and (type(exp) is not float or not isfinite(exp)):
+        if (type(exp) is not int and type(exp) is not float) or not (
+            -_NUMERIC_DATE_LIMIT < exp < _NUMERIC_DATE_LIMIT
+        ):
             raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
         # RFC 7519 §4.1.4: the current time MUST be before exp.
         if now - leeway >= exp:
@@ -115,7 +121,9 @@ def _check_claims(
         raise ImmatureToken("token is not valid yet")
     iat = claims.get("iat", _ABSENT)
     if iat is not _ABSENT:
-        if type(iat) is not int and (type(iat) is not float or not isfinite(iat)):
+        if (type(iat) is not int and type(iat) is not float) or not (
+            -_NUMERIC_DATE_LIMIT < iat < _NUMERIC_DATE_LIMIT
+        ):
             raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
         if now + leeway < iat:
             raise ImmatureToken("token was issued in the future")
