@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import math
+import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+import zlib
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from sealring.jose import _json
 from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.resource.errors import (
@@ -49,6 +51,12 @@ __all__ = ["AsyncJWKSClient", "JWKSClient", "JWKSSettings"]
 
 _METADATA_SUFFIXES = ("oauth-authorization-server", "openid-configuration")
 _MAX_METADATA_SIZE = 64 * 1024
+# What we ask for and decode ourselves, so the size cap bounds the decoded bytes as they are
+# produced (httpx would inflate a whole network chunk first: a 64 KiB gzip chunk can become
+# 64 MiB). Fixed, not whatever decoders happen to be installed.
+_ACCEPT_ENCODING = "gzip, deflate"
+# RFC 9110 §8.8.3 entity-tag, visible ASCII only: the only kind sent back in If-None-Match.
+_ENTITY_TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e]{0,1024}"')
 
 
 @dataclass(frozen=True)
@@ -235,11 +243,11 @@ class _KeySetCache:
                 continue
             _check_status(response, url)
             try:
-                metadata = json.loads(response.body)
-            except ValueError as exc:
-                raise DiscoveryError(f"metadata at {url} is not JSON") from exc
-            if not isinstance(metadata, dict):
-                raise DiscoveryError(f"metadata at {url} is not a JSON object")
+                # Strict JSON: a duplicated "issuer" or "jwks_uri" is refused, not last-wins,
+                # and deep nesting is a refusal rather than a RecursionError.
+                metadata = _json.loads_object(response.body, what="metadata")
+            except JoseError as exc:
+                raise DiscoveryError(f"metadata at {url} is not a JSON object") from exc
             # RFC 8414 §3.3: the issuer in the document MUST be identical to the one configured.
             if metadata.get("issuer") != self.issuer:
                 raise DiscoveryError(
@@ -268,7 +276,10 @@ class _KeySetCache:
             keys = KeySet.from_json(response.body, max_size=self.settings.max_size)
         except JoseError as exc:
             raise JWKSFetchError(f"the JWK Set is refused: {exc}", code="jwks_invalid") from exc
-        self.etag = response.headers.get("etag")
+        etag = response.headers.get("etag")
+        # A malformed tag (control or non-ASCII characters) is not revalidated: sent back, it
+        # would make every later request fail to encode.
+        self.etag = etag if etag is not None and _ENTITY_TAG.fullmatch(etag) else None
         self.fresh_until = now + freshness_lifetime(response.headers, self.settings)
         previous, self.keys = self.keys, keys
         if previous is None or previous.to_dict() != keys.to_dict():
@@ -290,15 +301,31 @@ def _check_status(response: HTTPResponse, url: str) -> None:
 
 
 class _BodyReader:
-    """Collects a response body while enforcing the size cap (declared or actual)."""
+    """Collects a response body within the size cap (declared, raw and decoded) and deadline.
 
-    def __init__(self, request: HTTPRequest, response: httpx.Response) -> None:
+    The body is read raw and decoded here with a bound on the output of every step, so a
+    compression bomb costs at most ``max_size`` bytes; ``deadline`` (``time.monotonic``) bounds
+    the whole body, which per-read timeouts alone do not (a server sending one byte per second
+    never trips them).
+    """
+
+    def __init__(self, request: HTTPRequest, response: httpx.Response, deadline: float) -> None:
         self.request = request
         self.response = response
+        self.deadline = deadline
         self.body = bytearray()
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > request.max_size:
             raise self._too_large()
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        self._inflate: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            # wbits 47 = 32 + 15: zlib or gzip framing, detected from the header.
+            self._inflate = zlib.decompressobj(47)
+        elif encoding not in ("identity", ""):
+            raise JWKSFetchError(
+                f"{request.url} sent an unsupported Content-Encoding", code="jwks_fetch_failed"
+            )
 
     def _too_large(self) -> JWKSFetchError:
         return JWKSFetchError(
@@ -306,11 +333,28 @@ class _BodyReader:
         )
 
     def feed(self, chunk: bytes) -> None:
+        if time.monotonic() > self.deadline:
+            raise JWKSFetchError(f"fetching {self.request.url} took longer than the timeout")
+        if self._inflate is not None:
+            try:
+                # At most one byte more than still fits: enough to tell "too large".
+                chunk = self._inflate.decompress(chunk, self.request.max_size - len(self.body) + 1)
+            except zlib.error as exc:
+                raise JWKSFetchError(f"{self.request.url} sent a corrupt encoding") from exc
         self.body += chunk
         if len(self.body) > self.request.max_size:
             raise self._too_large()
 
+    def chunks(self) -> Iterator[bytes] | None:
+        """None to read raw; else the body a transport already read and decoded (MockTransport)."""
+        if self.response.is_stream_consumed:
+            self._inflate = None
+            return iter((self.response.content,))
+        return None
+
     def result(self) -> HTTPResponse:
+        if self._inflate is not None and not self._inflate.eof:
+            raise JWKSFetchError(f"{self.request.url} sent a truncated encoded body")
         headers = {k.lower(): v for k, v in self.response.headers.items()}
         return HTTPResponse(self.response.status_code, headers, bytes(self.body))
 
@@ -367,7 +411,7 @@ class _ClientBase:
         return {
             "method": "GET",
             "url": request.url,
-            "headers": dict(request.headers),
+            "headers": {"Accept-Encoding": _ACCEPT_ENCODING, **request.headers},
             "follow_redirects": False,  # a JWKS URI that moves is a configuration to fix
             "timeout": self._timeout(),
         }
@@ -424,10 +468,11 @@ class JWKSClient(_ClientBase):
                 return result
 
     def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
+        deadline = time.monotonic() + self._cache.settings.timeout
         try:
             with self._http.stream(**self._stream_args(request)) as response:
-                reader = _BodyReader(request, response)
-                for chunk in response.iter_bytes():
+                reader = _BodyReader(request, response, deadline)
+                for chunk in reader.chunks() or response.iter_raw():
                     reader.feed(chunk)
                 return reader.result()
         except httpx.HTTPError as exc:
@@ -496,12 +541,22 @@ class AsyncJWKSClient(_ClientBase):
                 return result
 
     async def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
+        timeout = self._cache.settings.timeout
         try:
-            async with self._http.stream(**self._stream_args(request)) as response:
-                reader = _BodyReader(request, response)
-                async for chunk in response.aiter_bytes():
-                    reader.feed(chunk)
-                return reader.result()
+            # One deadline for connect, headers and body together.
+            async with asyncio.timeout(timeout):
+                async with self._http.stream(**self._stream_args(request)) as response:
+                    reader = _BodyReader(request, response, time.monotonic() + timeout)
+                    read = reader.chunks()
+                    if read is not None:
+                        for chunk in read:
+                            reader.feed(chunk)
+                    else:
+                        async for chunk in response.aiter_raw():
+                            reader.feed(chunk)
+                    return reader.result()
+        except TimeoutError:
+            return JWKSFetchError(f"fetching {request.url} took longer than the timeout")
         except httpx.HTTPError as exc:
             return _transport_error(request, exc)
         except JWKSError as exc:

@@ -146,7 +146,9 @@ def _claims_object(
         aud=audience,
         exp=float(exp),
         client_id=text("client_id"),
-        scopes=frozenset(scope.split()) if scope else frozenset(),
+        # RFC 6749 §3.3: scope tokens are delimited by spaces (%x20) only; a tab or a Unicode
+        # space is not a delimiter, so "a\tb" is one (unusable) token, not two granted scopes.
+        scopes=frozenset(scope.split(" ")) - {""} if scope else frozenset(),
         iat=_opt_number(claims, "iat"),
         jti=text("jti"),
         kid=kid,
@@ -294,6 +296,9 @@ class AccessTokenVerifier:
 
         The cheap first step of :meth:`verify`, for adapters that want to skip a coroutine.
         """
+        if type(token) is not str:
+            # Before the cache lookup, which would raise TypeError on an unhashable value.
+            raise InvalidToken("the token must be a string", reason="malformed")
         if self._cache is None:
             return None
         hit = self._cache.get(token, self._clock())
