@@ -186,6 +186,21 @@ def test_two_methods_at_once(live: LiveServer, http: httpx.Client, client: tuple
     )
 
 
+def test_two_authorization_headers(live: LiveServer, client: tuple[str, str]) -> None:
+    other_id, other_secret = live.create_client(scope="read", audiences=[API])
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        *(
+            ("Authorization", _basic(*c)["Authorization"])
+            for c in (client, (other_id, other_secret or ""))
+        ),
+    ]
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        for path in POST_ONLY:
+            response = http.post(path, content=f"{GRANT}&token=x", headers=headers)
+            _error(response, 400, "invalid_request")
+
+
 def test_body_client_id_must_match_basic(http: httpx.Client, client: tuple[str, str]) -> None:
     data = {"grant_type": "client_credentials", "client_id": client[0]}
     assert http.post("/token", data=data, auth=client).status_code == 200

@@ -15,7 +15,7 @@ import base64
 import binascii
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -91,8 +91,16 @@ def _parse_basic(value: str) -> tuple[str, str]:
         raise InvalidClient("malformed Basic credentials") from None
 
 
-def extract_credentials(authorization: str | None, form: Form) -> Credentials:
-    """Identify the one authentication method the request uses (no checking of values)."""
+def extract_credentials(authorization: str | Sequence[str] | None, form: Form) -> Credentials:
+    """Identify the one authentication method the request uses (no checking of values).
+
+    ``authorization`` is the request's ``Authorization`` header, or every one of them: two are
+    refused, since a proxy and a client could each name a different client.
+    """
+    if not isinstance(authorization, str) and authorization is not None:
+        if len(authorization) > 1:
+            raise InvalidRequest("more than one Authorization header")
+        authorization = authorization[0] if authorization else None
     form_id = form.get("client_id")
     form_secret = form.get("client_secret")
     assertion = form.get("client_assertion")

@@ -68,7 +68,7 @@ async def token_request(
     §2.1 says an invalid hint "is ignored ... and does not influence the revocation response".
     """
     form = await read_form(request, state.settings.max_body_size)
-    creds = extract_credentials(request.headers.get("authorization"), form)
+    creds = extract_credentials(request.headers.getlist("authorization"), form)
     token = form.get("token")
     form.get("token_type_hint")
     client = await state.authenticator.authenticate(

@@ -176,7 +176,7 @@ async def token_endpoint(request: Request) -> Response:
     state = state_of(request)
     settings = state.settings
     form = await read_form(request, settings.max_body_size)
-    creds = extract_credentials(request.headers.get("authorization"), form)
+    creds = extract_credentials(request.headers.getlist("authorization"), form)
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
