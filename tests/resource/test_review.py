@@ -25,6 +25,7 @@ from sealring.resource import (
     JWKSSettings,
 )
 from sealring.resource.errors import DiscoveryError, JWKSFetchError
+from sealring.resource.jwks_client import freshness_lifetime
 
 from .conftest import AUDIENCE, T0, FakeClock, IssuerServer, Route, mint, new_key
 
@@ -305,3 +306,21 @@ def test_cache_hit_still_answers_for_this_verifier_only(key, clock: FakeClock) -
     assert a.cached(f"{head}.{body}.{sig}=") is None
     clock.now = T0 + 600
     assert a.cached(token) is None
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "age", "expected"),
+    [
+        ("max-age=600", "1" + "0" * 400, 30),  # OverflowError before
+        ("max-age=1" + "0" * 400, "0", 86400),  # OverflowError before
+        ("max-age=1" + "0" * 5000, "0", 86400),
+        ("max-age=\u0666\u0660\u0660", "0", 600),  # not ASCII digits: as if absent
+        ('max-age="120"', "junk", 120),
+    ],
+    ids=["huge-age", "huge-max-age", "over-int-limit", "arabic-digits", "quoted"],
+)
+def test_cache_control_numbers_are_parsed_strictly(
+    cache_control: str, age: str, expected: float
+) -> None:
+    headers = {"cache-control": cache_control, "age": age}
+    assert freshness_lifetime(headers, JWKSSettings()) == expected

@@ -22,7 +22,6 @@ What the policy enforces, and why (see ``docs/resource-server.md``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import math
 import re
@@ -128,6 +127,18 @@ def metadata_urls(issuer: str) -> tuple[str, ...]:
     return (rfc8414, oidc)
 
 
+def _delta_seconds(value: str) -> int | None:
+    """RFC 9111 §1.2.2 delta-seconds: ASCII digits only; past 2**31 it is read as 2**31.
+
+    Never converts more digits than that needs, so a 400-digit value cannot overflow float
+    arithmetic (or hit the int parsing limit).
+    """
+    value = value.strip().strip('"')
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return 2**31 if len(value) > 10 else min(int(value), 2**31)
+
+
 def freshness_lifetime(headers: Mapping[str, str], settings: JWKSSettings) -> float:
     """Seconds a response stays fresh: ``max-age`` minus ``Age``, clamped to the bounds."""
     max_age: float | None = None
@@ -138,14 +149,10 @@ def freshness_lifetime(headers: Mapping[str, str], settings: JWKSSettings) -> fl
             max_age = 0.0
             break
         if name == "max-age":
-            try:
-                max_age = float(int(value.strip().strip('"')))
-            except ValueError:
-                max_age = None
+            max_age = _delta_seconds(value)
     if max_age is None:
         return settings.default_max_age
-    with contextlib.suppress(ValueError):
-        max_age -= max(0, int(headers.get("age", "0")))
+    max_age -= _delta_seconds(headers.get("age", "0")) or 0
     return min(max(max_age, settings.min_max_age), settings.max_max_age)
 
 
