@@ -16,6 +16,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
-  (cd tests/node && npm ci --no-audit --no-fund --silent)
+# Reinstall the node packages whenever the lock file changed since the last install.
+if [ -f tests/node/package-lock.json ]; then
+  want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+  stamp=tests/node/node_modules/.sealring-lock-sha256
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    (cd tests/node && npm ci --no-audit --no-fund --silent)
+    echo "$want" > "$stamp"
+  fi
 fi

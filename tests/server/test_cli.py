@@ -120,6 +120,9 @@ def test_serve_rejects_invalid_settings() -> None:
     assert code == 2
     assert "https" in err
     assert "Traceback" not in err
+    code, _, err = _run("serve", "--database", "bogus://x")
+    assert code == 2
+    assert err.startswith("sealring serve: invalid setting database_url from --database: ")
 
 
 def _free_port() -> int:

@@ -42,6 +42,10 @@ SIGNING_ALGORITHMS = (
 )
 
 
+# Command-line options whose name is not the setting's name with dashes.
+_OPTION_NAMES = {"database_url": "--database"}
+
+
 class SettingsError(SealringError):
     code = "invalid_settings"
 
@@ -234,7 +238,7 @@ class Settings:
             if value is not None:
                 if name not in _FIELDS:
                     raise SettingsError(f"unknown setting {name!r}")
-                raw[name] = (value, "--" + name.replace("_", "-"))
+                raw[name] = (value, _OPTION_NAMES.get(name, "--" + name.replace("_", "-")))
         return cls._build(raw)
 
     @classmethod
