@@ -324,3 +324,18 @@ def test_cache_control_numbers_are_parsed_strictly(
 ) -> None:
     headers = {"cache-control": cache_control, "age": age}
     assert freshness_lifetime(headers, JWKSSettings()) == expected
+
+
+def test_slow_headers_sync_hit_the_same_deadline() -> None:
+    # A status line and headers sent a byte at a time never trip a per-read timeout.
+    def respond(conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+            conn.sendall(bytes((byte,)))
+            time.sleep(0.05)
+
+    with raw_server(respond) as url:
+        started = time.monotonic()
+        client = JWKSClient(url, settings=JWKSSettings(timeout=0.5))
+        with client, pytest.raises(JWKSFetchError, match="longer than the timeout"):
+            client.get_key_set()
+        assert time.monotonic() - started < 1.5

@@ -22,9 +22,11 @@ What the policy enforces, and why (see ``docs/resource-server.md``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import math
 import re
+import socket
 import threading
 import time
 import zlib
@@ -366,6 +368,53 @@ class _BodyReader:
         return HTTPResponse(self.response.status_code, headers, bytes(self.body))
 
 
+class _Watchdog:
+    """Shuts the connection down at the deadline, for the sync client.
+
+    httpx's timeouts are per read: a server that sends its status line and headers a byte at
+    a time never trips them, and would hold the single-flight lock for hours. The socket is
+    taken from httpcore's ``trace`` extension as the connection is made (the request asks for
+    ``Connection: close``, so no pooled connection is reused without one); shutting it down
+    wakes the blocked read, which then fails like any broken connection.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock  # the TLS socket replaces the plain one it wraps
+                if self.fired:
+                    _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._socket is not None:
+                _shutdown(self._socket)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _transport_error(request: HTTPRequest, exc: httpx.HTTPError) -> JWKSFetchError:
     error = JWKSFetchError(f"fetching {request.url} failed: {type(exc).__name__}")
     error.__cause__ = exc
@@ -475,14 +524,22 @@ class JWKSClient(_ClientBase):
                 return result
 
     def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
-        deadline = time.monotonic() + self._cache.settings.timeout
+        timeout = self._cache.settings.timeout
+        args = self._stream_args(request)
+        args["headers"]["Connection"] = "close"
+        watchdog = _Watchdog(timeout)
         try:
-            with self._http.stream(**self._stream_args(request)) as response:
-                reader = _BodyReader(request, response, deadline)
+            with (
+                watchdog,
+                self._http.stream(**args, extensions={"trace": watchdog.trace}) as response,
+            ):
+                reader = _BodyReader(request, response, time.monotonic() + timeout)
                 for chunk in reader.chunks() or response.iter_raw():
                     reader.feed(chunk)
                 return reader.result()
         except httpx.HTTPError as exc:
+            if watchdog.fired:
+                return JWKSFetchError(f"fetching {request.url} took longer than the timeout")
             return _transport_error(request, exc)
         except JWKSError as exc:
             return exc
