@@ -462,7 +462,11 @@ def test_metadata_members_are_all_supported(live: LiveServer, http: httpx.Client
     assert http.get(doc["jwks_uri"]).status_code == 200
     for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         assert http.post(doc[name], data={}).status_code in (400, 401)
-    assert http.get("/.well-known/openid-configuration").status_code == 404
+    # The same document where gateways and resource-server libraries look for jwks_uri; it
+    # claims no OpenID Provider feature that is not there.
+    assert http.get("/.well-known/openid-configuration").json() == doc
+    assert "authorization_endpoint" not in doc
+    assert "id_token_signing_alg_values_supported" not in doc
 
 
 def test_issuer_with_path(tenant: LiveServer) -> None:
@@ -482,9 +486,12 @@ def test_issuer_with_path(tenant: LiveServer) -> None:
         )
         assert response.status_code == 200, response.text
         assert decode_payload(parse_compact(response.json()["access_token"]))["iss"] == tenant.url
-        for bad in ("/.well-known/openid-configuration", "/tenant/.well-known/openid-configuration",
-                    "/.well-known/openid-configuration/tenant"):  # fmt: skip
-            assert http.get(root + bad).status_code == 404
+        # OpenID Connect Discovery §4 appends the well-known path to the issuer; the RFC 8414
+        # form of the OpenID name is tried by some clients too.
+        for openid in ("/tenant/.well-known/openid-configuration",
+                       "/.well-known/openid-configuration/tenant"):  # fmt: skip
+            assert http.get(root + openid).json() == doc
+        assert http.get(root + "/.well-known/openid-configuration/other").status_code == 404
 
 
 # -- JWKS ----------------------------------------------------------------------------------------

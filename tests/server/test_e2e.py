@@ -183,8 +183,8 @@ def test_discovery_documents(live: LiveServer, http: httpx.Client) -> None:
         "private_key_jwt",
     }
     assert http.get(doc["jwks_uri"]).status_code == 200
-    # Not an OpenID Provider (no authorization endpoint, no ID tokens): no OIDC document.
-    assert http.get("/.well-known/openid-configuration").status_code == 404
+    # The OpenID discovery path serves the same metadata (gateways find jwks_uri there).
+    assert http.get("/.well-known/openid-configuration").json() == doc
 
 
 def test_jwks_etag_and_cache_control(live: LiveServer, http: httpx.Client) -> None:

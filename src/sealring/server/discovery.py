@@ -1,10 +1,11 @@
-"""Authorization server metadata (RFC 8414).
+"""Authorization server metadata (RFC 8414), also at the OpenID Connect discovery path.
 
-Only what is actually supported is listed; ``issuer`` is exactly the configured issuer.  The
-OpenID Connect path (``/.well-known/openid-configuration``) is not served: without an
-authorization endpoint, ID tokens or subject types this server cannot publish a valid OpenID
-Provider document (OIDC Discovery §3), and a client that finds one would assume OIDC features
-that are not there.  Clients discover it the RFC 8414 way.
+Only what is actually supported is listed; ``issuer`` is exactly the configured issuer.  The same
+document is served at ``/.well-known/openid-configuration`` because that is where API gateways and
+resource-server libraries look for the ``jwks_uri`` (many know no other path).  It claims no
+OpenID Provider feature this server lacks: no ``authorization_endpoint``, no ID-token members, so
+a client that needs OIDC sees at once that it is not there (OIDC Discovery §3 members are added
+when they become true).
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from sealring.server.client_auth import ASSERTION_ALGORITHMS
 from sealring.server.settings import Settings
 from sealring.server.state import state_of
 
-__all__ = ["WELL_KNOWN_PATH", "discovery_endpoint", "metadata", "well_known_paths"]
+__all__ = [
+    "OPENID_CONFIGURATION_PATH",
+    "WELL_KNOWN_PATH",
+    "discovery_endpoint",
+    "metadata",
+    "well_known_paths",
+]
 
 WELL_KNOWN_PATH = "/.well-known/oauth-authorization-server"
+OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
@@ -46,13 +54,23 @@ def metadata(settings: Settings) -> dict[str, object]:
 
 
 def well_known_paths(issuer: str) -> list[str]:
-    """RFC 8414 §3.1: for an issuer with a path, the well-known segment goes before it.
+    """Where the metadata is served, for an issuer with or without a path.
 
-    The root path is served too: behind a proxy that strips the issuer's path it is where
-    ``{issuer}/.well-known/oauth-authorization-server`` arrives.
+    RFC 8414 §3.1 puts the well-known segment before the issuer's path; OpenID Connect Discovery
+    §4 appends it after the path, and some clients try the RFC 8414 form of the OpenID name too.
+    The root paths are served as well: behind a proxy that strips the issuer's path they are where
+    ``{issuer}/.well-known/...`` arrives.
     """
     path = urlsplit(issuer).path.rstrip("/")
-    return [WELL_KNOWN_PATH, WELL_KNOWN_PATH + path] if path else [WELL_KNOWN_PATH]
+    if not path:
+        return [WELL_KNOWN_PATH, OPENID_CONFIGURATION_PATH]
+    return [
+        WELL_KNOWN_PATH,
+        WELL_KNOWN_PATH + path,
+        OPENID_CONFIGURATION_PATH,
+        path + OPENID_CONFIGURATION_PATH,
+        OPENID_CONFIGURATION_PATH + path,
+    ]
 
 
 async def discovery_endpoint(request: Request) -> Response:

@@ -173,6 +173,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "responses": _json_ok("metadata", "Metadata"),
                 }
             },
+            "/.well-known/openid-configuration": {
+                "get": {
+                    "operationId": "openidConfiguration",
+                    "summary": "The same metadata at the OpenID Connect discovery path",
+                    "responses": _json_ok("metadata", "Metadata"),
+                }
+            },
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
