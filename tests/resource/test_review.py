@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import LocalSigner, sign_compact
+from sealring.jose.jwt import encode_jwt
 from sealring.resource import (
     AccessTokenVerifier,
     AsyncJWKSClient,
@@ -339,3 +341,35 @@ def test_slow_headers_sync_hit_the_same_deadline() -> None:
         with client, pytest.raises(JWKSFetchError, match="longer than the timeout"):
             client.get_key_set()
         assert time.monotonic() - started < 1.5
+
+
+def test_rsa_key_without_alg_verifies_only_rs256_by_default(clock: FakeClock) -> None:
+    # The default allow-list used to be every algorithm, so an RSA key that declares no alg
+    # accepted RS384/RS512/PS256/... too: the token header widened what the key is bound to.
+    rsa = new_key("RS256")
+    bare = JWK.from_key(rsa.private_key(), kid="bare")  # no alg
+    keys = KeySet.of(bare)
+    default = AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=keys, clock=clock)
+    explicit = AccessTokenVerifier(
+        ISSUER, audience=AUDIENCE, keys=keys, algorithms=["PS256", "RS256"], clock=clock
+    )
+
+    def token(alg: str) -> str:
+        claims = {"iss": ISSUER, "sub": "s", "aud": AUDIENCE, "client_id": "c", "jti": "j"}
+        claims.update(iat=int(T0), exp=int(T0) + 60)
+        return encode_jwt(claims, LocalSigner(bare, alg), typ="at+jwt")
+
+    assert default.verify(token("RS256")).sub == "s"
+    for alg in ("PS256", "RS512", "PS512"):
+        with pytest.raises(InvalidToken) as info:
+            default.verify(token(alg))
+        assert info.value.reason == "alg_not_allowed"
+    assert explicit.verify(token("PS256")).sub == "s"
+    with pytest.raises(InvalidToken):
+        explicit.verify(token("RS512"))
+
+
+@pytest.mark.parametrize("algorithms", [[], "ES256", ["HS256"], ["none"]])
+def test_bad_allow_lists_are_refused(key, algorithms: object) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), algorithms=algorithms)  # type: ignore[arg-type]

@@ -46,7 +46,8 @@ __all__ = [
 
 #: RFC 9068 §2.2: the claims every JWT access token carries.
 RFC9068_REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
-#: Every asymmetric algorithm of the JOSE core; the key's own binding narrows it further.
+#: Every asymmetric algorithm of the JOSE core, for error messages and explicit allow-lists.
+#: Not the default: by default each key verifies only the algorithm it is bound to.
 DEFAULT_ALGORITHMS = tuple(sorted(ALGORITHMS))
 DEFAULT_LEEWAY = 30.0
 
@@ -177,7 +178,7 @@ class AccessTokenVerifier:
         jwks_uri: str | None = None,
         keys: KeySource | None = None,
         trusted_issuers: Sequence[TrustedIssuer] = (),
-        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        algorithms: Collection[str] | None = None,
         typ: str | None = "at+jwt",
         leeway: float = DEFAULT_LEEWAY,
         required_claims: Collection[str] = RFC9068_REQUIRED_CLAIMS,
@@ -197,11 +198,15 @@ class AccessTokenVerifier:
             raise ValueError("audience must not be empty")
         if not (math.isfinite(leeway) and leeway >= 0):
             raise ValueError(f"leeway must be a finite number >= 0, not {leeway!r}")
-        unknown = set(algorithms) - set(ALGORITHMS)
-        if unknown or not algorithms:
+        if algorithms is not None and (
+            isinstance(algorithms, str) or not algorithms or set(algorithms) - set(ALGORITHMS)
+        ):
             raise ValueError(f"algorithms must be a non-empty subset of {DEFAULT_ALGORITHMS}")
         self.audience = audience
-        self.algorithms = tuple(algorithms)
+        # None: each key verifies only its declared alg, else its natural one (RS256 for an
+        # RSA key without alg, RFC 8725 §3.1). An explicit list also lets an RSA key without
+        # alg serve the RS*/PS* algorithms in it.
+        self.algorithms = tuple(algorithms) if algorithms is not None else None
         self.typ = typ
         self.leeway = float(leeway)
         self.required_claims = tuple(required_claims)
