@@ -205,14 +205,10 @@ def test_replicas_see_each_others_changes(
     assert a.signer("ES256").kid == b.signer("ES256").kid == pending.kid
 
 
-def test_run_forever_propagates_within_the_poll_interval(
-    database_url: str, managers: Managers
-) -> None:
-    a = managers(database_url)
-    b = managers(database_url)
+def _visibility_delay(a: KeyManager, b: KeyManager, interval: float | None) -> float:
+    """Seconds until ``b``, running its schedule, publishes a key that ``a`` just created."""
     a.ensure_ready()
     b.ensure_ready()
-    interval = 0.2
 
     async def scenario() -> float:
         task = asyncio.create_task(b.run_forever(interval))
@@ -228,11 +224,30 @@ def test_run_forever_propagates_within_the_poll_interval(
             await task
         return delay
 
-    delay = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_run_forever_propagates_within_the_poll_interval(
+    database_url: str, managers: Managers
+) -> None:
+    interval = 0.2
+    delay = _visibility_delay(managers(database_url), managers(database_url), interval)
     print(
         f"replica visibility delay: {delay * 1000:.0f} ms (poll interval {interval * 1000:.0f} ms)"
     )
     assert delay < interval + 0.5
+
+
+@pytest.mark.parametrize("interval", [5.0, None])
+def test_run_forever_never_polls_slower_than_the_policy_allows(
+    database_url: str, managers: Managers, interval: float | None
+) -> None:
+    """A 5 s poll (the server's) against a 1 s JWKS max-age would let a replica serve a JWKS
+    without the pending key until after that key signs: the poll is lowered to 0.5 s."""
+    policy = RotationPolicy(algorithms=("ES256",), rotation_interval=1000, jwks_max_age=1)
+    assert policy.max_poll_interval == 0.5
+    a, b = managers(database_url, policy=policy), managers(database_url, policy=policy)
+    assert _visibility_delay(a, b, interval) < 0.5 + 0.5
 
 
 def test_wrong_kek_names_the_keys_and_changes_nothing(

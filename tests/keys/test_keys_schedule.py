@@ -29,6 +29,25 @@ def test_default_policy_matches_the_documented_defaults() -> None:
     assert policy.jwks_max_age == 300
     assert policy.prepublication_time == 600
     assert policy.retention == 3600 + 60 + 300
+    assert policy.poll_interval_time == 5
+    assert policy.max_poll_interval == 150
+
+
+@pytest.mark.parametrize(
+    ("max_age", "prepublication", "bound", "poll"),
+    [(300, None, 150, 5), (2, None, 1, 1), (1, None, 0.5, 0.5), (2, 30, 14, 5)],
+)
+def test_poll_interval_stays_within_what_pre_publication_covers(
+    max_age: int, prepublication: float | None, bound: float, poll: float
+) -> None:
+    """poll + max-age <= pre-publication, with half the slack kept: a replica's JWKS, and every
+    cache of it, has a pending key before any replica signs with it."""
+    policy = RotationPolicy(
+        rotation_interval=1000, jwks_max_age=max_age, prepublication=prepublication
+    )
+    assert policy.max_poll_interval == bound
+    assert policy.poll_interval_time == poll
+    assert policy.poll_interval_time + policy.jwks_max_age <= policy.prepublication_time
 
 
 @pytest.mark.parametrize(
@@ -43,6 +62,9 @@ def test_default_policy_matches_the_documented_defaults() -> None:
         {"jwks_max_age": 0},
         {"leeway": -1},
         {"max_token_lifetime": float("inf")},
+        {"poll_interval": 0},
+        {"poll_interval": 151},  # slower than (600 - 300) / 2: a key could sign unseen
+        {"poll_interval": float("nan")},
     ],
 )
 def test_policy_refuses_unsafe_settings(kwargs: dict[str, object]) -> None:
@@ -57,8 +79,29 @@ def test_policy_from_env() -> None:
     assert policy.algorithms == ("ES256", "EdDSA")
     assert policy.prepublication_time == 120
     assert RotationPolicy.from_env({"SEALRING_ROTATION_INTERVAL": "7200"}).rotation_interval == 7200
+    assert RotationPolicy.from_env({"SEALRING_KEY_POLL_INTERVAL": "2"}).poll_interval_time == 2
     with pytest.raises(KeyConfigError, match="SEALRING_KEY_LEEWAY"):
         RotationPolicy.from_env({"SEALRING_KEY_LEEWAY": "soon"})
+
+
+def test_policy_from_env_reads_the_server_settings_as_the_server_does() -> None:
+    """`sealring keys` beside a server configured by SEALRING_* applies the server's policy:
+    the same algorithms (space- or comma-separated, plus the signing algorithm) and a max
+    token lifetime covering the access-token lifetime."""
+    server_env = {
+        "SEALRING_KEY_ALGORITHMS": "ES256 RS256",
+        "SEALRING_SIGNING_ALG": "PS256",
+        "SEALRING_TOKEN_LIFETIME": "7200",
+    }
+    policy = RotationPolicy.from_env(server_env)
+    assert policy.algorithms == ("ES256", "RS256", "PS256")
+    assert policy.max_token_lifetime == 7200
+    assert RotationPolicy.from_env({"SEALRING_TOKEN_LIFETIME": "600"}).max_token_lifetime == 3600
+    explicit = {**server_env, "SEALRING_KEY_MAX_TOKEN_LIFETIME": "9000"}
+    assert RotationPolicy.from_env(explicit).max_token_lifetime == 9000
+    assert RotationPolicy.from_env({"SEALRING_SIGNING_ALG": "ES256"}) == RotationPolicy()
+    with pytest.raises(KeyConfigError, match="SEALRING_TOKEN_LIFETIME"):
+        RotationPolicy.from_env({"SEALRING_TOKEN_LIFETIME": "long"})
 
 
 def test_state_machine_refuses_illegal_steps() -> None:

@@ -157,8 +157,27 @@ class KeyManager:
         """The published JWK Set: pending + active + retired public keys."""
         return self._current().jwks
 
-    async def run_forever(self, interval: float = 5.0) -> None:
-        """Poll and run the schedule every ``interval`` seconds until cancelled."""
+    async def run_forever(self, interval: float | None = None) -> None:
+        """Poll and run the schedule every ``interval`` seconds until cancelled.
+
+        ``None`` takes the policy's poll interval. A longer interval than the policy's
+        :attr:`~RotationPolicy.max_poll_interval` is lowered to it: a replica polling slower
+        than that could serve a JWKS without a pending key until after that key signs.
+        """
+        bound = self.policy.max_poll_interval
+        if interval is None:
+            interval = self.policy.poll_interval_time
+        elif interval > bound:
+            log.info(
+                "key poll interval lowered from %g s to %g s: with JWKS max-age %g s and "
+                "pre-publication %g s a slower poll could let a key sign before every cache "
+                "has it",
+                interval,
+                bound,
+                self.policy.jwks_max_age,
+                self.policy.prepublication_time,
+            )
+            interval = bound
         while True:
             try:
                 await asyncio.to_thread(self.tick)

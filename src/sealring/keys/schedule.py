@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,13 @@ ALLOWED: dict[str | None, frozenset[str]] = {
     REVOKED: frozenset(),
 }
 
+DEFAULT_ALGORITHMS = ("ES256", "RS256")
+DEFAULT_MAX_TOKEN_LIFETIME = 3600.0
+
+# How often each replica polls for changes unless configured (and never more than the policy's
+# max_poll_interval allows).
+DEFAULT_POLL_INTERVAL = 5.0
+
 SIGNING_ALGORITHMS = frozenset(
     {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 )
@@ -63,12 +71,13 @@ SIGNING_ALGORITHMS = frozenset(
 class RotationPolicy:
     """When keys rotate. Checked on construction; see docs/keys.md for why the defaults."""
 
-    algorithms: tuple[str, ...] = ("ES256", "RS256")
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     rotation_interval: float = 30 * 86400
     jwks_max_age: float = 300
     prepublication: float | None = None
-    max_token_lifetime: float = 3600
+    max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME
     leeway: float = 60
+    poll_interval: float | None = None  # None -> 5 s, lowered to max_poll_interval if needed
 
     def __post_init__(self) -> None:
         if not self.algorithms:
@@ -93,6 +102,15 @@ class RotationPolicy:
             )
         if self.rotation_interval <= self.prepublication_time:
             raise KeyConfigError("rotation_interval must be longer than the pre-publication time")
+        if self.poll_interval is not None and not (
+            isinstance(self.poll_interval, int | float)
+            and 0 < self.poll_interval <= self.max_poll_interval
+        ):
+            raise KeyConfigError(
+                f"poll_interval must be > 0 and at most {self.max_poll_interval:g} s "
+                "((prepublication - jwks_max_age) / 2), so that a pending key reaches every "
+                "replica's JWKS, and every cache of it, before it signs"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationPolicy:
@@ -100,27 +118,57 @@ class RotationPolicy:
 
         ``SEALRING_KEY_ALGORITHMS`` (comma-separated), ``SEALRING_KEY_ROTATION_INTERVAL``,
         ``SEALRING_KEY_PREPUBLICATION``, ``SEALRING_JWKS_MAX_AGE``,
-        ``SEALRING_KEY_MAX_TOKEN_LIFETIME``, ``SEALRING_KEY_LEEWAY`` (seconds).
+        ``SEALRING_KEY_MAX_TOKEN_LIFETIME``, ``SEALRING_KEY_LEEWAY``,
+        ``SEALRING_KEY_POLL_INTERVAL`` (seconds). Also, as the server does:
+        ``SEALRING_SIGNING_ALG`` is added to the algorithms, and ``SEALRING_TOKEN_LIFETIME``
+        raises the max token lifetime when ``SEALRING_KEY_MAX_TOKEN_LIFETIME`` is unset.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        if env.get("SEALRING_KEY_ALGORITHMS"):
-            algs = env["SEALRING_KEY_ALGORITHMS"].split(",")
-            values["algorithms"] = tuple(a.strip() for a in algs if a.strip())
         for name, names in _ENV_NUMBERS.items():
             var = next((n for n in names if env.get(n)), None)
-            if var is None:
-                continue
-            try:
-                values[name] = float(env[var])
-            except ValueError:
-                raise KeyConfigError(f"{var} must be a number of seconds") from None
+            if var is not None:
+                values[name] = _seconds(env, var)
+        # The server's own settings of the same things, read the way the server reads them, so
+        # that a `sealring keys` command run beside a server applies the server's policy: a
+        # signing algorithm missing here would be retired, a shorter lifetime would remove a
+        # retired key while tokens it signed are still valid.
+        algs = re.split(r"[\s,]+", env.get("SEALRING_KEY_ALGORITHMS", "").strip())
+        algorithms = tuple(dict.fromkeys(a for a in algs if a)) or DEFAULT_ALGORITHMS
+        signing_alg = env.get("SEALRING_SIGNING_ALG", "").strip()
+        if signing_alg and signing_alg not in algorithms:
+            algorithms = (*algorithms, signing_alg)
+        if algorithms != DEFAULT_ALGORITHMS:
+            values["algorithms"] = algorithms
+        if "max_token_lifetime" not in values and env.get("SEALRING_TOKEN_LIFETIME"):
+            lifetime = _seconds(env, "SEALRING_TOKEN_LIFETIME")
+            values["max_token_lifetime"] = max(DEFAULT_MAX_TOKEN_LIFETIME, lifetime)
         return cls(**values)
 
     @property
     def prepublication_time(self) -> float:
         """How long a new key is published before it may sign."""
         return 2 * self.jwks_max_age if self.prepublication is None else self.prepublication
+
+    @property
+    def max_poll_interval(self) -> float:
+        """The longest replica poll that keeps the promise across replicas.
+
+        A replica serves the JWKS it loaded at its last poll, so a pending key reaches a resource
+        server's cache up to ``poll + jwks_max_age`` after it was written, and must have by the
+        time it signs: ``poll + jwks_max_age <= prepublication``. Half of that slack is kept for
+        the poll's own query, the fetch and clock skew. The same bound keeps a replica that has
+        not yet seen a retirement (and still signs with the retired key for up to one poll)
+        within the retention, whose leeway + max-age exceeds it.
+        """
+        return (self.prepublication_time - self.jwks_max_age) / 2
+
+    @property
+    def poll_interval_time(self) -> float:
+        """How often each replica polls the database for key changes."""
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return min(DEFAULT_POLL_INTERVAL, self.max_poll_interval)
 
     @property
     def retention(self) -> float:
@@ -135,7 +183,15 @@ _ENV_NUMBERS = {
     "jwks_max_age": ("SEALRING_JWKS_MAX_AGE",),
     "max_token_lifetime": ("SEALRING_KEY_MAX_TOKEN_LIFETIME",),
     "leeway": ("SEALRING_KEY_LEEWAY",),
+    "poll_interval": ("SEALRING_KEY_POLL_INTERVAL",),
 }
+
+
+def _seconds(env: Mapping[str, str], var: str) -> float:
+    try:
+        return float(env[var])
+    except ValueError:
+        raise KeyConfigError(f"{var} must be a number of seconds") from None
 
 
 @dataclass
