@@ -167,3 +167,15 @@ def test_header_cache_under_threads_never_mixes_headers() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_mutating_a_parsed_header_does_not_change_the_next_parse() -> None:
+    # Parsed headers are cached per segment and handed out as shallow copies: a nested list or
+    # object was shared, so one caller's change showed up in every later parse of that header.
+    signer = LocalSigner(key("ES256"))
+    token = encode_jwt({"a": 1}, signer, header={"x5c": ["AAAA"], "jwk": {"kty": "EC"}})
+    header = parse_compact(token).header
+    header["x5c"].append("EVIL")  # type: ignore[attr-defined]
+    header["jwk"]["kty"] = "oct"  # type: ignore[index]
+    assert parse_compact(token).header["x5c"] == ["AAAA"]
+    assert parse_compact(token).header["jwk"] == {"kty": "EC"}

@@ -68,6 +68,7 @@ _HEADER_CACHE_SIZE = 256
 # Parsed, checked headers by their (translated) encoded segment: an issuer sends the same few
 # headers again and again. Bounded; callers get a copy, so the cached dict cannot be changed.
 _parsed_headers: dict[bytes, dict[str, Any]] = {}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @runtime_checkable
@@ -252,9 +253,13 @@ def _parse(
     if header is None:
         header = _json.loads_object(decode_translated(head), what="JWS header")
         _check_header(header)
-        if len(_parsed_headers) >= _HEADER_CACHE_SIZE:
-            _parsed_headers.clear()
-        _parsed_headers[head] = header
+        # Callers get a shallow copy, so only headers of immutable values are shared: a
+        # caller appending to one token's "x5c" list must not change what the next parse of
+        # the same segment returns.
+        if all(type(value) in _SCALARS for value in header.values()):
+            if len(_parsed_headers) >= _HEADER_CACHE_SIZE:
+                _parsed_headers.clear()
+            _parsed_headers[head] = header
     signing_input = raw[: len(head) + 1 + len(body)]
     # decode_translated(body) and (sig), written out: this is the hot path of every verification.
     try:
