@@ -77,7 +77,10 @@ def test_usage_errors_exit_2_with_one_line(env: dict[str, str]) -> None:
     out = _run({**env, "SEALRING_KEK": "short"}, "list", code=2)
     assert "sealring keys: KEK #1 is not valid base64" in out or "32 bytes" in out
     out = _run(env, "list", "--database", "mysql://h/db", code=2)
-    assert "sealring keys: unsupported database 'mysql'" in out
+    assert (
+        "sealring keys: invalid setting database_url from --database: unsupported database 'mysql'"
+        in out
+    )
     assert "Traceback" not in out
 
 
@@ -159,4 +162,29 @@ def test_unopenable_database_is_a_usage_error(env: dict[str, str], tmp_path: Pat
     out = _run(env, "list", "--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", code=2)
     assert out.strip().splitlines()[-1] == (
         "sealring keys: database error: unable to open database file (check --database)"
+    )
+
+
+def test_keys_commands_follow_the_servers_settings_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The same TOML file drives `serve` and `keys`: a PS256 key the server signs with is kept."""
+    config = tmp_path / "sealring.toml"
+    config.write_text('signing_alg = "PS256"\nkey_algorithms = ["ES256"]\n')
+    listed = json.loads(_run(env, "list", "--json", "--config", str(config)))
+    assert {k["alg"] for k in listed if k["state"] == "active"} == {"ES256", "PS256"}
+    # Without the file the policy is the default one, which has no PS256: the same database
+    # then retires that key, so the settings file is what kept it.
+    active = {k["alg"] for k in json.loads(_run(env, "list", "--json")) if k["state"] == "active"}
+    assert active == {"ES256", "RS256"}
+
+
+def test_an_impossible_schedule_is_refused_at_load(env: dict[str, str]) -> None:
+    out = _run({**env, "SEALRING_ROTATION_INTERVAL": "5"}, "list", code=2)
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith(
+            "sealring keys: invalid key rotation settings: rotation_interval must be longer"
+        )
     )

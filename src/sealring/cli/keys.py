@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -40,9 +41,24 @@ DatabaseOption = Annotated[
         show_default=False,
     ),
 ]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The server's TOML settings file (default: $SEALRING_CONFIG), for its key policy.",
+        show_default=False,
+    ),
+]
 # Usage and configuration problems exit 2; an operation that fails on its merits exits 1.
 _USAGE_CODES = frozenset(
-    {"keys_config", "kek_invalid", "database_config", "unknown_key", "invalid_transition"}
+    {
+        "keys_config",
+        "kek_invalid",
+        "database_config",
+        "unknown_key",
+        "invalid_transition",
+        "invalid_settings",
+    }
 )
 
 
@@ -56,27 +72,25 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def _manager(database: str | None) -> Iterator[KeyManager]:
+def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
+    """The key manager under the server's own settings, so both apply one rotation policy."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from sealring.db import make_engine, upgrade
-    from sealring.keys import (
-        KeyManager,
-        RotationPolicy,
-        database_url_from_env,
-        load_key_config,
-    )
+    from sealring.keys import KeyManager, load_key_config
+    from sealring.server.settings import Settings
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    url = database or database_url_from_env()
     engine = None
     manager = None
     try:
+        settings = Settings.load({"database_url": database}, config_file=config)
+        url = settings.database_url
         engine = make_engine(url)
         upgrade(engine)
         kek, hsm = load_key_config(url)
-        manager = KeyManager(engine, kek=kek, policy=RotationPolicy.from_env(), hsm=hsm)
+        manager = KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
         manager.ensure_ready()
         yield manager
     except SealringError as exc:
@@ -99,10 +113,11 @@ def _when(value: float | None) -> str:
 @keys_app.command("list")
 def list_keys(
     database: DatabaseOption = None,
+    config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every key: kid, algorithm, state and its lifecycle times."""
-    with _manager(database) as manager:
+    with _manager(database, config) as manager:
         infos = manager.list_keys()
     if as_json:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
@@ -126,6 +141,7 @@ def list_keys(
 @keys_app.command("rotate")
 def rotate(
     database: DatabaseOption = None,
+    config: ConfigOption = None,
     alg: Annotated[
         str | None, typer.Option("--alg", help="Rotate only this algorithm's key.")
     ] = None,
@@ -141,7 +157,7 @@ def rotate(
             "reject new tokens until they refetch it",
             err=True,
         )
-    with _manager(database) as manager:
+    with _manager(database, config) as manager:
         transitions = manager.rotate(alg, immediate=now)
     for t in transitions:
         typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
@@ -162,6 +178,7 @@ def revoke(
         str | None, typer.Option("--kid", help="The key id, as an option.", show_default=False)
     ] = None,
     database: DatabaseOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Emergency: unpublish a key at once and destroy its private part."""
     # A base64url kid may start with '-', which the parser would take for an option; --kid
@@ -170,23 +187,23 @@ def revoke(
         _fail("give the key id once: sealring keys revoke KID --reason TEXT (or --kid KID)", 2)
     if not reason or not reason.strip():
         _fail("--reason TEXT is required: say why the key is revoked", 2)
-    with _manager(database) as manager:
+    with _manager(database, config) as manager:
         transitions = manager.revoke(kid or kid_option or "", reason)
     for t in transitions:
         typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
 
 
 @keys_app.command("rewrap")
-def rewrap(database: DatabaseOption = None) -> None:
+def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None:
     """Re-encrypt every stored private key under the first configured KEK."""
-    with _manager(database) as manager:
+    with _manager(database, config) as manager:
         count = manager.rewrap()
     typer.echo(f"rewrapped {count} key(s)")
 
 
 @keys_app.command("export-public")
-def export_public(database: DatabaseOption = None) -> None:
+def export_public(database: DatabaseOption = None, config: ConfigOption = None) -> None:
     """Print the published JWK Set (public keys only)."""
-    with _manager(database) as manager:
+    with _manager(database, config) as manager:
         body = manager.jwks().body
     sys.stdout.write(json.dumps(json.loads(body), indent=2) + "\n")

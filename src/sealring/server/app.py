@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealring.db import make_engine, upgrade
-from sealring.keys import KeyManager, RotationPolicy, load_key_config
+from sealring.keys import KeyManager, load_key_config
 from sealring.server.client_auth import ClientAuthenticator, ClientJWKSFetcher, JtiStore
 from sealring.server.clients import ClientCache, ClientRepository, SecretHasher, load_server_secret
 from sealring.server.discovery import discovery_endpoint, well_known_paths
@@ -175,13 +175,7 @@ def key_manager(
     settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
 ) -> KeyManager:
     kek, hsm = load_key_config(settings.database_url, environ)
-    policy = RotationPolicy(
-        algorithms=settings.key_algorithms,
-        rotation_interval=settings.rotation_interval,
-        jwks_max_age=settings.jwks_max_age,
-        max_token_lifetime=max(3600.0, float(settings.token_lifetime)),
-    )
-    return KeyManager(engine, kek=kek, policy=policy, hsm=hsm)
+    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
 
 
 def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
@@ -255,7 +249,7 @@ def create_app(
     *,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
-    key_poll_interval: float = 5.0,
+    key_poll_interval: float | None = None,
 ) -> Starlette:
     """The authorization server as a Starlette application; nothing starts until its lifespan."""
     holder: dict[str, ServerState] = {}

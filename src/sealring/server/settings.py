@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from sealring.db import DatabaseConfigError, normalise_url
 from sealring.errors import SealringError
+from sealring.keys import RotationPolicy
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError"]
 
@@ -73,6 +74,16 @@ def _float(lo: float, hi: float) -> Callable[[object], float]:
         return value
 
     parse.__doc__ = f"a number from {lo:g} to {hi:g}"
+    return parse
+
+
+def _opt_float(lo: float, hi: float) -> Callable[[object], float | None]:
+    number = _float(lo, hi)
+
+    def parse(raw: object) -> float | None:
+        return None if raw is None or raw == "" else number(raw)
+
+    parse.__doc__ = f"{number.__doc__}, or empty for the default"
     return parse
 
 
@@ -141,8 +152,11 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "token_lifetime": (_int(30, 86400), 600),
     "signing_alg": (_choice(*SIGNING_ALGORITHMS), "ES256"),
     "key_algorithms": (_algs, ("ES256", "RS256")),
-    "rotation_interval": (_float(3600, 10 * 365 * 86400), 30 * 86400.0),
+    "rotation_interval": (_float(1, 10 * 365 * 86400), 30 * 86400.0),
     "jwks_max_age": (_int(1, 86400), 300),
+    "key_prepublication": (_opt_float(2, 10 * 365 * 86400), None),
+    "key_leeway": (_float(0, 86400), 60.0),
+    "key_poll_interval": (_opt_float(0.01, 86400), None),
     "rate_limit": (_float(0, 1e6), 20.0),
     "rate_burst": (_int(1, 1_000_000), 40),
     "redis_url": (_opt_str, None),
@@ -170,6 +184,9 @@ class Settings:
     key_algorithms: tuple[str, ...] = ("ES256", "RS256")
     rotation_interval: float = 30 * 86400.0
     jwks_max_age: int = 300
+    key_prepublication: float | None = None
+    key_leeway: float = 60.0
+    key_poll_interval: float | None = None
     rate_limit: float = 20.0
     rate_burst: int = 40
     redis_url: str | None = None
@@ -180,6 +197,22 @@ class Settings:
     log_level: str = "info"
 
     # -- derived -------------------------------------------------------------------------------
+    def rotation_policy(self) -> RotationPolicy:
+        """The key schedule these settings describe: the one the server and ``sealring keys`` use.
+
+        Retention is computed from the longest lifetime of anything signed: access tokens, and
+        never less than an hour, which covers what later grants sign.
+        """
+        return RotationPolicy(
+            algorithms=self.key_algorithms,
+            rotation_interval=self.rotation_interval,
+            jwks_max_age=self.jwks_max_age,
+            prepublication=self.key_prepublication,
+            max_token_lifetime=max(3600.0, float(self.token_lifetime)),
+            leeway=self.key_leeway,
+            poll_interval=self.key_poll_interval,
+        )
+
     @property
     def resolved_http_server(self) -> str:
         """``auto``: uvicorn for one worker, granian for several (docs/benchmarks.md, issue 4)."""
@@ -271,7 +304,12 @@ class Settings:
             raise SettingsError(
                 "invalid setting redis_url: expected redis://, rediss:// or unix://"
             )
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        try:
+            settings.rotation_policy()
+        except SealringError as exc:
+            raise SettingsError(f"invalid key rotation settings: {exc.message}") from None
+        return settings
 
     # -- hand-over to worker processes ---------------------------------------------------------
     def to_json(self) -> str:
