@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,3 +180,12 @@ def test_sealring_serve_on_the_embedded_default(tmp_path: Path, workers: int) ->
     assert creds["client_secret"] not in out + err
     assert token["access_token"] not in out + err
     assert "Traceback" not in err
+
+
+def test_client_ids_are_safe_on_a_command_line() -> None:
+    """Ids are letters and digits: never read as an option, never escaped in a URL."""
+    from sealring.server.clients import new_client_id
+
+    ids = {new_client_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[a-z2-7]{26}", i) for i in ids)

@@ -10,6 +10,7 @@ when neither is set, is generated once and kept in the ``oauth_server_secret`` t
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -94,6 +95,15 @@ class Client:
             "public": self.public,
             "created_at": self.created_at,
         }
+
+
+def new_client_id() -> str:
+    """A client id: 128 random bits as 26 lower-case base32 letters and digits.
+
+    Only letters and digits, so an id never starts with ``-`` (which a command line would read as
+    an option) and needs no escaping in URLs, shells or Basic credentials.
+    """
+    return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
 
 
 def new_secret() -> str:
@@ -217,7 +227,7 @@ def new_client(
     if jwks is not None and check_jwks is not None:
         check_jwks(jwks)
     return Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         name=name,
         auth_method=auth_method,
         grant_types=grants,
