@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sealring.jose import (
     JWK,
+    ExpiredToken,
+    ImmatureToken,
     InvalidClaim,
     InvalidKey,
     JWTVerifier,
@@ -179,3 +181,24 @@ def test_mutating_a_parsed_header_does_not_change_the_next_parse() -> None:
     header["jwk"]["kty"] = "oct"  # type: ignore[index]
     assert parse_compact(token).header["x5c"] == ["AAAA"]
     assert parse_compact(token).header["jwk"] == {"kty": "EC"}
+
+
+@pytest.mark.parametrize("leeway", [float("nan"), float("inf"), -1.0])
+def test_non_finite_leeway_is_a_configuration_error(leeway: float) -> None:
+    # leeway=nan made "now - leeway >= exp" false, so expired tokens verified (sealring verify
+    # --leeway nan exited 0 on a token expired decades ago).
+    with pytest.raises(ValueError):
+        JWTVerifier(KeySet.of(key("ES256")), leeway=leeway)
+    with pytest.raises(ValueError):
+        validate_claims({"exp": 1}, now=NOW, leeway=leeway)
+
+
+def test_a_nan_clock_refuses_every_token() -> None:
+    signer = LocalSigner(key("ES256"))
+    verifier = JWTVerifier(KeySet.of(key("ES256")), clock=lambda: float("nan"))
+    with pytest.raises(ExpiredToken):
+        verifier.verify(encode_jwt({"exp": NOW + 60}, signer))
+    with pytest.raises(ImmatureToken):
+        validate_claims({"nbf": NOW}, now=float("nan"), required=())
+    with pytest.raises(ImmatureToken):
+        validate_claims({"iat": NOW}, now=float("nan"), required=())

@@ -373,3 +373,15 @@ def test_rsa_key_without_alg_verifies_only_rs256_by_default(clock: FakeClock) ->
 def test_bad_allow_lists_are_refused(key, algorithms: object) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), algorithms=algorithms)  # type: ignore[arg-type]
+
+
+def test_a_nan_clock_never_serves_from_the_cache(key) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    verifier = AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), clock=clock)
+    token = mint(key, issuer=ISSUER)
+    verifier.verify(token)
+    clock.now = float("nan")
+    assert verifier.cached(token) is None
+    with pytest.raises(InvalidToken) as info:
+        verifier.verify(token)
+    assert info.value.reason == "token_expired"

@@ -104,28 +104,31 @@ def _check_claims(
         if name not in claims:
             raise MissingClaim(f"claim {name!r} is required", claim=name)
     # NumericDate (RFC 7519 §2): a JSON number within +-2**53 (_NUMERIC_DATE_LIMIT); booleans,
-    # strings, NaN and huge integers are refused. Written out: this is the hot path.
+    # strings, NaN and huge integers are refused. Written out: this is the hot path, and each
+    # date costs one type check and one chained comparison unless it fails.
     exp = claims.get("exp", _ABSENT)
     if exp is _ABSENT:
         if exp_required:
             raise MissingClaim("claim 'exp' is required", claim="exp")
     else:
-        if (type(exp) is not int and type(exp) is not float) or not (
-            -_NUMERIC_DATE_LIMIT < exp < _NUMERIC_DATE_LIMIT
-        ):
+        if type(exp) is not int and type(exp) is not float:
             raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
-        # RFC 7519 §4.1.4: the current time MUST be before exp.
-        if now - leeway >= exp:
+        # RFC 7519 §4.1.4: the current time MUST be before exp. One chained comparison also
+        # bounds exp by _NUMERIC_DATE_LIMIT (written as a constant, no global lookup); it is
+        # false for a NaN ``now``, ``leeway`` or ``exp``, so those refuse the token too.
+        if not now - leeway < exp < 2**53:
+            if not -(2**53) < exp < 2**53:
+                raise InvalidClaim("claim 'exp' is not a NumericDate", claim="exp")
             raise ExpiredToken("token has expired")
-    if "nbf" in claims and now + leeway < _numeric_date(claims, "nbf"):
+    if "nbf" in claims and not now + leeway >= _numeric_date(claims, "nbf"):
         raise ImmatureToken("token is not valid yet")
     iat = claims.get("iat", _ABSENT)
     if iat is not _ABSENT:
-        if (type(iat) is not int and type(iat) is not float) or not (
-            -_NUMERIC_DATE_LIMIT < iat < _NUMERIC_DATE_LIMIT
-        ):
+        if type(iat) is not int and type(iat) is not float:
             raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
-        if now + leeway < iat:
+        if not -(2**53) < iat <= now + leeway:
+            if not -(2**53) < iat < 2**53:
+                raise InvalidClaim("claim 'iat' is not a NumericDate", claim="iat")
             raise ImmatureToken("token was issued in the future")
     iss = claims.get("iss", _ABSENT)
     if iss is not _ABSENT and type(iss) is not str:
@@ -160,6 +163,12 @@ def _check_claims(
         raise InvalidAudience("token audience does not include this resource")
 
 
+def _check_leeway(leeway: float) -> None:
+    # NaN would make every expiry comparison false and infinity would switch expiry off.
+    if not 0 <= leeway < float("inf"):
+        raise ValueError(f"leeway must be a finite number >= 0, not {leeway!r}")
+
+
 class ClaimRules:
     """Registered-claim checks (RFC 7519 §4.1), normalised once and applied at a given time."""
 
@@ -175,6 +184,7 @@ class ClaimRules:
     ) -> None:
         if isinstance(required, str):
             raise TypeError("required must be a collection of claim names, not a string")
+        _check_leeway(leeway)
         self._leeway = leeway
         self._issuer = issuer
         self._audience: frozenset[str] | None = (
@@ -216,6 +226,7 @@ def validate_claims(
     """
     if isinstance(required, str):
         raise TypeError("required must be a collection of claim names, not a string")
+    _check_leeway(leeway)
     if isinstance(audience, str):
         audience = (audience,)
     _check_claims(claims, now, leeway, issuer, audience, required, False)
@@ -293,8 +304,7 @@ class JWTVerifier:
                     f"algorithms must be a non-empty subset of {sorted(ALGORITHMS)}"
                     + (f"; not supported: {unsupported}" if unsupported else "")
                 )
-        if leeway < 0:
-            raise ValueError("leeway must not be negative")
+        _check_leeway(leeway)
         if isinstance(required, str):
             raise TypeError("required must be a collection of claim names, not a string")
         self._keys = keys

@@ -56,7 +56,7 @@ class VerifiedTokenCache(Generic[T]):
             entry = self._entries.get(token)
             if entry is None:
                 return None
-            if now >= entry.expires_at:
+            if not now < entry.expires_at:  # a NaN clock is a miss, never a hit
                 self._remove(token, entry)
                 return None
             self._entries.move_to_end(token)
@@ -66,7 +66,7 @@ class VerifiedTokenCache(Generic[T]):
         self, token: str, value: T, *, expires_at: float, issuer: str, kid: str, now: float
     ) -> None:
         """Remember a token verified at ``now``; ignored if it is already expired."""
-        if now >= expires_at:
+        if not now < expires_at:
             return
         with self._lock:
             old = self._entries.pop(token, None)
