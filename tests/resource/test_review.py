@@ -14,7 +14,10 @@ import zlib
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from sealring.errors import SealringError
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import LocalSigner, sign_compact
@@ -385,3 +388,53 @@ def test_a_nan_clock_never_serves_from_the_cache(key) -> None:  # type: ignore[n
     with pytest.raises(InvalidToken) as info:
         verifier.verify(token)
     assert info.value.reason == "token_expired"
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from([10**400, -(10**400), 2**64, "\ud800", "a\tb", T0 + 60]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@example(header={}, claims={"exp": 10**400})  # the findings above, always tried first
+@example(header={}, claims={"iat": -(10**400)})
+@example(header={}, claims={"sub": "\ud800"})
+@given(
+    header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "b64", "cty"]), _JSON),
+    claims=st.dictionaries(
+        st.sampled_from(["iss", "aud", "exp", "nbf", "iat", "sub", "client_id", "scope", "jti"]),
+        _JSON,
+    ),
+)
+def test_hostile_headers_and_claims_only_raise_invalid_token(
+    header: dict[str, object], claims: dict[str, object]
+) -> None:
+    # Signed for real, so the claim checks and the claims object are reached, not just parsing.
+    key = _FUZZ_KEY
+    verifier = AccessTokenVerifier(
+        ISSUER, audience=AUDIENCE, keys=KeySet.of(key), clock=FakeClock()
+    )
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "s", "client_id": "c", "jti": "j"}
+    claims = {**base, "iat": T0, "exp": T0 + 60, **claims}
+    extra = {"typ": "at+jwt", **header}
+    extra.pop("alg", None)
+    extra.pop("kid", None)
+    try:
+        payload = json.dumps(claims).encode()
+        token = sign_compact(payload, LocalSigner(key), header=extra)
+    except (ValueError, SealringError):
+        return  # not serialisable (NaN) or refused by the signer: nothing to verify
+    with contextlib.suppress(InvalidToken):
+        verifier.verify(token)
+
+
+_FUZZ_KEY = new_key("ES256", kid="fuzz")
