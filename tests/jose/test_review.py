@@ -202,3 +202,16 @@ def test_a_nan_clock_refuses_every_token() -> None:
         validate_claims({"nbf": NOW}, now=float("nan"), required=())
     with pytest.raises(ImmatureToken):
         validate_claims({"iat": NOW}, now=float("nan"), required=())
+
+
+@pytest.mark.parametrize(
+    ("now", "leeway", "expired"),
+    [(NOW, 0, True), (NOW - 0.001, 0, False), (NOW + 30, 30, True), (NOW + 29.999, 30, False)],
+)
+def test_exp_boundary(now: float, leeway: float, expired: bool) -> None:
+    # RFC 7519 §4.1.4: the current time MUST be before exp; at exp (plus leeway) it is not.
+    if expired:
+        with pytest.raises(ExpiredToken):
+            validate_claims({"exp": NOW}, now=now, leeway=leeway)
+    else:
+        validate_claims({"exp": NOW}, now=now, leeway=leeway)
