@@ -321,8 +321,10 @@ def test_cache_hit_still_answers_for_this_verifier_only(key, clock: FakeClock) -
         ("max-age=1" + "0" * 5000, "0", 86400),
         ("max-age=\u0666\u0660\u0660", "0", 600),  # not ASCII digits: as if absent
         ('max-age="120"', "junk", 120),
+        ("max-age=-1", "0", 30),  # negative: not fresh, so the floor
+        ("max-age=300", "-5", 300),
     ],
-    ids=["huge-age", "huge-max-age", "over-int-limit", "arabic-digits", "quoted"],
+    ids=["huge-age", "huge-max-age", "over-int-limit", "arabic-digits", "quoted", "neg", "neg-age"],
 )
 def test_cache_control_numbers_are_parsed_strictly(
     cache_control: str, age: str, expected: float

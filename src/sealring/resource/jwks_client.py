@@ -137,7 +137,8 @@ def _delta_seconds(value: str) -> int | None:
     """
     value = value.strip().strip('"')
     if not (value.isascii() and value.isdigit()):
-        return None
+        # A negative number is not delta-seconds, but its intent is plain: not fresh at all.
+        return 0 if value[:1] == "-" and value[1:].isascii() and value[1:].isdigit() else None
     return 2**31 if len(value) > 10 else min(int(value), 2**31)
 
 
