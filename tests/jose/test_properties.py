@@ -32,11 +32,14 @@ json_scalars = (
     | st.integers(min_value=-(2**63), max_value=2**63)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
+    | st.sampled_from([[], {}])
 )
 json_values = st.recursive(
     json_scalars,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        # min_size=1: every extension draws from inner (Hypothesis warns when one never does)
+        st.lists(inner, min_size=1, max_size=4)
+        | st.dictionaries(st.text(max_size=8), inner, min_size=1, max_size=4)
     ),
     max_leaves=12,
 )

@@ -398,9 +398,11 @@ _JSON = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(max_size=8)
-    | st.sampled_from([10**400, -(10**400), 2**64, "\ud800", "a\tb", T0 + 60]),
+    | st.sampled_from([10**400, -(10**400), 2**64, "\ud800", "a\tb", T0 + 60, [], {}]),
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        # min_size=1: every extension draws from inner (Hypothesis warns when one never does)
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(st.text(max_size=4), inner, min_size=1, max_size=3)
     ),
     max_leaves=8,
 )
