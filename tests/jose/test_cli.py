@@ -174,7 +174,7 @@ def test_verify_jwks_url(jwks_server: str) -> None:
     assert _verify(_token(), "--jwks", f"{jwks_server}/jwks", "--now", str(NOW))[0] == 0
     rc, _, err = _verify(_token(), "--jwks", f"{jwks_server}/redirect", "--now", str(NOW))
     assert rc == 2
-    assert "302" in err
+    assert "answered a redirect; refused" in err
     assert _verify(_token(), "--jwks", f"{jwks_server}/missing")[0] == 2
     assert _verify(_token(), "--jwks", f"{jwks_server}/big")[0] == 2
 
@@ -212,16 +212,36 @@ def test_jwk_generate_refuses_other_algorithms() -> None:
         assert runner.invoke(app, ["jwk", "generate", "--alg", alg]).exit_code == 2
 
 
-def test_fetch_jwks_times_out() -> None:
+def test_jwks_url_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from sealring.cli.jose_commands import JWKSFetchError, fetch_jwks
+    from sealring.cli import jose_commands
 
+    monkeypatch.setattr(jose_commands, "FETCH_TIMEOUT", 0.3)
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)
     try:
-        with pytest.raises(JWKSFetchError):
-            fetch_jwks(f"http://127.0.0.1:{silent.getsockname()[1]}/jwks", timeout=0.3)
+        with pytest.raises(jose_commands.JWKSFetchError):
+            jose_commands.load_jwks(f"http://127.0.0.1:{silent.getsockname()[1]}/jwks")
     finally:
         silent.close()
+
+
+def test_plain_http_jwks_is_refused_off_loopback() -> None:
+    rc, _, err = _verify(_token(), "--jwks", "http://jwks.example/keys")
+    assert rc == 2
+    assert err.startswith("sealring verify: cannot fetch the JWKS at http://jwks.example/keys: ")
+    assert "https" in err
+
+
+@pytest.mark.parametrize(
+    "option", [["--leeway", "nan"], ["--leeway", "inf"], ["--now", "nan"], ["--now", "-inf"]]
+)
+def test_non_finite_times_are_usage_errors(jwks_file: Path, option: list[str]) -> None:
+    """A NaN leeway or clock would make every time comparison false: refuse it up front."""
+    rc, out, err = _verify(_token(), "--jwks", str(jwks_file), *option)
+    assert rc == 2
+    assert out == ""
+    assert err.startswith("sealring verify: --")
+    assert "Traceback" not in err

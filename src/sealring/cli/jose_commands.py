@@ -7,6 +7,7 @@ arguments, unreadable or refused JWKS).
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from sealring.jose import (
 )
 from sealring.jose.jwks import DEFAULT_MAX_SIZE
 
-__all__ = ["JWKSFetchError", "discover_jwks", "fetch_jwks", "load_jwks", "register"]
+__all__ = ["JWKSFetchError", "discover_jwks", "load_jwks", "register"]
 
 FETCH_TIMEOUT = 10.0
 _GENERATE_ALGS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
@@ -39,47 +40,19 @@ class JWKSFetchError(Exception):
     """The JWKS could not be read or fetched (a usage problem: exit 2)."""
 
 
-def fetch_jwks(
-    url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = DEFAULT_MAX_SIZE
-) -> bytes:
-    """GET a JWKS document: a timeout, no redirects, a size cap.
-
-    Kept small and separate so that issuer discovery (``sealring.resource.JWKSClient``) can
-    replace it.
-    """
-    import httpx
-
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise JWKSFetchError(f"JWKS fetch returned HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > max_size:
-                    raise JWKSFetchError("JWKS document larger than the size cap")
-            return bytes(body)
-    except httpx.HTTPError as exc:
-        raise JWKSFetchError(f"cannot fetch JWKS: {type(exc).__name__}") from exc
-
-
 def load_jwks(source: str, *, max_size: int = DEFAULT_MAX_SIZE) -> KeySet:
-    """A :class:`KeySet` from a file path or an ``http(s)://`` URL."""
+    """A :class:`KeySet` from a file path or an ``https://`` URL (``http://`` on loopback)."""
     if source.startswith(("https://", "http://")):
-        body = fetch_jwks(source, max_size=max_size)
-    else:
-        path = Path(source)
-        try:
-            if path.stat().st_size > max_size:
-                raise JWKSFetchError("JWKS file larger than the size cap")
-            body = path.read_bytes()
-        except OSError as exc:
-            raise JWKSFetchError(
-                f"cannot read JWKS file: {exc.strerror or type(exc).__name__}"
-            ) from exc
+        return _remote_key_set(jwks_uri=source, max_size=max_size)
+    path = Path(source)
+    try:
+        if path.stat().st_size > max_size:
+            raise JWKSFetchError("JWKS file larger than the size cap")
+        body = path.read_bytes()
+    except OSError as exc:
+        raise JWKSFetchError(
+            f"cannot read JWKS file: {exc.strerror or type(exc).__name__}"
+        ) from exc
     try:
         return KeySet.from_json(body, max_size=max_size)
     except InvalidKeySet as exc:
@@ -87,14 +60,23 @@ def load_jwks(source: str, *, max_size: int = DEFAULT_MAX_SIZE) -> KeySet:
 
 
 def discover_jwks(issuer: str) -> KeySet:
-    """The key set of ``issuer``, found through its metadata by the resource toolkit's client."""
-    from sealring.resource import JWKSClient, JWKSError
+    """The key set of ``issuer``, found through its metadata."""
+    return _remote_key_set(issuer=issuer)
 
+
+def _remote_key_set(
+    *, jwks_uri: str | None = None, issuer: str | None = None, max_size: int = DEFAULT_MAX_SIZE
+) -> KeySet:
+    """Fetch through the resource toolkit's client: the same timeouts, caps and URL rules."""
+    from sealring.resource import JWKSClient, JWKSError, JWKSSettings
+
+    settings = JWKSSettings(timeout=FETCH_TIMEOUT, max_size=max_size)
     try:
-        with JWKSClient(issuer=issuer) as client:
+        with JWKSClient(jwks_uri, issuer=issuer, settings=settings) as client:
             return client.get_key_set()
     except (ValueError, JWKSError) as exc:
-        raise JWKSFetchError(f"cannot discover the JWKS of {issuer}: {exc}") from exc
+        where = f"the JWKS at {jwks_uri}" if jwks_uri else f"the JWKS of {issuer}"
+        raise JWKSFetchError(f"cannot fetch {where}: {exc}") from exc
 
 
 def _usage(message: str, command: str = "verify") -> NoReturn:
@@ -160,8 +142,10 @@ def verify(
         unknown = [name for name in allow if name not in ALGORITHMS]
         if unknown or not allow:
             _usage(f"unsupported algorithm(s): {', '.join(unknown) or '(none given)'}")
-    if leeway < 0:
-        _usage("--leeway must not be negative")
+    if not math.isfinite(leeway) or leeway < 0:
+        _usage("--leeway must be a finite number of seconds, not negative")
+    if now is not None and not math.isfinite(now):
+        _usage("--now must be a finite number of epoch seconds")
     if jwks is None and issuer is None:
         _usage("give --jwks, or --issuer to discover the issuer's JWKS")
     try:
