@@ -276,6 +276,7 @@ def create_app(
                     await task
             if state.rate_limiter is not None:
                 await state.rate_limiter.aclose()
+            await state.authenticator.jwks_fetcher.aclose()
             km.close()
             state.engine.dispose()
 

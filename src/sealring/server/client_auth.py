@@ -29,6 +29,7 @@ from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import parse_compact, select_key, verify_signature
 from sealring.jose.jwt import decode_payload, validate_claims
+from sealring.resource import AsyncJWKSClient, JWKSError, JWKSSettings
 from sealring.server.clients import SECRET_METHODS, Client, ClientCache, SecretHasher
 from sealring.server.errors import InvalidClient, InvalidRequest
 from sealring.server.forms import Form
@@ -155,60 +156,57 @@ class JtiStore:
 
 
 class ClientJWKSFetcher:
-    """A client's ``jwks_uri`` key set: 5 s timeout, no redirects, 64 KiB cap, 5 min cache.
+    """The key sets of clients registered with a ``jwks_uri``, for ``private_key_jwt``.
 
-    An unknown ``kid`` causes at most one refetch per ``cooldown`` per URL.
+    One :class:`~sealring.resource.AsyncJWKSClient` per URL, so the authorization server reads
+    a client's keys exactly as a resource server reads an issuer's: a deadline for the whole
+    response (5 s), no redirects, a 64 KiB cap on the decoded body, ``https`` except on loopback,
+    one fetch shared by concurrent requests, ``Cache-Control`` within 30 s .. 1 h (5 min when
+    absent), an unknown ``kid`` refetched at most once per 30 s, and the last good set kept for
+    10 min when the client's server fails.
     """
+
+    SETTINGS = JWKSSettings(
+        min_max_age=30.0,
+        max_max_age=3600.0,
+        default_max_age=300.0,
+        cooldown=30.0,
+        stale_if_error=600.0,
+        timeout=5.0,
+        max_size=64 * 1024,
+    )
 
     def __init__(
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        ttl: float = 300.0,
-        cooldown: float = 30.0,
-        timeout: float = 5.0,
-        max_size: int = 64 * 1024,
-        clock: Callable[[], float] = time.monotonic,
+        settings: JWKSSettings = SETTINGS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._transport = transport
-        self._ttl = ttl
-        self._cooldown = cooldown
-        self._timeout = timeout
-        self._max_size = max_size
+        self._settings = settings
         self._clock = clock
-        self._cache: dict[str, tuple[float, float, KeySet]] = {}  # url -> (expires, fetched, set)
+        self._clients: dict[str, AsyncJWKSClient] = {}
 
     async def get(self, url: str, kid: str | None) -> KeySet:
-        now = self._clock()
-        entry = self._cache.get(url)
-        if entry is not None:
-            expires, fetched, keys = entry
-            fresh = now < expires
-            known = kid is None or kid in keys
-            if fresh and (known or now - fetched < self._cooldown):
-                return keys
-        keys = await self._fetch(url)
-        self._cache[url] = (now + self._ttl, now, keys)
-        return keys
-
-    async def _fetch(self, url: str) -> KeySet:
+        client = self._clients.get(url)
+        if client is None:
+            try:
+                client = AsyncJWKSClient(
+                    url, settings=self._settings, transport=self._transport, clock=self._clock
+                )
+            except ValueError as exc:  # a URL the client rules refuse
+                raise InvalidClient() from exc
+            self._clients[url] = client
         try:
-            async with (
-                httpx.AsyncClient(
-                    transport=self._transport, timeout=self._timeout, follow_redirects=False
-                ) as http,
-                http.stream("GET", url, headers={"Accept": "application/json"}) as response,
-            ):
-                if response.status_code != 200:
-                    raise InvalidClient()
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_size:
-                        raise InvalidClient()
-            return KeySet.from_json(bytes(body), max_size=self._max_size)
-        except (httpx.HTTPError, JoseError) as exc:
+            return await client.get_key_set(kid)
+        except JWKSError as exc:
             raise InvalidClient() from exc
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
 
 class ClientAuthenticator:
@@ -229,7 +227,7 @@ class ClientAuthenticator:
         self._clients = clients
         self._hasher = hasher
         self._jtis = jtis
-        self._fetcher = jwks_fetcher
+        self.jwks_fetcher = jwks_fetcher
         self._issuer = issuer
         self._token_endpoint = token_endpoint
         self._max_lifetime = assertion_max_lifetime
@@ -318,4 +316,4 @@ class ClientAuthenticator:
                 self._keysets[client.jwks] = keys
             return keys
         assert client.jwks_uri is not None
-        return await self._fetcher.get(client.jwks_uri, kid)
+        return await self.jwks_fetcher.get(client.jwks_uri, kid)
