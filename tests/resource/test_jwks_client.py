@@ -55,6 +55,21 @@ def test_max_age_is_honoured(issuer_server: IssuerServer, clock: FakeClock, key)
         assert len(issuer_server.jwks_fetches()) == 2
 
 
+def test_max_age_shorter_than_cooldown_still_refreshes_on_time(
+    issuer_server: IssuerServer, clock: FakeClock, key
+) -> None:
+    """The cooldown bounds refetches after failures and unknown kids, not plain expiry."""
+    issuer_server.publish(key, max_age=2)
+    settings = JWKSSettings(min_max_age=1, default_max_age=1, cooldown=30)
+    with JWKSClient(issuer_server.jwks_uri, clock=clock, settings=settings) as client:
+        client.get_key_set()
+        clock.advance(2)
+        client.get_key_set()
+        clock.advance(2)
+        client.get_key_set()
+        assert len(issuer_server.jwks_fetches()) == 3
+
+
 @pytest.mark.parametrize(
     ("cache_control", "expected"),
     [

@@ -214,7 +214,9 @@ class _KeySetCache:
             if kid is None or kid in keys or cooling:
                 return keys
             return None
-        if not cooling:
+        # Expired: refetch, unless the last attempt failed within the cooldown. A successful
+        # fetch does not hold back the next one: max-age may be shorter than the cooldown.
+        if not cooling or self.last_error is None:
             return None
         if now < self.fresh_until + self.settings.stale_if_error:
             return keys
