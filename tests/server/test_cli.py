@@ -136,14 +136,25 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sealring_serve_on_the_embedded_default(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "http_server"), [(1, "auto"), (2, "auto"), (2, "granian")])
+def test_sealring_serve_on_the_embedded_default(
+    tmp_path: Path, workers: int, http_server: str
+) -> None:
     """`sealring serve` in a fresh directory: SQLite file, development KEK, keys on first start."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
     sealring = [sys.executable, "-m", "sealring"]
     proc = subprocess.Popen(
-        [*sealring, "serve", "--port", str(port), "--workers", str(workers)],
+        [
+            *sealring,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--http-server",
+            http_server,
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -175,7 +186,7 @@ def test_sealring_serve_on_the_embedded_default(tmp_path: Path, workers: int) ->
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert f"issuer http://127.0.0.1:{port}" in out
-    assert ("granian" if workers > 1 else "uvicorn") in out
+    assert f"{workers} worker(s) on {'granian' if http_server == 'granian' else 'uvicorn'}" in out
     assert "DEVELOPMENT SETUP" in err
     assert creds["client_secret"] not in out + err
     assert token["access_token"] not in out + err

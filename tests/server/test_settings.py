@@ -21,7 +21,11 @@ def test_defaults() -> None:
     assert s.server_secret is None
     assert s.token_endpoint == "http://127.0.0.1:8000/token"
     assert s.resolved_http_server == "uvicorn"
-    assert Settings.load({"workers": 2}, environ={}).resolved_http_server == "granian"
+    assert Settings.load({"workers": 2}, environ={}).resolved_http_server == "uvicorn"
+    assert (
+        Settings.load({"workers": 2, "http_server": "granian"}, environ={}).resolved_http_server
+        == "granian"
+    )
     assert (
         Settings.load({"workers": 2, "http_server": "uvicorn"}, environ={}).resolved_http_server
         == "uvicorn"

@@ -39,7 +39,7 @@ def serve(
         str | None,
         typer.Option(
             "--http-server",
-            help="auto (default: uvicorn for 1 worker, granian for more), uvicorn or granian.",
+            help="auto (default: uvicorn), uvicorn, or granian (pip install 'sealring[granian]').",
         ),
     ] = None,
 ) -> None:
@@ -60,7 +60,9 @@ def serve(
     except SealringError as exc:
         _fail(exc.message)
     if settings.resolved_http_server == "granian" and importlib.util.find_spec("granian") is None:
-        _fail("granian is not installed: pip install granian, or use --http-server uvicorn")
+        _fail(
+            "granian is not installed: pip install 'sealring[granian]', or use --http-server uvicorn"
+        )
     configure_logging(settings.log_level)
     try:
         _preflight(settings)

@@ -215,10 +215,11 @@ class Settings:
 
     @property
     def resolved_http_server(self) -> str:
-        """``auto``: uvicorn for one worker, granian for several (docs/benchmarks.md, issue 4)."""
+        """``auto`` is uvicorn: the faster token endpoint at one and two workers on this machine
+        kind (docs/benchmarks.md, issue 4); granian only when asked for."""
         if self.http_server != "auto":
             return self.http_server
-        return "uvicorn" if self.workers == 1 else "granian"
+        return "uvicorn"
 
     @property
     def token_endpoint(self) -> str:
