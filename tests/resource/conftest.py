@@ -24,6 +24,7 @@ import uvicorn
 from sealring.jose.jwk import JWK
 from sealring.jose.jws import LocalSigner
 from sealring.jose.jwt import encode_jwt
+from sealring.resource import AccessTokenVerifier
 
 AUDIENCE = "https://api.example"
 T0 = 1_800_000_000.0
@@ -185,6 +186,22 @@ second_issuer = pytest.fixture(_running_issuer, name="second_issuer")
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def key() -> JWK:
+    """The issuer's signing key, ES256, kid ``k1``."""
+    return new_key("ES256", kid="k1")
+
+
+@pytest.fixture
+def verifier(
+    issuer_server: IssuerServer, clock: FakeClock, key: JWK
+) -> Iterator[AccessTokenVerifier]:
+    """A verifier of ``issuer_server`` (publishing ``key``, max-age 300 s) on the fake clock."""
+    issuer_server.publish(key, max_age=300)
+    with AccessTokenVerifier(issuer_server.issuer, audience=AUDIENCE, clock=clock) as v:
+        yield v
 
 
 _KEY_CACHE: dict[str, JWK] = {}

@@ -1,7 +1,9 @@
 """FastAPI, Starlette (the example API) and Flask: each through its test client and a real server.
 
 Every app exposes ``GET /api/hello`` (any token), ``GET /api/items`` (items:read) and
-``POST /api/items`` (items:write); one table of RFC 6750 expectations runs against all six.
+``POST /api/items`` (items:write); one table of RFC 6750 expectations runs against each app
+(FastAPI, the Starlette example API with its middleware, Starlette routes guarded by the
+decorator alone, Flask), each through its test client and a real server.
 """
 
 from __future__ import annotations
@@ -106,8 +108,41 @@ def flask_app(verifier: AccessTokenVerifier) -> Flask:
     return app
 
 
+def starlette_decorator_app(verifier: AccessTokenVerifier) -> Starlette:
+    """The example API's routes protected by ``requires_token(verifier=...)``, no middleware."""
+    items: list[str] = []
+
+    def guard(*scopes: str) -> Any:
+        return requires_token(scopes, realm=REALM, verifier=verifier)
+
+    @guard()
+    async def hello(request: Request) -> Response:
+        claims = get_token(request)
+        assert claims is not None
+        return JSONResponse({"sub": claims.sub, "scopes": sorted(claims.scopes)})
+
+    @guard("items:read")
+    async def list_items(request: Request) -> Response:
+        return JSONResponse({"items": items})
+
+    @guard("items:write")
+    async def create_item(request: Request) -> Response:
+        claims = get_token(request)
+        assert claims is not None
+        items.append(claims.sub)
+        return JSONResponse({"id": len(items)}, 201)
+
+    return Starlette(
+        routes=[
+            Route("/api/hello", hello),
+            Route("/api/items", list_items, methods=["GET"]),
+            Route("/api/items", create_item, methods=["POST"]),
+        ]
+    )
+
+
 def _httpx_caller(client: httpx.Client) -> Call:
-    def call(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Answer:
+    def call(method: str, path: str, headers: Any = None, **kw: Any) -> Answer:
         r = client.request(method, path, headers=headers, **kw)
         body = (
             r.json() if r.headers.get("content-type", "").startswith("application/json") else None
@@ -121,7 +156,7 @@ def _httpx_caller(client: httpx.Client) -> Call:
 def flask_test_client(app: Flask) -> Iterator[Call]:
     client = app.test_client()
 
-    def call(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Answer:
+    def call(method: str, path: str, headers: Any = None, **kw: Any) -> Answer:
         r = client.open(path, method=method, headers=headers, **kw)
         return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_json(silent=True)
 
@@ -157,6 +192,7 @@ def uvicorn_server(app: Any) -> Iterator[Call]:
 APPS: dict[str, Callable[[AccessTokenVerifier], Any]] = {
     "fastapi": fastapi_app,
     "starlette": lambda v: example_app(v, realm=REALM),
+    "starlette-decorator": starlette_decorator_app,
     "flask": flask_app,
 }
 RUNNERS = {
@@ -164,6 +200,8 @@ RUNNERS = {
     ("fastapi", "server"): uvicorn_server,
     ("starlette", "testclient"): asgi_test_client,
     ("starlette", "server"): uvicorn_server,
+    ("starlette-decorator", "testclient"): asgi_test_client,
+    ("starlette-decorator", "server"): uvicorn_server,
     ("flask", "testclient"): flask_test_client,
     ("flask", "server"): werkzeug_server,
 }
@@ -239,6 +277,22 @@ def test_rfc6750_behaviour(
         assert status == 201
         status, _, body = call("GET", "/api/items", _bearer(reader))
         assert len(body["items"]) == 1
+
+
+@pytest.mark.parametrize(("framework", "runner"), sorted(RUNNERS))
+def test_repeated_authorization_header_is_400(
+    framework: str, runner: str, setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    """RFC 6750 §2: one method, one token; two headers are refused even when both are valid,
+    and even once the token is cached (the cache-hit path must not pick one of them)."""
+    key, verifier = setup
+    token = mint(key, issuer=issuer_server.issuer)
+    twice = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+    with RUNNERS[framework, runner](APPS[framework](verifier)) as call:
+        assert call("GET", "/api/hello", _bearer(token))[0] == 200  # now cached
+        status, headers, _ = call("GET", "/api/hello", twice)
+    assert status == 400
+    assert 'error="invalid_request"' in headers["www-authenticate"]
 
 
 @pytest.mark.parametrize("framework", sorted(APPS))

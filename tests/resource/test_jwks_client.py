@@ -38,11 +38,6 @@ def failure(url: str | None = None, **kwargs: object) -> JWKSError:
     raise AssertionError("the fetch did not fail")
 
 
-@pytest.fixture
-def key():  # type: ignore[no-untyped-def]
-    return new_key("ES256", kid="k1")
-
-
 def test_max_age_is_honoured(issuer_server: IssuerServer, clock: FakeClock, key) -> None:
     issuer_server.publish(key, max_age=120)
     with JWKSClient(issuer_server.jwks_uri, clock=clock) as client:

@@ -37,11 +37,6 @@ from .conftest import AUDIENCE, T0, FakeClock, IssuerServer, Route, mint, new_ke
 ISSUER = "https://as.example"
 
 
-@pytest.fixture
-def key():  # type: ignore[no-untyped-def]
-    return new_key("ES256", kid="k1")
-
-
 def _jwks(key) -> bytes:  # type: ignore[no-untyped-def]
     return json.dumps({"keys": [key.public().to_dict()]}).encode()
 

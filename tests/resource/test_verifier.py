@@ -25,18 +25,6 @@ from .conftest import AUDIENCE, FakeClock, IssuerServer, mint, new_key
 
 
 @pytest.fixture
-def key():  # type: ignore[no-untyped-def]
-    return new_key("ES256", kid="k1")
-
-
-@pytest.fixture
-def verifier(issuer_server: IssuerServer, clock: FakeClock, key):  # type: ignore[no-untyped-def]
-    issuer_server.publish(key, max_age=300)
-    with AccessTokenVerifier(issuer_server.issuer, audience=AUDIENCE, clock=clock) as v:
-        yield v
-
-
-@pytest.fixture
 def signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts full verifications (cache misses)."""
     calls: list[str] = []

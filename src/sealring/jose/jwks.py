@@ -24,9 +24,11 @@ _SIGNING_OPS = frozenset({"verify", "sign"})
 class KeySet:
     """An immutable set of public verification keys, indexed by ``kid``."""
 
-    __slots__ = ("_by_kid", "keys", "skipped")
+    __slots__ = ("_by_kid", "keys", "kids", "skipped")
 
     keys: tuple[JWK, ...]
+    #: The key ids, for membership tests without a method call.
+    kids: frozenset[str]
     skipped: tuple[str, ...]
     _by_kid: dict[str, JWK]
 
@@ -41,6 +43,7 @@ class KeySet:
         object.__setattr__(self, "keys", keys)
         object.__setattr__(self, "skipped", skipped)
         object.__setattr__(self, "_by_kid", by_kid)
+        object.__setattr__(self, "kids", frozenset(by_kid))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("KeySet is immutable")

@@ -3,6 +3,9 @@
 ``GET /api/hello`` (any valid token), ``GET /api/items`` (``items:read``), ``POST /api/items``
 (``items:write``; kept in memory) and ``GET /healthz``. Run it with
 ``sealring example-api --issuer URL --audience AUD``; it is also the app of the load benchmark.
+
+The middleware demands a token on every route but ``/healthz`` (``required=True``), so
+``/api/hello`` needs no decorator; the scoped routes add ``requires_token(scopes=...)``.
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
     """The example API protected by ``verifier``."""
     items: list[dict[str, Any]] = []
 
-    @requires_token(realm=realm)
-    async def hello(request: Request) -> Response:
+    async def hello(request: Request) -> Response:  # any valid token: the middleware demands one
         claims = get_token(request)
         assert claims is not None
         return JSONResponse(
@@ -71,5 +73,13 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
             Route("/api/items", create_item, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        middleware=[Middleware(BearerTokenMiddleware, verifier=verifier, realm=realm)],
+        middleware=[
+            Middleware(
+                BearerTokenMiddleware,
+                verifier=verifier,
+                realm=realm,
+                required=True,
+                exempt_paths=["/healthz"],
+            )
+        ],
     )

@@ -203,6 +203,8 @@ class _KeySetCache:
         Raises :class:`JWKSError` when there is nothing to serve and a fetch is not allowed yet.
         """
         keys = self.keys
+        if keys is not None and now < self.fresh_until and (kid is None or kid in keys):
+            return keys  # the common case, first: every cache hit of the verifier asks it
         cooling = now - self.last_attempt < self.settings.cooldown
         if keys is None:
             if cooling and self.last_error is not None:
@@ -221,6 +223,22 @@ class _KeySetCache:
         if now < self.fresh_until + self.settings.stale_if_error:
             return keys
         raise _too_old() from self.last_error
+
+    def fresh_kids(self, now: float) -> tuple[frozenset[str], float] | None:
+        """The kids of a fresh key set and the instant it stops being fresh; else ``None``."""
+        keys = self.keys
+        fresh_until = self.fresh_until
+        if keys is not None and now < fresh_until:
+            return keys.kids, fresh_until
+        return None
+
+    def serves(self, kid: str, now: float) -> bool:
+        """Whether ``kid`` is in a key set usable now without I/O (checked on every cache hit)."""
+        keys = self.keys
+        if keys is not None and now < self.fresh_until:
+            return kid in keys.kids
+        keys = self.lookup(kid, now)
+        return keys is not None and kid in keys.kids
 
     # -- fetching --------------------------------------------------------------------------
 
@@ -292,8 +310,10 @@ class _KeySetCache:
         # A malformed tag (control or non-ASCII characters) is not revalidated: sent back, it
         # would make every later request fail to encode.
         self.etag = etag if etag is not None and _ENTITY_TAG.fullmatch(etag) else None
-        self.fresh_until = now + freshness_lifetime(response.headers, self.settings)
+        # Keys first, then the deadline: a reader between the two pairs the new keys with the
+        # old deadline (at worst a needless refetch), never the old keys with the new one.
         previous, self.keys = self.keys, keys
+        self.fresh_until = now + freshness_lifetime(response.headers, self.settings)
         if previous is None or previous.to_dict() != keys.to_dict():
             for listener in tuple(self.listeners):
                 listener(keys)
@@ -462,6 +482,23 @@ class _ClientBase:
     def cached_key_set(self, kid: str | None = None) -> KeySet | None:
         """The key set when it can serve ``kid`` without I/O now, else ``None``."""
         return self._cache.lookup(kid, self._clock())
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this client reads its deadlines with."""
+        return self._clock
+
+    def fresh_kids(self) -> tuple[frozenset[str], float] | None:
+        """The key ids of the key set while it is fresh, with the instant (by :attr:`clock`) it
+        stops being fresh; ``None`` when there is no fresh key set."""
+        return self._cache.fresh_kids(self._clock())
+
+    def has_usable_key(self, kid: str) -> bool:
+        """Whether ``kid`` is in the key set and that set can be used now without a fetch.
+
+        ``False`` when the set is due for refresh: the caller then takes the path that fetches.
+        """
+        return self._cache.serves(kid, self._clock())
 
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self._cache.settings.timeout)

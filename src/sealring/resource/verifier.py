@@ -101,6 +101,10 @@ class _Issuer:
     keys: KeySource
     audience: str | Collection[str]
     owned: bool
+    #: What a cache hit may trust without asking ``keys``: the kids of the last fresh key set
+    #: seen and the instant (the verifier's clock) it stops being fresh. One tuple, so that a
+    #: reader never sees the kids of one key set with the deadline of another.
+    trusted: tuple[frozenset[str], float] = (frozenset(), -math.inf)
 
 
 @dataclass
@@ -232,6 +236,8 @@ class AccessTokenVerifier:
             ):
                 raise ValueError(f"the JWKS client of {config.issuer!r} belongs to another issuer")
             entry = _Issuer(config.issuer, source, config.audience or audience, owned)
+            if isinstance(source, KeySet):
+                entry.trusted = (source.kids, math.inf)
             self._issuers[config.issuer] = entry
             if isinstance(source, JWKSClient | AsyncJWKSClient) and self._cache is not None:
                 source.add_listener(self._on_new_keys(config.issuer))
@@ -246,8 +252,9 @@ class AccessTokenVerifier:
 
     def _on_new_keys(self, issuer: str) -> Callable[[KeySet], None]:
         def evict_removed(keys: KeySet) -> None:
+            self._issuers[issuer].trusted = (frozenset(), -math.inf)
             if self._cache is not None:
-                self._cache.retain_kids(issuer, [key.kid for key in keys])
+                self._cache.retain_kids(issuer, keys.kids)
 
         return evict_removed
 
@@ -304,12 +311,56 @@ class AccessTokenVerifier:
         if type(token) is not str:
             # Before the cache lookup, which would raise TypeError on an unhashable value.
             raise InvalidToken("the token must be a string", reason="malformed")
-        if self._cache is None:
+        cache = self._cache
+        if cache is None or not token.isascii():  # a valid token is base64url and dots
             return None
-        hit = self._cache.get(token, self._clock())
-        if hit is not None and self._still_trusted(hit):
+        now = self._clock()
+        hit = cache.get(token.encode(), now)
+        return self._still_trusted(hit, now) if hit is not None else None
+
+    def cached_header(self, authorization: bytes) -> AccessTokenClaims | None:
+        """:meth:`cached` for a raw ``Authorization`` header value, ``b"Bearer <token>"``.
+
+        For ASGI adapters, which get header values as bytes: the lookup neither decodes nor
+        copies the token. ``None`` for anything else, including a header with more spaces.
+        """
+        cache = self._cache
+        if cache is None or not (
+            authorization.startswith(b"Bearer ") or authorization[:7].lower() == b"bearer "
+        ):
+            return None
+        now = self._clock()
+        hit = cache.get(authorization, now, 7)
+        if hit is None:
+            return None
+        # _still_trusted's common case inline: this is every request of an ASGI app.
+        kids, until = self._issuers[hit.iss].trusted
+        if now < until and hit.kid in kids and not self._revoked:
             return hit
-        return None
+        return self._still_trusted(hit, now)
+
+    def _still_trusted(self, hit: AccessTokenClaims, now: float) -> AccessTokenClaims | None:
+        """``hit`` if its key is neither revoked nor gone from its issuer's current key set.
+
+        Revocation is re-checked because a put can race it. The key set is asked through the
+        issuer's snapshot while that is fresh; a key set due for refresh sends the request down
+        the full path, whose fetch evicts the tokens of keys that left the set.
+        """
+        revoked = self._revoked
+        if revoked and (hit.iss, hit.kid) in revoked:
+            return None
+        issuer = self._issuers[hit.iss]
+        kids, until = issuer.trusted
+        if now < until and hit.kid in kids:
+            return hit
+        source = issuer.keys
+        if isinstance(source, KeySet) or not source.has_usable_key(hit.kid):
+            return None
+        if source.clock is self._clock:  # deadlines comparable with ours
+            snapshot = source.fresh_kids()
+            if snapshot is not None:
+                issuer.trusted = snapshot
+        return hit
 
     def _begin(self, token: str) -> AccessTokenClaims | _Pending:
         hit = self.cached(token)
@@ -326,17 +377,6 @@ class AccessTokenVerifier:
         if issuer is None:
             raise InvalidToken("the token's issuer is not trusted", reason="invalid_issuer")
         return _Pending(token, jws, claims, issuer, now)
-
-    def _still_trusted(self, hit: AccessTokenClaims) -> bool:
-        if (hit.iss, hit.kid) in self._revoked:
-            return False
-        source = self._issuers[hit.iss].keys
-        if isinstance(source, KeySet):
-            return True
-        # A key set due for refresh sends the request down the full path, whose fetch evicts
-        # the tokens of keys that left the set.
-        keys = source.cached_key_set(hit.kid)
-        return keys is not None and hit.kid in keys
 
     def _complete(self, step: _Pending, keys: KeySet) -> AccessTokenClaims:
         issuer = step.issuer
@@ -359,7 +399,7 @@ class AccessTokenVerifier:
         result = _claims_object(step.claims, key.kid, self.required_claims)
         if self._cache is not None:
             self._cache.put(
-                step.token,
+                step.token.encode(),  # ASCII: parse_compact took only base64url and dots
                 result,
                 expires_at=result.exp,
                 issuer=issuer.issuer,

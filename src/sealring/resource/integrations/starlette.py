@@ -30,6 +30,7 @@ from sealring.resource.verifier import AccessTokenClaims, AccessTokenVerifier
 __all__ = [
     "SCOPE_KEY",
     "BearerTokenMiddleware",
+    "cached_claims",
     "get_token",
     "requires_token",
     "response_for",
@@ -39,6 +40,7 @@ __all__ = [
 #: Where the middleware leaves the verified claims (or ``None``) in the ASGI scope.
 SCOPE_KEY = "sealring.token"
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_NOT_SET = object()
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -61,7 +63,29 @@ async def token_from_request(request: HTTPConnection, options: BearerOptions) ->
     ):
         data = await request.form()
         form = [v for v in data.getlist("access_token") if isinstance(v, str)]
-    return extract_token(request.headers.get("authorization"), form_values=form, query_values=query)
+    authorization = request.headers.getlist("authorization")
+    if len(authorization) > 1:
+        raise InvalidRequest("the request has more than one Authorization header")
+    return extract_token(
+        authorization[0] if authorization else None, form_values=form, query_values=query
+    )
+
+
+def cached_claims(scope: Scope, verifier: AccessTokenVerifier) -> AccessTokenClaims | None:
+    """The claims of the request's ``Authorization: Bearer`` token if the cache holds them.
+
+    The hot path of every request, without a coroutine: scan the raw header list instead of
+    building ``Headers`` and look the raw value up. A cache hit is a byte-exact token that passed
+    the RFC 6750 syntax check when it was first verified. ``None`` sends the request down the
+    full path, which also answers a repeated header.
+    """
+    header: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if header is not None:
+                return None
+            header = value
+    return verifier.cached_header(header) if header is not None else None
 
 
 class BearerTokenMiddleware:
@@ -92,66 +116,84 @@ class BearerTokenMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        try:
-            scope[SCOPE_KEY] = await self._claims(scope)
-        except MissingToken as exc:
-            if self.required and scope["path"] not in self.exempt_paths:
+        claims = None if self.options.allow_query else cached_claims(scope, self.verifier)
+        if claims is None:
+            try:
+                claims = await self._authenticate(scope)
+            except MissingToken as exc:
+                if self.required and scope["path"] not in self.exempt_paths:
+                    await response_for(exc, self.options.realm)(scope, receive, send)
+                    return
+            except SealringError as exc:
                 await response_for(exc, self.options.realm)(scope, receive, send)
                 return
-            scope[SCOPE_KEY] = None
-        except SealringError as exc:
-            await response_for(exc, self.options.realm)(scope, receive, send)
-            return
+        scope[SCOPE_KEY] = claims
         await self.app(scope, receive, send)
 
-    async def _claims(self, scope: Scope) -> AccessTokenClaims:
-        # The hot path of every request: read the raw header list instead of building Headers.
-        authorization: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if authorization is not None:
-                    raise InvalidRequest("the request has more than one Authorization header")
-                authorization = value.decode("latin-1")
-        if authorization is not None and not self.options.allow_query:
-            # A cache hit is a byte-exact string that passed the RFC 6750 syntax check when it
-            # was first verified, so the check is only needed on a miss.
-            scheme, _, credentials = authorization.partition(" ")
-            if scheme.lower() == "bearer":
-                claims = self.verifier.cached(credentials)
-                if claims is not None:
-                    return claims
-        query: list[str] = []
-        if self.options.allow_query:
-            query = HTTPConnection(scope).query_params.getlist("access_token")
-        return await self.verifier.averify(extract_token(authorization, query_values=query))
+    async def _authenticate(self, scope: Scope) -> AccessTokenClaims:
+        """The full path: RFC 6750 §2 extraction, then verification (which may fetch keys)."""
+        token = await token_from_request(HTTPConnection(scope), self.options)
+        return await self.verifier.averify(token)
 
 
 def get_token(request: HTTPConnection) -> AccessTokenClaims | None:
     """The claims the middleware verified for this request, ``None`` when it sent no token."""
-    if SCOPE_KEY not in request.scope:
+    claims = request.scope.get(SCOPE_KEY, _NOT_SET)
+    if claims is _NOT_SET:
         raise RuntimeError("BearerTokenMiddleware is not installed on this app")
-    claims: AccessTokenClaims | None = request.scope[SCOPE_KEY]
-    return claims
+    return claims  # type: ignore[no-any-return]
 
 
 def requires_token(
-    scopes: Collection[str] = (), *, realm: str | None = None
+    scopes: Collection[str] = (),
+    *,
+    realm: str | None = None,
+    verifier: AccessTokenVerifier | None = None,
+    allow_query: bool = False,
+    allow_form: bool = False,
 ) -> Callable[[Endpoint], Endpoint]:
-    """Decorate an endpoint: 401 without a token, 403 without every scope in ``scopes``."""
-    required = tuple(scopes)
+    """Decorate an endpoint: 401 without a token, 403 without every scope in ``scopes``.
+
+    Without ``verifier`` it reads what :class:`BearerTokenMiddleware` found. With one it needs
+    no middleware: it finds and verifies the token itself (``allow_query`` / ``allow_form``
+    enable RFC 6750 §2.3 / §2.2) and leaves the claims for :func:`get_token`.
+    """
+    required = tuple(dict.fromkeys(scopes))  # in the order given, for the 403 challenge
+    options = BearerOptions(realm=realm, allow_form=allow_form, allow_query=allow_query)
+    fast = verifier is not None and not (allow_query or allow_form)
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            claims = get_token(request)
-            try:
+            # This runs on every request: on a cache hit, one header scan, one type test.
+            if verifier is None:
+                claims = request.scope.get(SCOPE_KEY, _NOT_SET)
+            else:
+                claims = cached_claims(request.scope, verifier) if fast else None
                 if claims is None:
-                    raise MissingToken("this resource needs a bearer access token")
-                claims.require_scopes(required)
-            except SealringError as exc:
-                return response_for(exc, realm)
-            return await endpoint(request)
+                    try:
+                        claims = await verifier.averify(await token_from_request(request, options))
+                    except SealringError as exc:
+                        return response_for(exc, realm)
+                request.scope[SCOPE_KEY] = claims
+            if isinstance(claims, AccessTokenClaims) and (
+                not required or claims.scopes.issuperset(required)
+            ):
+                return await endpoint(request)
+            return _refusal(claims, required, realm)
 
         return guarded
 
     return decorate
+
+
+def _refusal(claims: object, required: Collection[str], realm: str | None) -> Response:
+    if claims is _NOT_SET:
+        raise RuntimeError("BearerTokenMiddleware is not installed on this app")
+    if not isinstance(claims, AccessTokenClaims):
+        return response_for(MissingToken("this resource needs a bearer access token"), realm)
+    try:
+        claims.require_scopes(required)
+    except SealringError as exc:
+        return response_for(exc, realm)
+    raise AssertionError("refused a request that holds every required scope")
