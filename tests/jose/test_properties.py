@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from sealring.jose import (
     verify_compact,
 )
 from sealring.jose._b64 import b64url_decode, b64url_encode
+from sealring.jose.algorithms import _der_prefixes, _der_signature
 
 from .helpers import NOW, key
 
@@ -135,3 +137,19 @@ def test_jwk_import_only_raises_jose_errors(member: dict[str, Any]) -> None:
             JWK.from_dict(member, allow_private=allow_private)
     with contextlib.suppress(JoseError):
         KeySet.from_dict({"keys": [member, key("ES256").public().to_dict()]})
+
+
+@given(
+    size=st.sampled_from([32, 48, 66]),
+    r=st.binary(min_size=66, max_size=66),
+    s=st.binary(min_size=66, max_size=66),
+)
+def test_ecdsa_der_fast_path_is_the_general_encoding(size: int, r: bytes, s: bytes) -> None:
+    """The verifier's precomputed DER headers equal the general encoder's output."""
+    r, s = r[:size], s[:size]
+    if not (r[0] and s[0]):
+        r, s = b"\x01" + r[1:], b"\xff" + s[1:]
+    outer, r_tag, s_tag = _der_prefixes(size, r[0] >> 7, s[0] >> 7)
+    der = outer + r_tag + r + s_tag + s
+    assert der == _der_signature(r, s)
+    assert decode_dss_signature(der) == (int.from_bytes(r, "big"), int.from_bytes(s, "big"))

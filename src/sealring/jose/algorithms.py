@@ -156,6 +156,16 @@ def _der_signature(r: bytes, s: bytes) -> bytes:
     return prefix + body
 
 
+def _der_prefixes(size: int, r_top: int, s_top: int) -> tuple[bytes, bytes, bytes]:
+    """The SEQUENCE, r and s headers of :func:`_der_signature` for ``size``-octet r and s
+    without leading zero octets, whose top bits are ``r_top`` and ``s_top``."""
+    r_tag = b"\x02" + bytes((size + r_top,)) + b"\0" * r_top
+    s_tag = b"\x02" + bytes((size + s_top,)) + b"\0" * s_top
+    length = len(r_tag) + len(s_tag) + 2 * size
+    outer = b"\x30" + bytes((length,)) if length < 0x80 else b"\x30\x81" + bytes((length,))
+    return outer, r_tag, s_tag
+
+
 def _raw_signature(der: bytes, size: int) -> bytes:
     """r || s, each ``size`` octets, from the DER signature ``cryptography`` just produced."""
     at = 2 if der[1] < 0x80 else 3
@@ -171,6 +181,11 @@ def _ecdsa(name: str, crv: str, hash_alg: hashes.HashAlgorithm) -> Algorithm:
     curve_name = curve.curve.name
     # 0 < r, s < n compared as fixed-length big-endian octet strings.
     zero, order = bytes(size), curve.order.to_bytes(size, "big")
+    # The DER prefixes when neither r nor s starts with a zero octet (255/256 of signatures
+    # each): then only their top bits decide the encoding, indexed (r_top, s_top).
+    fixed = {
+        (r_top, s_top): _der_prefixes(size, r_top, s_top) for r_top in (0, 1) for s_top in (0, 1)
+    }
 
     def bind(key: PublicKey) -> Verifier:
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
@@ -185,8 +200,13 @@ def _ecdsa(name: str, crv: str, hash_alg: hashes.HashAlgorithm) -> Algorithm:
             r, s = signature[:size], signature[size:]
             if not (zero < r < order and zero < s < order):
                 raise _bad()
+            if r[0] and s[0]:
+                outer, r_tag, s_tag = fixed[r[0] >> 7, s[0] >> 7]
+                der = b"".join((outer, r_tag, r, s_tag, s))
+            else:
+                der = _der_signature(r, s)
             try:
-                check(_der_signature(r, s), data, ecdsa)
+                check(der, data, ecdsa)
             except _CryptoInvalidSignature as exc:
                 raise _bad() from exc
 
