@@ -339,7 +339,9 @@ def test_oversized_headers(live: LiveServer, http: httpx.Client, client: tuple[s
     )
     assert response.status_code == 431
     _no_store(response)
-    assert response.json() == {"error": "invalid_request"}
+    assert response.json()["error"] == "invalid_request"
+    assert "headers exceed" in response.json()["error_description"]
+    assert response.headers["x-request-id"]
 
 
 def test_no_store_on_every_oauth_response(
@@ -568,3 +570,20 @@ def test_raw_protocol_abuse_never_500(live: LiveServer) -> None:
                 reply += chunk
         status = int(reply.split(b" ", 2)[1])
         assert 400 <= status < 500, reply[:200]
+
+
+def test_every_operation_documents_what_any_path_can_answer(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    """405 and 431 come before any endpoint runs; openapi.json says so for every operation, and
+    a wrong method gets the documented 405 body and Allow header."""
+    doc = http.get("/openapi.json").json()
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert {"405", "431"} <= set(operation["responses"]), (path, method)
+        wrong = "DELETE"
+        response = http.request(wrong, path)
+        assert response.status_code == 405, path
+        assert response.json() == {"error": "method_not_allowed"}
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert {m.upper() for m in operations} <= allowed, path

@@ -90,3 +90,16 @@ def test_formatter_hides_exception_messages() -> None:
     line = JsonFormatter().format(record)
     assert "secret-value-in-message" not in line
     assert json.loads(line)["error_type"] == "ValueError"
+
+
+def test_oversized_headers_are_access_logged(
+    live: LiveServer, http: httpx.Client, log_lines: io.StringIO
+) -> None:
+    response = http.get("/jwks.json", headers={"X-Pad": "a" * 20000, "X-Request-ID": "big-1"})
+    assert response.status_code == 431
+    assert response.headers["x-request-id"] == "big-1"
+    time.sleep(0.1)
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    logged = [r for r in records if r["msg"] == "request" and r["request_id"] == "big-1"]
+    assert [(r["status"], r["path"]) for r in logged] == [(431, "/jwks.json")]
+    assert "a" * 100 not in log_lines.getvalue()

@@ -73,6 +73,14 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_HEADERS_TOO_LARGE = json.dumps(
+    {
+        "error": "invalid_request",
+        "error_description": f"the request headers exceed {MAX_HEADER_BYTES} bytes",
+    }
+).encode()
+
+
 class RequestContext:
     """Request id, access log line, latency histogram, and a JSON 500 that leaks nothing."""
 
@@ -98,10 +106,6 @@ class RequestContext:
             header_bytes += len(name) + len(value)
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-        if header_bytes > MAX_HEADER_BYTES:
-            # Some HTTP servers (uvicorn with httptools) set no limit of their own.
-            await _send_json(send, 431, b'{"error":"invalid_request"}')
-            return
         rid = new_request_id(incoming)
         token = request_id.set(rid)
         started = time.perf_counter()
@@ -119,7 +123,12 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if header_bytes > MAX_HEADER_BYTES:
+                # Some HTTP servers (uvicorn with httptools) set no limit of their own. Refused
+                # here, inside the try, so the refusal is access-logged like any response.
+                await _send_json(send_wrapper, 431, _HEADERS_TOO_LARGE)
+            else:
+                await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             tb = exc.__traceback__
             while tb is not None and tb.tb_next is not None:

@@ -24,6 +24,7 @@ _ERROR_CODES = [
     "unsupported_token_type",
     "temporarily_unavailable",
     "server_error",
+    "method_not_allowed",
 ]
 _CLIENT_AUTH_PROPS: dict[str, Any] = {
     "client_id": {"type": "string"},
@@ -88,6 +89,23 @@ def _json_ok(description: str, ref: str) -> dict[str, Any]:
     }
 
 
+def _answered_everywhere(paths: dict[str, Any]) -> dict[str, Any]:
+    """Add the refusals any path can give before its endpoint runs: 405 and 431."""
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"].setdefault(
+                "405",
+                _error(
+                    "the path does not take this method (method_not_allowed)",
+                    {"Allow": {"schema": {"type": "string"}, "required": True}},
+                ),
+            )
+            operation["responses"].setdefault(
+                "431", _error("the request headers exceed 16 KiB (invalid_request)")
+            )
+    return paths
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"clientBasic": []}, {}]
     return {
@@ -98,125 +116,127 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "description": "OAuth 2.0 client_credentials with RFC 9068 JWT access tokens.",
         },
         "servers": [{"url": settings.issuer}],
-        "paths": {
-            "/token": {
-                "post": {
-                    "operationId": "token",
-                    "summary": "Issue an access token (RFC 6749 §4.4, RFC 8707, RFC 9068)",
-                    "security": security,
-                    "requestBody": _form(
-                        {
-                            "grant_type": {"type": "string"},
-                            "scope": {"type": "string"},
-                            "resource": {"type": "string"},
+        "paths": _answered_everywhere(
+            {
+                "/token": {
+                    "post": {
+                        "operationId": "token",
+                        "summary": "Issue an access token (RFC 6749 §4.4, RFC 8707, RFC 9068)",
+                        "security": security,
+                        "requestBody": _form(
+                            {
+                                "grant_type": {"type": "string"},
+                                "scope": {"type": "string"},
+                                "resource": {"type": "string"},
+                            },
+                            ["grant_type"],
+                        ),
+                        "responses": {
+                            **_json_ok("an access token (RFC 6749 §5.1)", "TokenResponse"),
+                            **_oauth_errors(rate_limited=True),
                         },
-                        ["grant_type"],
-                    ),
-                    "responses": {
-                        **_json_ok("an access token (RFC 6749 §5.1)", "TokenResponse"),
-                        **_oauth_errors(rate_limited=True),
-                    },
-                }
-            },
-            "/introspect": {
-                "post": {
-                    "operationId": "introspect",
-                    "summary": "Token introspection (RFC 7662)",
-                    "security": security,
-                    "requestBody": _form(
-                        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
-                        ["token"],
-                    ),
-                    "responses": {
-                        **_json_ok("the token's state", "IntrospectionResponse"),
-                        **_oauth_errors(),
-                    },
-                }
-            },
-            "/revoke": {
-                "post": {
-                    "operationId": "revoke",
-                    "summary": "Token revocation (RFC 7009)",
-                    "security": security,
-                    "requestBody": _form(
-                        {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
-                        ["token"],
-                    ),
-                    "responses": {
-                        "200": {"description": "revoked, or nothing to revoke"},
-                        **_oauth_errors(),
-                    },
-                }
-            },
-            "/jwks.json": {
-                "get": {
-                    "operationId": "jwks",
-                    "summary": "The JWK Set of the signing keys (RFC 7517 §5)",
-                    "parameters": [
-                        {
-                            "name": "If-None-Match",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        **_json_ok("the key set", "JWKS"),
-                        "304": {"description": "not modified"},
-                    },
-                }
-            },
-            "/.well-known/oauth-authorization-server": {
-                "get": {
-                    "operationId": "metadata",
-                    "summary": "Authorization server metadata (RFC 8414)",
-                    "responses": _json_ok("metadata", "Metadata"),
-                }
-            },
-            "/.well-known/openid-configuration": {
-                "get": {
-                    "operationId": "openidConfiguration",
-                    "summary": "The same metadata at the OpenID Connect discovery path",
-                    "responses": _json_ok("metadata", "Metadata"),
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "operationId": "healthz",
-                    "summary": "The process is up",
-                    "responses": _json_ok("up", "Health"),
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "operationId": "readyz",
-                    "summary": "The database is reachable and a signing key is active",
-                    "responses": {
-                        **_json_ok("ready", "Health"),
-                        "503": {
-                            "description": "not ready",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Health"}
-                                }
+                    }
+                },
+                "/introspect": {
+                    "post": {
+                        "operationId": "introspect",
+                        "summary": "Token introspection (RFC 7662)",
+                        "security": security,
+                        "requestBody": _form(
+                            {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
+                            ["token"],
+                        ),
+                        "responses": {
+                            **_json_ok("the token's state", "IntrospectionResponse"),
+                            **_oauth_errors(),
+                        },
+                    }
+                },
+                "/revoke": {
+                    "post": {
+                        "operationId": "revoke",
+                        "summary": "Token revocation (RFC 7009)",
+                        "security": security,
+                        "requestBody": _form(
+                            {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
+                            ["token"],
+                        ),
+                        "responses": {
+                            "200": {"description": "revoked, or nothing to revoke"},
+                            **_oauth_errors(),
+                        },
+                    }
+                },
+                "/jwks.json": {
+                    "get": {
+                        "operationId": "jwks",
+                        "summary": "The JWK Set of the signing keys (RFC 7517 §5)",
+                        "parameters": [
+                            {
+                                "name": "If-None-Match",
+                                "in": "header",
+                                "required": False,
+                                "schema": {"type": "string"},
+                            }
+                        ],
+                        "responses": {
+                            **_json_ok("the key set", "JWKS"),
+                            "304": {"description": "not modified"},
+                        },
+                    }
+                },
+                "/.well-known/oauth-authorization-server": {
+                    "get": {
+                        "operationId": "metadata",
+                        "summary": "Authorization server metadata (RFC 8414)",
+                        "responses": _json_ok("metadata", "Metadata"),
+                    }
+                },
+                "/.well-known/openid-configuration": {
+                    "get": {
+                        "operationId": "openidConfiguration",
+                        "summary": "The same metadata at the OpenID Connect discovery path",
+                        "responses": _json_ok("metadata", "Metadata"),
+                    }
+                },
+                "/healthz": {
+                    "get": {
+                        "operationId": "healthz",
+                        "summary": "The process is up",
+                        "responses": _json_ok("up", "Health"),
+                    }
+                },
+                "/readyz": {
+                    "get": {
+                        "operationId": "readyz",
+                        "summary": "The database is reachable and a signing key is active",
+                        "responses": {
+                            **_json_ok("ready", "Health"),
+                            "503": {
+                                "description": "not ready",
+                                "content": {
+                                    "application/json": {
+                                        "schema": {"$ref": "#/components/schemas/Health"}
+                                    }
+                                },
                             },
                         },
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics of this process",
-                    "responses": {
-                        "200": {
-                            "description": "metrics",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-        },
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "operationId": "metrics",
+                        "summary": "Prometheus metrics of this process",
+                        "responses": {
+                            "200": {
+                                "description": "metrics",
+                                "content": {"text/plain": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+            }
+        ),
         "components": {
             "securitySchemes": {"clientBasic": {"type": "http", "scheme": "basic"}},
             "schemas": {
