@@ -11,7 +11,7 @@ import pytest
 
 from sealring.jose.jwks import KeySet
 from sealring.resource import AccessTokenVerifier, JWKSClient
-from sealring.resource.cache import KEY_CHARS, VerifiedTokenCache
+from sealring.resource.cache import KEY_CHARS, VerifiedTokenCache, entry_cost
 
 from .conftest import AUDIENCE, FakeClock, IssuerServer, mint, new_key
 
@@ -161,3 +161,51 @@ def test_key_set_kids() -> None:
     assert "c" not in keys
     with pytest.raises(AttributeError):
         keys.kids = frozenset()  # type: ignore[misc]
+
+
+def test_byte_budget_bounds_large_tokens() -> None:
+    big = entry_cost(b"x" * 16384)
+    cache: VerifiedTokenCache[int] = VerifiedTokenCache(max_entries=1000, max_bytes=10 * big)
+    for i in range(25):
+        cache.put(b"x" * 16379 + b"%05d" % i, i, expires_at=100, issuer="i", kid="k", now=0)
+    assert len(cache) == 10
+    assert cache.estimated_bytes == 10 * big
+    assert cache.get(b"x" * 16379 + b"%05d" % 24, 0) == 24  # the newest stay
+    assert cache.get(b"x" * 16379 + b"%05d" % 14, 0) is None
+    # Small tokens fill by count as before; every removal path gives its bytes back.
+    small = b"s" * 100
+    cache.put(small, 1, expires_at=100, issuer="i", kid="small", now=0)
+    assert cache.estimated_bytes <= 10 * big
+    assert cache.evict_kid("i", "small") == 1
+    cache.put(small, 1, expires_at=10, issuer="i", kid="small", now=0)
+    assert cache.get(small, 10) is None  # expired: dropped
+    held = len(cache)
+    assert held == 9  # one large entry made room for the small one
+    assert cache.retain_kids("i", []) == held
+    assert cache.estimated_bytes == 0
+    assert len(cache) == 0
+    # A token too large for the whole budget is not cached (and evicts nothing).
+    cache.put(small, 1, expires_at=100, issuer="i", kid="k", now=0)
+    tiny: VerifiedTokenCache[int] = VerifiedTokenCache(max_bytes=entry_cost(small))
+    tiny.put(small, 1, expires_at=100, issuer="i", kid="k", now=0)
+    tiny.put(small + b"!", 2, expires_at=100, issuer="i", kid="k", now=0)
+    assert tiny.get(small, 0) == 1
+    assert len(tiny) == 1
+    with pytest.raises(ValueError, match="max_bytes"):
+        VerifiedTokenCache(max_bytes=0)
+
+
+def test_verifier_cache_bytes_option(clock: FakeClock, key) -> None:
+    verifier = AccessTokenVerifier(
+        "https://as.example",
+        audience=AUDIENCE,
+        keys=KeySet.of(key),
+        clock=clock,
+        cache_bytes=3 * entry_cost(b"x" * 600),
+    )
+    tokens = [mint(key, issuer="https://as.example", padding="p" * 100) for _ in range(5)]
+    for token in tokens:
+        verifier.verify(token)
+    assert verifier.cache is not None
+    assert 1 <= len(verifier.cache) < 5
+    assert verifier.cache.estimated_bytes <= 3 * entry_cost(b"x" * 600)

@@ -30,7 +30,7 @@ from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import CompactJWS, parse_compact, select_key, verify_signature
 from sealring.jose.jwt import check_type, decode_payload, validate_claims
-from sealring.resource.cache import DEFAULT_CACHE_SIZE, VerifiedTokenCache
+from sealring.resource.cache import DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SIZE, VerifiedTokenCache
 from sealring.resource.errors import InsufficientScope, InvalidToken
 from sealring.resource.jwks_client import AsyncJWKSClient, JWKSClient, JWKSSettings
 
@@ -187,6 +187,7 @@ class AccessTokenVerifier:
         leeway: float = DEFAULT_LEEWAY,
         required_claims: Collection[str] = RFC9068_REQUIRED_CLAIMS,
         cache_size: int | None = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         max_token_size: int = 16 * 1024,
         jwks_settings: JWKSSettings | None = None,
         clock: Callable[[], float] = time.time,
@@ -217,7 +218,7 @@ class AccessTokenVerifier:
         self.max_token_size = max_token_size
         self._clock = clock
         self._cache: VerifiedTokenCache[AccessTokenClaims] | None = (
-            VerifiedTokenCache(cache_size) if cache_size else None
+            VerifiedTokenCache(cache_size, cache_bytes) if cache_size else None
         )
         self._revoked: set[tuple[str, str]] = set()
         self._issuers: dict[str, _Issuer] = {}
