@@ -226,18 +226,29 @@ class _KeySetCache:
 
     def fresh_kids(self, now: float) -> tuple[frozenset[str], float] | None:
         """The kids of a fresh key set and the instant it stops being fresh; else ``None``."""
-        keys = self.keys
+        # The deadline first, then the keys (a fetch writes them in the other order): a fetch
+        # landing between the two reads pairs its new keys with the old deadline, never the
+        # old keys with its new deadline.
         fresh_until = self.fresh_until
+        keys = self.keys
         if keys is not None and now < fresh_until:
             return keys.kids, fresh_until
         return None
 
     def serves(self, kid: str, now: float) -> bool:
-        """Whether ``kid`` is in a key set usable now without I/O (checked on every cache hit)."""
+        """Whether ``kid`` is in a key set usable now without I/O (checked on every cache hit).
+
+        ``False``, never an exception, when no key set is usable now: the caller's full path
+        then fetches or answers the outage (503); a cache hit must not turn it into a 500.
+        """
+        fresh_until = self.fresh_until  # before the keys, as in fresh_kids
         keys = self.keys
-        if keys is not None and now < self.fresh_until:
+        if keys is not None and now < fresh_until:
             return kid in keys.kids
-        keys = self.lookup(kid, now)
+        try:
+            keys = self.lookup(kid, now)
+        except JWKSError:
+            return False
         return keys is not None and kid in keys.kids
 
     # -- fetching --------------------------------------------------------------------------

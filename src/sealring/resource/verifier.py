@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from sealring.jose.algorithms import ALGORITHMS
 from sealring.jose.errors import JoseError
+from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import CompactJWS, parse_compact, select_key, verify_signature
 from sealring.jose.jwt import check_type, decode_payload, validate_claims
@@ -105,6 +106,9 @@ class _Issuer:
     #: seen and the instant (the verifier's clock) it stops being fresh. One tuple, so that a
     #: reader never sees the kids of one key set with the deadline of another.
     trusted: tuple[frozenset[str], float] = (frozenset(), -math.inf)
+    #: The key each kid named when it last verified a token that went into the cache: a key
+    #: set that binds the kid to another key evicts those tokens like a removed kid's.
+    signers: dict[str, JWK] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,9 +257,17 @@ class AccessTokenVerifier:
 
     def _on_new_keys(self, issuer: str) -> Callable[[KeySet], None]:
         def evict_removed(keys: KeySet) -> None:
-            self._issuers[issuer].trusted = (frozenset(), -math.inf)
+            entry = self._issuers[issuer]
+            entry.trusted = (frozenset(), -math.inf)
             if self._cache is not None:
-                self._cache.retain_kids(issuer, keys.kids)
+                # A kid that now names another key is gone as well: the tokens its former key
+                # signed fail a full verification.
+                signers = entry.signers
+                kept = {
+                    kid for kid in keys.kids if signers.get(kid, keys.get(kid)) == keys.get(kid)
+                }
+                entry.signers = {kid: signers[kid] for kid in kept if kid in signers}
+                self._cache.retain_kids(issuer, kept)
 
         return evict_removed
 
@@ -361,6 +373,11 @@ class AccessTokenVerifier:
             snapshot = source.fresh_kids()
             if snapshot is not None:
                 issuer.trusted = snapshot
+                # A fetch that landed since the snapshot was read has already reset
+                # ``trusted`` (its listener ran): the older set must not be trusted past it.
+                again = source.fresh_kids()
+                if again is None or again[0] is not snapshot[0] or again[1] != snapshot[1]:
+                    issuer.trusted = (frozenset(), -math.inf)
         return hit
 
     def _begin(self, token: str) -> AccessTokenClaims | _Pending:
@@ -399,6 +416,7 @@ class AccessTokenVerifier:
             raise InvalidToken(exc.message, reason=exc.code) from exc
         result = _claims_object(step.claims, key.kid, self.required_claims)
         if self._cache is not None:
+            issuer.signers[key.kid] = key
             self._cache.put(
                 step.token.encode(),  # ASCII: parse_compact took only base64url and dots
                 result,
