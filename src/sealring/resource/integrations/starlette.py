@@ -10,7 +10,9 @@
         claims = get_token(request)
 
 The middleware verifies a token when one is sent (a bad one is refused right there) and leaves
-``None`` when none is; the decorator turns "none" into 401 and checks scopes (403).
+``None`` when none is; the decorator turns "none" into 401 and checks scopes (403). Given the
+verifier (``requires_token(scopes, verifier=verifier)``) the decorator needs no middleware.
+Both try the verified-token cache first with the raw header value (:func:`cached_claims`).
 """
 
 from __future__ import annotations
