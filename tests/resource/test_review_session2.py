@@ -42,6 +42,7 @@ from sealring.resource import (
     JWKSSettings,
     TrustedIssuer,
 )
+from sealring.resource import verifier as verifier_module
 from sealring.resource.cache import KEY_CHARS, VerifiedTokenCache, entry_cost
 from sealring.resource.example_api import create_app
 from sealring.resource.integrations.starlette import requires_token
@@ -212,6 +213,52 @@ def test_a_kid_bound_to_another_key_evicts_the_tokens_of_its_former_key(
         with pytest.raises(InvalidToken) as info:
             verifier.verify(stale)  # what the full path says
         assert info.value.reason == "bad_signature"
+
+
+# -- Residual of the review, closed: a key set replaced during a verification ---------------
+
+
+@pytest.mark.parametrize("change", ["re-keyed", "removed"])
+def test_a_key_set_replaced_during_verification_does_not_vouch_for_the_put(
+    issuer_server: IssuerServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The fetch and its listener land after the key was selected and before the put: the
+    listener finds nothing to evict yet, so the verifier must take the entry back itself."""
+    old = new_key("ES256", kid="k1")
+    issuer_server.publish(old, max_age=300)
+    verifier = AccessTokenVerifier(issuer_server.issuer, audience=AUDIENCE, clock=clock)
+    client = verifier._issuers[issuer_server.issuer].keys
+    assert isinstance(client, JWKSClient)
+    token = mint(old, issuer=issuer_server.issuer, lifetime=3600)
+    verifier.verify(mint(old, issuer=issuer_server.issuer, lifetime=3600))  # keys fetched
+    real = verifier_module.verify_signature
+
+    def fetch_midway(jws: Any, key: Any, alg: str) -> None:
+        real(jws, key, alg)  # the old key's signature is good...
+        replacement = new_key("ES256", kid="k1" if change == "re-keyed" else "k2")
+        issuer_server.publish(replacement, max_age=300)
+        client.refresh()  # ...but the set it came from is replaced before the put
+
+    monkeypatch.setattr(verifier_module, "verify_signature", fetch_midway)
+    with verifier:
+        assert verifier.verify(token).kid == "k1"  # verified against the set it was given
+        assert verifier.cached(token) is None
+        assert verifier.cached_header(b"Bearer " + token.encode()) is None
+        monkeypatch.setattr(verifier_module, "verify_signature", real)
+        with pytest.raises(InvalidToken):
+            verifier.verify(token)  # what the full path says now
+
+
+def test_cache_discard() -> None:
+    cache: VerifiedTokenCache[int] = VerifiedTokenCache(10)
+    token = b"t" * 40
+    cache.put(token, 1, expires_at=100, issuer="i", kid="k", now=0)
+    assert not cache.discard(b"u" + token[1:])  # same tail, other token: untouched
+    assert cache.get(token, 0) == 1
+    assert cache.discard(token)
+    assert not cache.discard(token)
+    assert cache.get(token, 0) is None
+    assert cache.estimated_bytes == 0
 
 
 # -- Checked and sound: pinned so that it stays so --------------------------------------------

@@ -136,6 +136,16 @@ class VerifiedTokenCache(Generic[T]):
                 oldest, entry = self._entries.popitem(last=False)
                 self._unindex(oldest, entry)
 
+    def discard(self, token: bytes) -> bool:
+        """Drop ``token``'s entry if there is one; returns whether there was."""
+        key = token[-KEY_CHARS:]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.token != token:
+                return False
+            self._remove(key, entry)
+            return True
+
     def evict_kid(self, issuer: str, kid: str) -> int:
         """Drop every token verified with ``kid`` of ``issuer``; returns how many."""
         with self._lock:

@@ -495,6 +495,11 @@ class _ClientBase:
         return self._cache.lookup(kid, self._clock())
 
     @property
+    def key_set(self) -> KeySet | None:
+        """The last key set fetched, fresh or not (``None`` before the first fetch); no I/O."""
+        return self._cache.keys
+
+    @property
     def clock(self) -> Callable[[], float]:
         """The clock this client reads its deadlines with."""
         return self._clock

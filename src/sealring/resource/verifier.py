@@ -416,15 +416,18 @@ class AccessTokenVerifier:
             raise InvalidToken(exc.message, reason=exc.code) from exc
         result = _claims_object(step.claims, key.kid, self.required_claims)
         if self._cache is not None:
+            raw = step.token.encode()  # ASCII: parse_compact took only base64url and dots
             issuer.signers[key.kid] = key
             self._cache.put(
-                step.token.encode(),  # ASCII: parse_compact took only base64url and dots
-                result,
-                expires_at=result.exp,
-                issuer=issuer.issuer,
-                kid=key.kid,
-                now=step.now,
+                raw, result, expires_at=result.exp, issuer=issuer.issuer, kid=key.kid, now=step.now
             )
+            # A fetch that replaced the key set while this token was being verified ran its
+            # listener either after the put (which then evicts a removed or re-keyed kid) or
+            # before it, in which case the entry is taken back here: a key set that is no longer
+            # current never vouches for a cached token.
+            source = issuer.keys
+            if not isinstance(source, KeySet) and source.key_set is not keys:
+                self._cache.discard(raw)
         return result
 
     def close(self) -> None:
