@@ -113,7 +113,7 @@ class _Issuer:
 
 @dataclass
 class _Pending:
-    token: str
+    token: bytes  # the ASCII token, as parsed and as cached
     jws: CompactJWS
     claims: dict[str, object]
     issuer: _Issuer
@@ -264,7 +264,7 @@ class AccessTokenVerifier:
                 # signed fail a full verification.
                 signers = entry.signers
                 kept = {
-                    kid for kid in keys.kids if signers.get(kid, keys.get(kid)) == keys.get(kid)
+                    kid for kid in keys.kids if kid not in signers or signers[kid] == keys.get(kid)
                 }
                 entry.signers = {kid: signers[kid] for kid in kept if kid in signers}
                 self._cache.retain_kids(issuer, kept)
@@ -324,8 +324,9 @@ class AccessTokenVerifier:
         if type(token) is not str:
             # Before the cache lookup, which would raise TypeError on an unhashable value.
             raise InvalidToken("the token must be a string", reason="malformed")
+        # Too large or not ASCII (a valid token is base64url and dots): never cached.
         cache = self._cache
-        if cache is None or not token.isascii():  # a valid token is base64url and dots
+        if cache is None or len(token) > self.max_token_size or not token.isascii():
             return None
         now = self._clock()
         hit = cache.get(token.encode(), now)
@@ -384,17 +385,21 @@ class AccessTokenVerifier:
         hit = self.cached(token)
         if hit is not None:
             return hit
+        # One encoding serves the parse and the put; a token too large or not ASCII is left to
+        # the parse, which names its fault.
+        raw = token.encode() if len(token) <= self.max_token_size and token.isascii() else None
         now = self._clock()
         try:
-            jws = parse_compact(token, max_size=self.max_token_size)
+            jws = parse_compact(token if raw is None else raw, max_size=self.max_token_size)
             claims = decode_payload(jws)
         except JoseError as exc:
             raise InvalidToken(exc.message, reason=exc.code) from exc
+        assert raw is not None  # parse_compact refuses a token too large or not ASCII
         iss = claims.get("iss")
         issuer = self._issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise InvalidToken("the token's issuer is not trusted", reason="invalid_issuer")
-        return _Pending(token, jws, claims, issuer, now)
+        return _Pending(raw, jws, claims, issuer, now)
 
     def _complete(self, step: _Pending, keys: KeySet) -> AccessTokenClaims:
         issuer = step.issuer
@@ -416,7 +421,7 @@ class AccessTokenVerifier:
             raise InvalidToken(exc.message, reason=exc.code) from exc
         result = _claims_object(step.claims, key.kid, self.required_claims)
         if self._cache is not None:
-            raw = step.token.encode()  # ASCII: parse_compact took only base64url and dots
+            raw = step.token
             issuer.signers[key.kid] = key
             self._cache.put(
                 raw, result, expires_at=result.exp, issuer=issuer.issuer, kid=key.kid, now=step.now
