@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
-    """The read-only public test vectors beside the checkout (../shared/vectors)."""
+    """The public test vectors kept in the repository (tests/vectors, see its README)."""
     assert VECTORS.is_dir(), f"test vectors not found at {VECTORS}"
     return VECTORS
 
