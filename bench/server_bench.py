@@ -1,0 +1,539 @@
+"""The authorization server side by side with node-oidc-provider, in one run.
+
+    .venv/bin/python bench/server_bench.py [--rounds 3] [--duration 10] [--connections 64]
+                                           [--workers 2] [--no-scaling] [--write]
+    .venv/bin/python bench/server_bench.py --smoke      # seconds: both answer, tokens verify
+
+Starts, on 127.0.0.1 and in a temporary folder, ``sealring serve --workers N`` with production
+settings (a random KEK and server secret in the environment, the default SQLite database, rate
+limit off) twice, once with the default log level (one JSON access-log line per request) and once
+with ``SEALRING_LOG_LEVEL=warning``, and node-oidc-provider 9 from ``bench/node/`` as a cluster of
+N processes (in-memory adapter, JWT access tokens through resource indicators, ES256, one
+``client_secret_basic`` client; it logs nothing per request). Each round waits for a quiet
+machine, then drives every variant of every endpoint with ``wrk -t2 -cC -dD`` in alternating
+order: ``POST /token`` (``client_credentials``), the JWKS, the discovery document, and
+Sealring's ``/healthz`` (a trivial JSON response on the same stack: its HTTP ceiling). It reports
+requests/s, p50/p99, non-2xx responses and the servers' CPU time per request (from /proc, summed
+over each server's processes), the medians over rounds and the ratios the targets name. Before
+the rounds it checks that a token from each server verifies against that server's JWKS with
+Sealring's resource verifier; afterwards it checks a sample again. Unless ``--no-scaling``, it
+then measures the token endpoint at 1 and 2 workers and the resident memory of each worker after
+60 s of load. ``--write`` puts the tables, versions and this command into docs/benchmarks.md.
+Needs ``wrk`` (apt-get install wrk) and node with ``npm ci`` done in bench/node (done for you).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_DIR = ROOT / "bench" / "node"
+DOCS = ROOT / "docs" / "benchmarks.md"
+SEALRING = [sys.executable, "-m", "sealring"]
+AUDIENCE = "https://api.example"
+SCOPE = "items:read"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+TOKEN_LUA = """
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=items:read"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic %s"
+"""
+
+# The targets of the performance issue, as (what, numerator, denominator, floor).
+TARGETS = [
+    ("token: Sealring default / node", ("token", "sealring"), ("token", "node"), 1.5),
+    ("token: access log on / off", ("token", "sealring"), ("token", "sealring-quiet"), 0.95),
+    ("jwks: Sealring / node", ("jwks", "sealring"), ("jwks", "node"), 1.2),
+    ("discovery: Sealring / node", ("discovery", "sealring"), ("discovery", "node"), 1.2),
+    ("token / Sealring's trivial JSON", ("token", "sealring"), ("healthz", "sealring"), 0.5),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def busy_fraction(seconds: float = 1.0) -> float:
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]
+        return sum(values), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_quiet(limit: float = 0.15, patience: float = 60.0) -> float:
+    """Wait until the machine is at most ``limit`` busy; return what was last seen."""
+    deadline = time.monotonic() + patience
+    busy = busy_fraction()
+    while busy > limit and time.monotonic() < deadline:
+        busy = busy_fraction()
+    return busy
+
+
+@dataclass
+class Server:
+    name: str
+    base: str
+    proc: subprocess.Popen[bytes]
+    basic: str
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid)
+
+
+def wait_ready(base: str, path: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{base}: server exited with {proc.returncode}")
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{base}: not ready within 60 s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def sealring_server(name: str, workers: int, log_level: str | None, tmp: Path) -> Iterator[Server]:
+    home = tmp / name
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
+    env.update(
+        SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
+        SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
+        SEALRING_RATE_LIMIT="0",
+    )
+    if log_level:
+        env["SEALRING_LOG_LEVEL"] = log_level
+    created = subprocess.run(
+        [*SEALRING, "clients", "create", "--name", "bench", "--scope", SCOPE,
+         "--audience", AUDIENCE, "--json"],
+        cwd=home, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    creds = json.loads(created.stdout)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*SEALRING, "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_ready(base, "/readyz", proc)
+        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
+        yield Server(name, base, proc, basic.decode())
+    finally:
+        stop(proc)
+
+
+def ensure_node_packages() -> None:
+    if shutil.which("node") is None:
+        raise SystemExit("node is required for the peer (apt-get install nodejs npm)")
+    lock = NODE_DIR / "package-lock.json"
+    stamp = NODE_DIR / "node_modules" / ".sealring-lock"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True
+        )
+        stamp.write_text(digest)
+
+
+@contextmanager
+def node_server(workers: int) -> Iterator[Server]:
+    ensure_node_packages()
+    client_id, client_secret = "bench", secrets.token_urlsafe(32)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PEER_PORT": str(port),
+        "PEER_WORKERS": str(workers),
+        "PEER_CLIENT_ID": client_id,
+        "PEER_CLIENT_SECRET": client_secret,
+        "PEER_AUDIENCE": AUDIENCE,
+        "NODE_ENV": "production",
+    }
+    proc = subprocess.Popen(
+        ["node", "peer.mjs"], cwd=NODE_DIR, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, "/.well-known/openid-configuration", proc)
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        yield Server("node", base, proc, basic)
+    finally:
+        stop(proc)
+
+
+def discover(server: Server) -> None:
+    doc = httpx.get(server.base + "/.well-known/openid-configuration").json()
+    server.paths = {
+        "token": doc["token_endpoint"].removeprefix(server.base),
+        "jwks": doc["jwks_uri"].removeprefix(server.base),
+        "discovery": "/.well-known/openid-configuration",
+        "healthz": "/healthz",
+    }
+
+
+def get_token(server: Server) -> str:
+    response = httpx.post(
+        server.base + server.paths["token"],
+        data={"grant_type": "client_credentials", "scope": SCOPE},
+        headers={"Authorization": "Basic " + server.basic},
+    )
+    assert response.status_code == 200, f"{server.name}: {response.status_code} {response.text}"
+    token: str = response.json()["access_token"]
+    return token
+
+
+def check_tokens(server: Server, count: int = 3) -> None:
+    """Tokens from ``server`` verify against its own JWKS with Sealring's resource verifier."""
+    from sealring.resource import AccessTokenVerifier
+
+    verifier = AccessTokenVerifier(
+        server.base, audience=AUDIENCE, jwks_uri=server.base + server.paths["jwks"]
+    )
+    for _ in range(count):
+        claims = verifier.verify(get_token(server))
+        assert SCOPE in claims.scopes, (server.name, claims)
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_us: float
+
+
+def to_ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
+    assert match, value
+    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
+
+
+def wrk(server: Server, endpoint: str, args: argparse.Namespace, tmp: Path) -> Run:
+    url = server.base + server.paths[endpoint]
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    if endpoint == "token":
+        script = tmp / f"token-{server.name}.lua"
+        script.write_text(TOKEN_LUA % server.basic)
+        command += ["-s", str(script)]
+    pids = server.pids()
+    before = cpu_seconds(pids)
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=args.duration + 30
+    ).stdout
+    used = cpu_seconds(pids) - before
+    requests_match = re.search(r"(\d+) requests in", out)
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50_match = re.search(r"\s50%\s+(\S+)", out)
+    p99_match = re.search(r"\s99%\s+(\S+)", out)
+    if not (requests_match and rps_match and p50_match and p99_match):
+        raise SystemExit(f"unexpected wrk output:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    count = int(requests_match[1])
+    return Run(
+        rps=float(rps_match[1]),
+        p50_ms=to_ms(p50_match[1]),
+        p99_ms=to_ms(p99_match[1]),
+        errors=(int(errors[1]) if errors else 0)
+        + (sum(int(v) for v in socket_errors.groups()) if socket_errors else 0),
+        cpu_us=used / max(count, 1) * 1e6,
+    )
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        cpu_us=statistics.median(r.cpu_us for r in runs),
+    )
+
+
+PLAN = [
+    ("token", ["sealring", "sealring-quiet", "node"]),
+    ("jwks", ["sealring", "node"]),
+    ("discovery", ["sealring", "node"]),
+    ("healthz", ["sealring"]),
+]
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    node_pkg = json.loads(
+        (NODE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text()
+    )
+    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    return {
+        "sealring": version("sealring"),
+        "python": sys.version.split()[0],
+        "uvicorn": version("uvicorn"),
+        "starlette": version("starlette"),
+        "oidc-provider": node_pkg["version"],
+        "node": node_version.strip(),
+        "wrk": (wrk_version.split("\n", 1)[0] or "wrk").split(" [")[0],
+    }
+
+
+def measure_rounds(
+    servers: dict[str, Server], args: argparse.Namespace, tmp: Path
+) -> tuple[dict[tuple[str, str], list[Run]], list[float]]:
+    results: dict[tuple[str, str], list[Run]] = {
+        (endpoint, name): [] for endpoint, names in PLAN for name in names
+    }
+    quiet: list[float] = []
+    for round_no in range(args.rounds):
+        quiet.append(wait_quiet())
+        for endpoint, names in PLAN:
+            order = names if round_no % 2 == 0 else list(reversed(names))
+            for name in order:
+                run = wrk(servers[name], endpoint, args, tmp)
+                results[(endpoint, name)].append(run)
+                print(
+                    f"round {round_no + 1} {endpoint:9} {name:15} {run.rps:9.0f} req/s "
+                    f"p50 {run.p50_ms:6.2f} ms p99 {run.p99_ms:6.2f} ms "
+                    f"errors {run.errors:4} cpu {run.cpu_us:6.1f} us/req",
+                    flush=True,
+                )
+    return results, quiet
+
+
+def measure_scaling(args: argparse.Namespace, tmp: Path) -> list[str]:
+    """Token endpoint at 1 and 2 workers; resident memory per worker after 60 s of load."""
+    lines = ["| workers | req/s | CPU µs per request | p99 ms |", "|---:|---:|---:|---:|"]
+    cpu_per_request: dict[int, float] = {}
+    for workers in (1, 2):
+        with sealring_server(f"scale{workers}", workers, None, tmp) as server:
+            discover(server)
+            wait_quiet()
+            run = wrk(server, "token", args, tmp)
+            cpu_per_request[workers] = run.cpu_us
+            lines.append(f"| {workers} | {run.rps:,.0f} | {run.cpu_us:.0f} | {run.p99_ms:.1f} |")
+            print(lines[-1], flush=True)
+            if workers == 2:
+                soak = argparse.Namespace(**{**vars(args), "duration": args.memory_seconds})
+                wrk(server, "token", soak, tmp)
+                workers_rss = [
+                    rss_mb(pid) for pid in server.pids()[1:] if Path(f"/proc/{pid}").exists()
+                ]
+    cores = os.cpu_count() or 1
+    per_core = 1e6 / cpu_per_request[2]
+    lines += [
+        "",
+        f"Resident memory per process of `sealring serve --workers 2` after "
+        f"{args.memory_seconds} s of token load: "
+        + ", ".join(f"{mb:.0f} MB" for mb in sorted(workers_rss))
+        + " (the supervisor and each worker).",
+        "",
+        f"At {cpu_per_request[2]:.0f} µs of server CPU per token, one core issues about "
+        f"{per_core:,.0f} tokens/s; a third worker on a machine with a third free core would add "
+        f"about that much, as long as wrk and the workers do not share cores "
+        f"(this machine has {cores}).",
+    ]
+    return lines
+
+
+def report(
+    results: dict[tuple[str, str], list[Run]], quiet: list[float], args: argparse.Namespace
+) -> list[str]:
+    medians = {key: median_run(runs) for key, runs in results.items()}
+    lines = [
+        f"`wrk -t2 -c{args.connections} -d{args.duration}s`, {args.rounds} rounds alternating, "
+        f"{args.workers} workers or processes per server, machine busy before each round: "
+        + ", ".join(f"{b:.0%}" for b in quiet)
+        + ".",
+        "",
+        "| endpoint | server | req/s by round | median req/s | p50 ms | p99 ms | errors | CPU µs/req |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (endpoint, name), runs in results.items():
+        m = medians[(endpoint, name)]
+        by_round = " / ".join(f"{r.rps:,.0f}" for r in runs)
+        lines.append(
+            f"| {endpoint} | {name} | {by_round} | {m.rps:,.0f} | {m.p50_ms:.2f} | "
+            f"{m.p99_ms:.2f} | {m.errors} | {m.cpu_us:.0f} |"
+        )
+    lines += ["", "| target | median of per-round ratios | floor | met |", "|---|---:|---:|---|"]
+    for what, num, den, floor in TARGETS:
+        ratios = [a.rps / b.rps for a, b in zip(results[num], results[den], strict=True)]
+        ratio = statistics.median(ratios)
+        lines.append(f"| {what} | {ratio:.2f} | {floor} | {'yes' if ratio >= floor else 'no'} |")
+    token = medians[("token", "sealring")]
+    lines.append(
+        f"| token p99 at {args.connections} connections, default settings | "
+        f"{token.p99_ms:.1f} ms | <= 50 ms | {'yes' if token.p99_ms <= 50 else 'no'} |"
+    )
+    return lines
+
+
+def version_time() -> str:
+    start = time.perf_counter()
+    done = subprocess.run([*SEALRING, "--version"], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        return "`sealring --version`: not available in this build"
+    return f"`sealring --version` returned in {elapsed:.2f} s (target <= 0.3 s)."
+
+
+def write_docs(lines: list[str], command: str) -> None:
+    begin, end = "<!-- server_bench:begin -->", "<!-- server_bench:end -->"
+    block = "\n".join([begin, "", f"Command: `{command}`", "", *lines, "", end])
+    text = DOCS.read_text()
+    if begin in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = (
+            text.rstrip()
+            + "\n\n## Authorization server against node-oidc-provider\n\n"
+            + block
+            + "\n"
+        )
+    DOCS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-seconds", type=int, default=60)
+    parser.add_argument("--no-scaling", dest="scaling", action="store_false")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds: both servers answer and tokens verify"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None and not args.smoke:
+        raise SystemExit("wrk is required (apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
+        tmp = Path(tmp_name)
+        servers = {
+            "sealring": stack.enter_context(sealring_server("sealring", args.workers, None, tmp)),
+            "node": stack.enter_context(node_server(args.workers)),
+        }
+        if not args.smoke:
+            servers["sealring-quiet"] = stack.enter_context(
+                sealring_server("quiet", args.workers, "warning", tmp)
+            )
+        for server in servers.values():
+            discover(server)
+            check_tokens(server)
+            for endpoint in ("jwks", "discovery", "healthz"):
+                if server.name == "node" and endpoint == "healthz":
+                    continue  # node-oidc-provider has no such endpoint
+                response = httpx.get(server.base + server.paths[endpoint])
+                assert response.status_code == 200, (server.name, endpoint, response.status_code)
+        if args.smoke:
+            print("smoke: both servers answer; tokens from each verify against its JWKS")
+            return
+        results, quiet = measure_rounds(servers, args, tmp)
+        for server in servers.values():
+            check_tokens(server, count=1)
+        lines = report(results, quiet, args)
+        stack.close()
+        print("\n".join(lines))
+        if args.scaling:
+            scaling = measure_scaling(args, tmp)
+            lines += ["", "Scaling of the token endpoint (default settings):", "", *scaling]
+            print("\n".join(scaling))
+        lines += [
+            "",
+            version_time(),
+            "",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
+        ]
+        if args.write:
+            command = "python bench/server_bench.py " + " ".join(sys.argv[1:])
+            write_docs(lines, command.strip())
+
+
+if __name__ == "__main__":
+    main()
