@@ -11,11 +11,21 @@ import logging
 import re
 import secrets
 import sys
+import threading
 import time
+from collections import deque
 from contextvars import ContextVar
-from typing import Any
+from json.encoder import encode_basestring_ascii as _json_string
+from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "configure_logging", "logger", "new_request_id", "request_id"]
+__all__ = [
+    "AccessLog",
+    "JsonFormatter",
+    "configure_logging",
+    "logger",
+    "new_request_id",
+    "request_id",
+]
 
 logger = logging.getLogger("sealring.server")
 request_id: ContextVar[str | None] = ContextVar("sealring_request_id", default=None)
@@ -64,3 +74,90 @@ def configure_logging(level: str = "info") -> None:
         log.handlers[:] = [handler]
         log.setLevel(level.upper())
         log.propagate = False
+
+
+class AccessLog:
+    """One JSON line per request, built without the logging machinery and written off the request path.
+
+    The line has the fields a ``logging`` record of the ``sealring.server`` logger would have
+    (``ts``, ``level``, ``logger``, ``msg: "request"``, ``request_id``) and the request's own
+    (``method``, ``path``, ``status``, ``duration_ms``, ``client_id``). :meth:`record` only
+    formats and queues the line; a daemon thread writes what is queued every ``interval``
+    seconds in one write, and :meth:`close` writes the rest. A stream that blocks cannot stall
+    requests: beyond ``max_queued`` lines the oldest are dropped and counted in ``dropped``.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        interval: float = 0.05,
+        max_queued: int = 100_000,
+    ) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._queue: deque[str] = deque(maxlen=max_queued)
+        self._max_queued = max_queued
+        self._wake = threading.Event()
+        self._closed = False
+        self._second = -1
+        self._ts_prefix = ""
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="sealring-access-log", daemon=True)
+        self._thread.start()
+
+    def record(
+        self,
+        *,
+        method: str | None,
+        path: str,
+        status: int,
+        duration_ms: float,
+        client_id: str | None,
+        request_id: str,
+    ) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        millis = int((now - second) * 1000)
+        if len(self._queue) == self._max_queued:
+            self.dropped += 1
+        self._queue.append(
+            f'{{"ts":"{self._ts_prefix}.{millis:03d}Z","level":"info","logger":"sealring.server",'
+            f'"msg":"request","request_id":{_json_string(request_id)},'
+            f'"method":{_json_string(method) if method is not None else "null"},'
+            f'"path":{_json_string(path)},"status":{int(status)},'
+            f'"duration_ms":{round(duration_ms, 3)!r},'
+            f'"client_id":{_json_string(client_id) if client_id is not None else "null"}}}\n'
+        )
+
+    def flush(self) -> None:
+        """Write every queued line now."""
+        lines = []
+        queue = self._queue
+        while True:
+            try:
+                lines.append(queue.popleft())
+            except IndexError:
+                break
+        if lines:
+            stream = self._stream if self._stream is not None else sys.stderr
+            try:
+                stream.write("".join(lines))
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stream loses the access log, never a request
+
+    def close(self) -> None:
+        """Stop the writer thread and write what is left."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._interval)
+            self.flush()
