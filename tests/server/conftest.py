@@ -31,9 +31,10 @@ from sealring.jose.jwk import JWK
 from sealring.jose.jws import LocalSigner
 from sealring.jose.jwt import encode_jwt
 from sealring.server.app import create_app
-from sealring.server.clients import ClientRepository, SecretHasher, new_client, new_secret
+from sealring.server.clients import SecretHasher, new_client, new_secret
+from sealring.server.context import ServerContext
 from sealring.server.settings import Settings
-from sealring.server.state import ServerState
+from sealring.server.stores.clients import ClientRepository
 
 PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVER_SECRET = secrets.token_bytes(32)
@@ -55,8 +56,8 @@ class LiveServer:
         return self.settings.issuer
 
     @property
-    def state(self) -> ServerState:
-        state: ServerState = self.app.state.sealring
+    def state(self) -> ServerContext:
+        state: ServerContext = self.app.state.sealring
         return state
 
     def create_client(self, **kwargs: Any) -> tuple[str, str | None]:

@@ -18,8 +18,8 @@ import pytest
 
 from sealring.jose.jwk import JWK
 from sealring.resource import JWKSSettings
-from sealring.server.client_auth import ClientJWKSFetcher
 from sealring.server.errors import InvalidClient
+from sealring.server.stores.client_keys import ClientJWKSFetcher
 
 KEY = JWK.generate("ES256")
 GOOD = json.dumps({"keys": [KEY.public().to_dict()]}).encode()

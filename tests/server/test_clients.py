@@ -9,15 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sealring.db import make_engine, upgrade
 from sealring.jose.jwk import JWK
-from sealring.server.clients import (
-    ClientCache,
-    ClientMetadataError,
-    ClientRepository,
-    SecretHasher,
-    load_server_secret,
-    new_client,
-    new_secret,
-)
+from sealring.server.clients import ClientMetadataError, SecretHasher, new_client, new_secret
+from sealring.server.stores.clients import ClientCache, ClientRepository
+from sealring.server.stores.server_secret import load_server_secret
 
 
 def test_secrets_are_256_bits_and_hashed_with_a_key() -> None:

@@ -16,8 +16,9 @@ import pytest
 from sealring.db import make_engine
 from sealring.jose.jws import parse_compact
 from sealring.jose.jwt import decode_payload, encode_jwt
-from sealring.server.clients import ClientRepository, SecretHasher, new_client
+from sealring.server.clients import SecretHasher, new_client
 from sealring.server.settings import Settings, SettingsError
+from sealring.server.stores.clients import ClientRepository
 from tests.server.conftest import SERVER_SECRET, LiveServer
 
 API = "https://api.example.test"

@@ -19,10 +19,10 @@ from sealring.db import make_engine
 from sealring.jose.jwk import JWK
 from sealring.jose.jws import Signer
 from sealring.keys import KeyUnavailable
-from sealring.server.app import build_state
-from sealring.server.operations import readyz
+from sealring.server.context import build_context
+from sealring.server.endpoints.operations import readyz
+from sealring.server.endpoints.token import token_endpoint
 from sealring.server.settings import Settings
-from sealring.server.token import token_endpoint
 from tests.server.conftest import ENVIRON, SERVER_SECRET, LiveServer, start_server
 
 API = "https://api.example.test"
@@ -43,7 +43,7 @@ def broken_app(tmp_path: Path) -> Iterator[tuple[Starlette, Any]]:
         {"database_url": f"sqlite:///{tmp_path / 'x.db'}", "server_secret": SERVER_SECRET},
         environ={},
     )
-    state, km = build_state(settings, environ=ENVIRON)
+    state, km = build_context(settings, environ=ENVIRON)
     km.close()
     state.keys = NoKeys()
     app = Starlette(

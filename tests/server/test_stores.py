@@ -6,8 +6,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from sealring.db import alembic_config, make_engine, upgrade
-from sealring.server.client_auth import JtiStore
-from sealring.server.revocation import RevocationStore
+from sealring.server.stores.assertion_jtis import JtiStore
+from sealring.server.stores.revocations import RevocationStore
 
 TABLES = {"oauth_clients", "oauth_assertion_jtis", "oauth_revoked_tokens", "oauth_server_secret"}
 

@@ -12,7 +12,7 @@ from sealring.jose.jws import LocalSigner
 from sealring.jose.jwt import JWTVerifier
 from sealring.server.clients import new_client
 from sealring.server.errors import InvalidScope, InvalidTarget, UnauthorizedClient
-from sealring.server.token import issue_client_credentials
+from sealring.server.grants.client_credentials import issue_client_credentials
 
 NOW = 1_800_000_000.0
 ISSUER = "https://auth.example.com"

@@ -17,7 +17,8 @@ from sealring.cli._common import describe_database_error, fail
 from sealring.errors import SealringError
 
 if TYPE_CHECKING:
-    from sealring.server.clients import ClientRepository, SecretHasher
+    from sealring.server.clients import SecretHasher
+    from sealring.server.stores.clients import ClientRepository
 
 __all__ = ["register"]
 
@@ -44,8 +45,10 @@ def _repository(
     database: str | None, config: Path | None
 ) -> Iterator[tuple[ClientRepository, SecretHasher]]:
     from sealring.db import make_engine, upgrade
-    from sealring.server.clients import ClientRepository, SecretHasher, load_server_secret
+    from sealring.server.clients import SecretHasher
     from sealring.server.settings import Settings
+    from sealring.server.stores.clients import ClientRepository
+    from sealring.server.stores.server_secret import load_server_secret
 
     try:
         settings = Settings.load({"database_url": database}, config_file=config)

@@ -106,13 +106,13 @@ def serve(
 
 def _preflight(settings: object) -> None:
     """Migrate and create keys once, in the parent, before any worker starts (and fail early)."""
-    from sealring.server.app import build_state
+    from sealring.server.context import build_context
     from sealring.server.settings import Settings
 
     assert isinstance(settings, Settings)
-    state, km = build_state(settings)
+    context, km = build_context(settings)
     km.close()
-    state.engine.dispose()
+    context.engine.dispose()
 
 
 def register(app: typer.Typer) -> None:

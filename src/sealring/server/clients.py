@@ -1,45 +1,35 @@
-"""OAuth clients: the value object, their secrets, the database repository and a lookup cache.
+"""OAuth clients: the value object, registration rules and secrets.
 
 Client secrets are generated here (256 random bits, :func:`new_secret`) and stored only as
-HMAC-SHA-256 keyed with the server secret.  A keyed fast hash is right for random 256-bit secrets:
-nothing can be guessed, so a slow password hash would only add 100 ms to every token request.
-The server secret comes from ``SEALRING_SERVER_SECRET`` / ``SEALRING_SERVER_SECRET_FILE`` or,
-when neither is set, is generated once and kept in the ``oauth_server_secret`` table
-(docs/server.md, "Client secrets").
+HMAC-SHA-256 keyed with the server secret (:class:`SecretHasher`).  A keyed fast hash is right for
+random 256-bit secrets: nothing can be guessed, so a slow password hash would only add 100 ms to
+every token request.  Where the server secret comes from: :mod:`sealring.server.stores.server_secret`.
+The table and the lookup cache: :mod:`sealring.server.stores.clients`.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
-import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from sealring.errors import SealringError
-from sealring.server.models import ClientRow, ServerSecret
+from sealring.server.protocol.scope import parse_scope
 
 __all__ = [
     "AUTH_METHODS",
     "GRANT_TYPES",
+    "SECRET_METHODS",
     "Client",
-    "ClientCache",
     "ClientMetadataError",
-    "ClientRepository",
     "SecretHasher",
-    "load_server_secret",
     "new_client",
+    "new_client_id",
     "new_secret",
 ]
 
@@ -47,8 +37,6 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 # Only client_credentials is served; a client registered for nothing else is a public client.
 GRANT_TYPES = ("client_credentials",)
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 MAX_SECRET_LENGTH = 512
 
 
@@ -146,20 +134,6 @@ def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> st
     return value
 
 
-def parse_scope(text: str) -> tuple[str, ...]:
-    """Split and check a space-delimited scope string (RFC 6749 §3.3); order kept, no repeats."""
-    tokens = text.split(" ") if text else []
-    out: list[str] = []
-    for token in tokens:
-        if not token:
-            continue
-        if not _SCOPE_TOKEN.fullmatch(token):
-            raise ValueError("invalid scope token")
-        if token not in out:
-            out.append(token)
-    return tuple(out)
-
-
 def new_client(
     *,
     name: str,
@@ -238,151 +212,3 @@ def new_client(
         jwks_uri=jwks_uri,
         created_at=time.time() if now is None else now,
     )
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(text.split()) if text else ()
-
-
-def _to_client(row: ClientRow) -> Client:
-    return Client(
-        client_id=row.client_id,
-        name=row.name,
-        auth_method=row.auth_method,
-        grant_types=_split(row.grant_types),
-        scopes=_split(row.scope),
-        audiences=_split(row.audiences),
-        redirect_uris=_split(row.redirect_uris),
-        jwks=row.jwks,
-        jwks_uri=row.jwks_uri,
-        created_at=row.created_at,
-        secret_hash=row.secret_hash,
-    )
-
-
-class ClientRepository:
-    """Clients in the database (synchronous; the server calls it from a worker thread)."""
-
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
-        self._engine = engine
-        self._clock = clock
-
-    def get(self, client_id: str) -> Client | None:
-        with Session(self._engine) as session:
-            row = session.get(ClientRow, client_id)
-            return _to_client(row) if row is not None else None
-
-    def list(self) -> list[Client]:
-        with Session(self._engine) as session:
-            rows = session.scalars(
-                select(ClientRow).order_by(ClientRow.created_at, ClientRow.client_id)
-            )
-            return [_to_client(r) for r in rows]
-
-    def add(self, client: Client, secret_hash: bytes | None) -> Client:
-        now = self._clock()
-        created = client.created_at or now
-        row = ClientRow(
-            client_id=client.client_id,
-            name=client.name,
-            secret_hash=secret_hash,
-            auth_method=client.auth_method,
-            grant_types=" ".join(client.grant_types),
-            scope=" ".join(client.scopes),
-            audiences=" ".join(client.audiences),
-            redirect_uris=" ".join(client.redirect_uris),
-            jwks=client.jwks,
-            jwks_uri=client.jwks_uri,
-            public=client.public,
-            created_at=created,
-            updated_at=now,
-        )
-        with Session(self._engine) as session, session.begin():
-            session.add(row)
-        return dataclasses.replace(client, created_at=created, secret_hash=secret_hash)
-
-    def delete(self, client_id: str) -> bool:
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(delete(ClientRow).where(ClientRow.client_id == client_id))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def set_secret_hash(self, client_id: str, secret_hash: bytes) -> bool:
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(
-                update(ClientRow)
-                .where(ClientRow.client_id == client_id)
-                .values(secret_hash=secret_hash, updated_at=self._clock())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-class ClientCache:
-    """Client lookups cached in memory for ``ttl`` seconds (default 5 s), misses included.
-
-    A deletion or secret rotation made through another process is seen by this one within
-    ``ttl``.  At most ``max_entries`` are kept (oldest evicted first), so a flood of unknown
-    client ids cannot grow memory.
-    """
-
-    def __init__(
-        self,
-        repository: ClientRepository,
-        *,
-        ttl: float = 5.0,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._repository = repository
-        self._ttl = ttl
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def cached(self, client_id: str) -> tuple[bool, Client | None]:
-        """``(hit, client)`` without touching the database."""
-        entry = self._entries.get(client_id)
-        if entry is None or entry[0] <= self._clock():
-            return False, None
-        return True, entry[1]
-
-    def get(self, client_id: str) -> Client | None:
-        hit, client = self.cached(client_id)
-        if hit:
-            return client
-        client = self._repository.get(client_id)
-        if self._ttl > 0:
-            with self._lock:
-                self._entries[client_id] = (self._clock() + self._ttl, client)
-                self._entries.move_to_end(client_id)
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
-        return client
-
-    def invalidate(self, client_id: str | None = None) -> None:
-        with self._lock:
-            if client_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(client_id, None)
-
-
-def load_server_secret(
-    engine: Engine, configured: bytes | None, *, clock: Callable[[], float] = time.time
-) -> bytes:
-    """The configured server secret, else the one in the database, created on first use."""
-    if configured is not None:
-        return configured
-    with Session(engine) as session:
-        row = session.get(ServerSecret, 1)
-        if row is not None:
-            return row.secret
-    try:
-        with Session(engine) as session, session.begin():
-            session.add(ServerSecret(id=1, secret=secrets.token_bytes(32), created_at=clock()))
-    except IntegrityError:
-        pass  # another replica created it first; use theirs
-    with Session(engine) as session:
-        row = session.get(ServerSecret, 1)
-        assert row is not None
-        return row.secret

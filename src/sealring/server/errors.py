@@ -7,10 +7,7 @@ developer and never contains a secret, a token or key material.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-
-from starlette.responses import Response
 
 from sealring.errors import SealringError
 
@@ -30,7 +27,6 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedMediaType",
     "UnsupportedTokenType",
-    "error_response",
 ]
 
 # RFC 6749 §5.1/§5.2: token responses and their errors must not be cached.
@@ -153,13 +149,3 @@ class ServerError(OAuthError):
 
     code = "server_error"
     status_code = 500
-
-
-def error_response(error: OAuthError) -> Response:
-    """Render ``error`` as the JSON body of RFC 6749 §5.2 with its status and headers."""
-    return Response(
-        json.dumps(error.body(), separators=(",", ":")),
-        status_code=error.status_code,
-        headers=error.headers(),
-        media_type="application/json",
-    )

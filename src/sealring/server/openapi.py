@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sealring.server.routes import OPENID_CONFIGURATION_PATH, ROUTES, WELL_KNOWN_PATH
 from sealring.server.settings import Settings
 
 __all__ = ["openapi_document"]
@@ -32,6 +33,10 @@ _CLIENT_AUTH_PROPS: dict[str, Any] = {
     "client_assertion_type": {"type": "string"},
     "client_assertion": {"type": "string"},
 }
+
+
+def _path(name: str) -> str:
+    return next(route.path for route in ROUTES if route.name == name)
 
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,7 +123,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "servers": [{"url": settings.issuer}],
         "paths": _answered_everywhere(
             {
-                "/token": {
+                _path("token"): {
                     "post": {
                         "operationId": "token",
                         "summary": "Issue an access token (RFC 6749 §4.4, RFC 8707, RFC 9068)",
@@ -137,7 +142,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                     }
                 },
-                "/introspect": {
+                _path("introspection"): {
                     "post": {
                         "operationId": "introspect",
                         "summary": "Token introspection (RFC 7662)",
@@ -152,7 +157,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                     }
                 },
-                "/revoke": {
+                _path("revocation"): {
                     "post": {
                         "operationId": "revoke",
                         "summary": "Token revocation (RFC 7009)",
@@ -167,7 +172,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                     }
                 },
-                "/jwks.json": {
+                _path("jwks"): {
                     "get": {
                         "operationId": "jwks",
                         "summary": "The JWK Set of the signing keys (RFC 7517 §5)",
@@ -185,28 +190,28 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                     }
                 },
-                "/.well-known/oauth-authorization-server": {
+                WELL_KNOWN_PATH: {
                     "get": {
                         "operationId": "metadata",
                         "summary": "Authorization server metadata (RFC 8414)",
                         "responses": _json_ok("metadata", "Metadata"),
                     }
                 },
-                "/.well-known/openid-configuration": {
+                OPENID_CONFIGURATION_PATH: {
                     "get": {
                         "operationId": "openidConfiguration",
                         "summary": "The same metadata at the OpenID Connect discovery path",
                         "responses": _json_ok("metadata", "Metadata"),
                     }
                 },
-                "/healthz": {
+                _path("healthz"): {
                     "get": {
                         "operationId": "healthz",
                         "summary": "The process is up",
                         "responses": _json_ok("up", "Health"),
                     }
                 },
-                "/readyz": {
+                _path("readyz"): {
                     "get": {
                         "operationId": "readyz",
                         "summary": "The database is reachable and a signing key is active",
@@ -223,7 +228,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                     }
                 },
-                "/metrics": {
+                _path("metrics"): {
                     "get": {
                         "operationId": "metrics",
                         "summary": "Prometheus metrics of this process",

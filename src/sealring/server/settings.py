@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from sealring.db import DatabaseConfigError, normalise_url
 from sealring.errors import SealringError
 from sealring.keys import RotationPolicy
+from sealring.server.routes import endpoint_url
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError"]
 
@@ -223,19 +224,19 @@ class Settings:
 
     @property
     def token_endpoint(self) -> str:
-        return self.issuer + "/token"
+        return endpoint_url(self.issuer, "token")
 
     @property
     def jwks_uri(self) -> str:
-        return self.issuer + "/jwks.json"
+        return endpoint_url(self.issuer, "jwks")
 
     @property
     def introspection_endpoint(self) -> str:
-        return self.issuer + "/introspect"
+        return endpoint_url(self.issuer, "introspection")
 
     @property
     def revocation_endpoint(self) -> str:
-        return self.issuer + "/revoke"
+        return endpoint_url(self.issuer, "revocation")
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod

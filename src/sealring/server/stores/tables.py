@@ -1,4 +1,4 @@
-"""The server's tables (migration ``0002_clients``), as SQLAlchemy 2 typed ORM models.
+"""Every table of the authorization server (migration ``0002_clients``), as SQLAlchemy 2 ORM models.
 
 Timestamps are POSIX seconds (float), like the keys tables, so that an injected clock is all a
 test needs.

@@ -1,4 +1,4 @@
-"""Client authentication at the token, introspection and revocation endpoints.
+"""Client authentication (RFC 6749 §2.3) at the token, introspection and revocation endpoints.
 
 Methods (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §2.2): ``client_secret_basic``,
 ``client_secret_post``, ``private_key_jwt`` and ``none`` (public clients).  A request uses exactly
@@ -17,31 +17,27 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
 
 import anyio.to_thread
-import httpx
-from sqlalchemy import Engine, delete
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import parse_compact, select_key, verify_signature
 from sealring.jose.jwt import decode_payload, validate_claims
-from sealring.resource import AsyncJWKSClient, JWKSError, JWKSSettings
-from sealring.server.clients import SECRET_METHODS, Client, ClientCache, SecretHasher
+from sealring.server.clients import SECRET_METHODS, Client, SecretHasher
 from sealring.server.errors import InvalidClient, InvalidRequest
-from sealring.server.forms import Form
-from sealring.server.models import AssertionJti
 
 __all__ = [
     "ASSERTION_ALGORITHMS",
     "JWT_BEARER",
+    "AssertionJtis",
     "ClientAuthenticator",
-    "ClientJWKSFetcher",
+    "ClientKeySets",
+    "ClientLookup",
     "Credentials",
-    "JtiStore",
+    "FormParameters",
     "extract_credentials",
 ]
 
@@ -52,6 +48,12 @@ ASSERTION_ALGORITHMS = (
 )  # fmt: skip
 ASSERTION_LEEWAY = 30.0
 MAX_CLIENT_ID = 64
+
+
+class FormParameters(Protocol):
+    """The request's parameters (:class:`~sealring.server.http.forms.Form`)."""
+
+    def get(self, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def _parse_basic(value: str) -> tuple[str, str]:
         raise InvalidClient("malformed Basic credentials") from None
 
 
-def extract_credentials(authorization: str | Sequence[str] | None, form: Form) -> Credentials:
+def extract_credentials(
+    authorization: str | Sequence[str] | None, form: FormParameters
+) -> Credentials:
     """Identify the one authentication method the request uses (no checking of values).
 
     ``authorization`` is the request's ``Authorization`` header, or every one of them: two are
@@ -134,79 +138,27 @@ def extract_credentials(authorization: str | Sequence[str] | None, form: Form) -
     return creds
 
 
-class JtiStore:
-    """Single use of assertion ``jti`` values across every replica (a primary-key insert)."""
+class ClientLookup(Protocol):
+    """Finds registered clients (:class:`~sealring.server.stores.clients.ClientCache`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def use(self, client_id: str, jti: str, expires_at: float) -> bool:
-        """Record the jti; False if it was recorded before (by any replica)."""
-        try:
-            with Session(self._engine) as session, session.begin():
-                session.add(AssertionJti(client_id=client_id, jti=jti, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
-
-    def prune(self, now: float) -> int:
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(delete(AssertionJti).where(AssertionJti.expires_at < now))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+    def cached(self, client_id: str) -> tuple[bool, Client | None]: ...
+    def get(self, client_id: str) -> Client | None: ...
 
 
-class ClientJWKSFetcher:
-    """The key sets of clients registered with a ``jwks_uri``, for ``private_key_jwt``.
+class AssertionJtis(Protocol):
+    """Single use of assertion ``jti`` values (:class:`~sealring.server.stores.assertion_jtis.JtiStore`)."""
 
-    One :class:`~sealring.resource.AsyncJWKSClient` per URL, so the authorization server reads
-    a client's keys exactly as a resource server reads an issuer's: a deadline for the whole
-    response (5 s), no redirects, a 64 KiB cap on the decoded body, ``https`` except on loopback,
-    one fetch shared by concurrent requests, ``Cache-Control`` within 30 s .. 1 h (5 min when
-    absent), an unknown ``kid`` refetched at most once per 30 s, and the last good set kept for
-    10 min when the client's server fails.
+    def use(self, client_id: str, jti: str, expires_at: float) -> bool: ...
+
+
+class ClientKeySets(Protocol):
+    """The key set behind a client's ``jwks_uri`` (:class:`~sealring.server.stores.client_keys.ClientJWKSFetcher`).
+
+    Raises :class:`~sealring.server.errors.InvalidClient` when the keys cannot be had.
     """
 
-    SETTINGS = JWKSSettings(
-        min_max_age=30.0,
-        max_max_age=3600.0,
-        default_max_age=300.0,
-        cooldown=30.0,
-        stale_if_error=600.0,
-        timeout=5.0,
-        max_size=64 * 1024,
-    )
-
-    def __init__(
-        self,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        settings: JWKSSettings = SETTINGS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._transport = transport
-        self._settings = settings
-        self._clock = clock
-        self._clients: dict[str, AsyncJWKSClient] = {}
-
-    async def get(self, url: str, kid: str | None) -> KeySet:
-        client = self._clients.get(url)
-        if client is None:
-            try:
-                client = AsyncJWKSClient(
-                    url, settings=self._settings, transport=self._transport, clock=self._clock
-                )
-            except ValueError as exc:  # a URL the client rules refuse
-                raise InvalidClient() from exc
-            self._clients[url] = client
-        try:
-            return await client.get_key_set(kid)
-        except JWKSError as exc:
-            raise InvalidClient() from exc
-
-    async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+    async def get(self, url: str, kid: str | None) -> KeySet: ...
+    async def aclose(self) -> None: ...
 
 
 class ClientAuthenticator:
@@ -215,10 +167,10 @@ class ClientAuthenticator:
     def __init__(
         self,
         *,
-        clients: ClientCache,
+        clients: ClientLookup,
         hasher: SecretHasher,
-        jtis: JtiStore,
-        jwks_fetcher: ClientJWKSFetcher,
+        jtis: AssertionJtis,
+        jwks_fetcher: ClientKeySets,
         issuer: str,
         token_endpoint: str,
         assertion_max_lifetime: float = 3600.0,

@@ -1,0 +1,133 @@
+"""What every endpoint shares: the settings and the long-lived services built at start.
+
+:func:`build_context` is the one place the services are wired together; nothing here imports an
+endpoint (tests/server/test_layout.py checks it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from sealring.db import make_engine, upgrade
+from sealring.jose.jws import Signer
+from sealring.keys import KeyManager, load_key_config
+from sealring.server.clients import SecretHasher
+from sealring.server.errors import TemporarilyUnavailable
+from sealring.server.metrics import Metrics
+from sealring.server.protocol.client_auth import ClientAuthenticator
+from sealring.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from sealring.server.settings import Settings
+from sealring.server.stores.assertion_jtis import JtiStore
+from sealring.server.stores.client_keys import ClientJWKSFetcher
+from sealring.server.stores.clients import ClientCache, ClientRepository
+from sealring.server.stores.revocations import RevocationStore
+from sealring.server.stores.server_secret import load_server_secret
+from sealring.server.tokens.access_token import JWKSLike, OwnTokenVerifier
+
+__all__ = ["KeySource", "ServerContext", "build_context", "key_manager"]
+
+
+class KeySource(Protocol):
+    """The part of :class:`sealring.keys.KeyManager` the endpoints use."""
+
+    def signer(self, alg: str) -> Signer: ...
+    def jwks(self) -> JWKSLike: ...
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    engine: Engine
+    keys: KeySource
+    repository: ClientRepository
+    clients: ClientCache
+    authenticator: ClientAuthenticator
+    rate_limiter: RateLimiter | None
+    metrics: Metrics
+    revocations: RevocationStore
+    jtis: JtiStore
+    verifier: OwnTokenVerifier
+    clock: Callable[[], float] = time.time
+
+    def signer(self) -> Signer:
+        """The active key for ``signing_alg``; fails closed as ``temporarily_unavailable``."""
+        try:
+            return self.keys.signer(self.settings.signing_alg)
+        except Exception as exc:  # KeyUnavailable, or a broken HSM session
+            raise TemporarilyUnavailable("no signing key is available") from exc
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit <= 0:
+        return None
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.rate_limit, settings.rate_burst)
+    return MemoryRateLimiter(settings.rate_limit, settings.rate_burst)
+
+
+def key_manager(
+    settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
+) -> KeyManager:
+    kek, hsm = load_key_config(settings.database_url, environ)
+    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
+
+
+def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
+    def collect() -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for info in km.keys():  # noqa: SIM118 - KeyManager.keys(), not a dict
+            counts[(info.alg, info.state)] = counts.get((info.alg, info.state), 0) + 1
+        return counts
+
+    return collect
+
+
+def build_context(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[ServerContext, KeyManager]:
+    """Everything the endpoints share, ready to serve (migrates, creates keys if needed)."""
+    engine = make_engine(settings.database_url, hide_parameters=True)
+    try:
+        upgrade(engine)
+        km = key_manager(settings, engine, environ)
+        km.ensure_ready()
+        secret = load_server_secret(engine, settings.server_secret, clock=clock)
+    except BaseException:
+        engine.dispose()
+        raise
+    repository = ClientRepository(engine, clock=clock)
+    clients = ClientCache(repository, ttl=settings.client_cache_ttl)
+    jtis = JtiStore(engine)
+    authenticator = ClientAuthenticator(
+        clients=clients,
+        hasher=SecretHasher(secret),
+        jtis=jtis,
+        jwks_fetcher=ClientJWKSFetcher(),
+        issuer=settings.issuer,
+        token_endpoint=settings.token_endpoint,
+        assertion_max_lifetime=settings.assertion_max_lifetime,
+        clock=clock,
+    )
+    context = ServerContext(
+        settings=settings,
+        engine=engine,
+        keys=km,
+        repository=repository,
+        clients=clients,
+        authenticator=authenticator,
+        rate_limiter=_rate_limiter(settings),
+        metrics=Metrics(_key_states(km)),
+        revocations=RevocationStore(engine),
+        jtis=jtis,
+        verifier=OwnTokenVerifier(km, settings.issuer, clock=clock),
+        clock=clock,
+    )
+    return context, km

@@ -1,0 +1,54 @@
+"""Operations endpoints: ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sealring.server.context import ServerContext
+from sealring.server.http.endpoint import context_of
+from sealring.server.http.responses import json_response
+from sealring.server.openapi import openapi_document
+
+__all__ = ["healthz", "metrics_endpoint", "openapi_endpoint", "readyz"]
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up and serving."""
+    return json_response({"status": "ok"}, headers=_NO_STORE)
+
+
+def _ping(context: ServerContext) -> None:
+    with context.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers and a signing key is active for the token algorithm."""
+    context = context_of(request)
+    try:
+        await anyio.to_thread.run_sync(_ping, context)
+    except Exception:
+        body = {"status": "unavailable", "reason": "database unreachable"}
+        return json_response(body, status=503, headers=_NO_STORE)
+    try:
+        context.keys.signer(context.settings.signing_alg)
+    except Exception:
+        body = {"status": "unavailable", "reason": "no active signing key"}
+        return json_response(body, status=503, headers=_NO_STORE)
+    return json_response({"status": "ready"}, headers=_NO_STORE)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    context = context_of(request)
+    body = await anyio.to_thread.run_sync(context.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return json_response(openapi_document(context_of(request).settings), headers=_NO_STORE)

@@ -1,0 +1,62 @@
+"""The token endpoint (RFC 6749 §3.2): authenticate the client, then the grant it names.
+
+The hot path: the client comes from the in-memory cache, its secret is checked with one HMAC,
+the signer is the key manager's cached one, and nothing is written to the database.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sealring.jose.errors import JoseError
+from sealring.server.errors import (
+    InvalidRequest,
+    OAuthError,
+    TemporarilyUnavailable,
+    UnsupportedGrantType,
+)
+from sealring.server.grants import GRANTS, GrantRequest
+from sealring.server.http.endpoint import context_of, oauth_endpoint
+from sealring.server.http.forms import read_form
+from sealring.server.http.responses import json_response
+from sealring.server.protocol.client_auth import extract_credentials
+
+__all__ = ["token_endpoint"]
+
+
+@oauth_endpoint("token")
+async def token_endpoint(request: Request) -> Response:
+    context = context_of(request)
+    settings = context.settings
+    form = await read_form(request, settings.max_body_size)
+    creds = extract_credentials(request.headers.getlist("authorization"), form)
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required")
+    client = await context.authenticator.authenticate(creds, endpoint=settings.token_endpoint)
+    request.scope["sealring.client_id"] = client.client_id
+    grant = GRANTS.get(grant_type)
+    if grant is None:
+        # The value is not echoed: §5.2 limits error_description to printable ASCII.
+        raise UnsupportedGrantType("grant_type must be one of " + ", ".join(GRANTS))
+    if context.rate_limiter is not None:
+        await context.rate_limiter.check(client.client_id)
+    try:
+        issued = grant.handler(
+            GrantRequest(
+                client=client,
+                scope=form.get("scope"),
+                resources=form.getall("resource"),
+                issuer=settings.issuer,
+                lifetime=settings.token_lifetime,
+                signer=context.signer(),
+                now=context.clock(),
+            )
+        )
+    except OAuthError:
+        raise
+    except JoseError as exc:
+        raise TemporarilyUnavailable("the token could not be signed") from exc
+    context.metrics.tokens_issued.labels(grant_type, client.client_id).inc()
+    return json_response(issued.response_body())

@@ -1,0 +1,2 @@
+"""Starlette glue shared by the endpoints: reading forms, building responses, the error decorator,
+and the request middleware.  The only place besides ``endpoints/`` and ``app.py`` that knows HTTP."""

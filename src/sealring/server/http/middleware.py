@@ -1,0 +1,132 @@
+"""The ASGI middleware around every request: request id, access log, latency, 431 and opaque 500.
+
+Also the JSON answer to Starlette's own 404/405 (:func:`http_error`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sealring.server.errors import NO_STORE_HEADERS
+from sealring.server.logging import logger, new_request_id, request_id
+from sealring.server.metrics import Metrics
+from sealring.server.routes import endpoint_name
+
+__all__ = ["MAX_HEADER_BYTES", "RequestContext", "http_error"]
+
+MAX_HEADER_BYTES = 16 * 1024
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"pragma", b"no-cache"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_HEADERS_TOO_LARGE = json.dumps(
+    {
+        "error": "invalid_request",
+        "error_description": f"the request headers exceed {MAX_HEADER_BYTES} bytes",
+    }
+).encode()
+
+
+class RequestContext:
+    """Request id, access log line, latency histogram, and a JSON 500 that leaks nothing."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: Callable[[], Metrics | None], prefix: str = ""
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.prefix = prefix  # the issuer's path, under which the endpoints are served too
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        header_bytes = 0
+        for name, value in scope.get("headers", ()):
+            header_bytes += len(name) + len(value)
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+        rid = new_request_id(incoming)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            if header_bytes > MAX_HEADER_BYTES:
+                # Some HTTP servers (uvicorn with httptools) set no limit of their own. Refused
+                # here, inside the try, so the refusal is access-logged like any response.
+                await _send_json(send_wrapper, 431, _HEADERS_TOO_LARGE)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+            logger.error(
+                "unhandled error", extra={"error_type": type(exc).__name__, "where": where}
+            )
+            if not response_started:
+                await _send_json(send_wrapper, 500, b'{"error":"server_error"}')
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope.get("path", "")
+            endpoint = endpoint_name(path, self.prefix)
+            metrics = self.metrics()
+            if metrics is not None:
+                metrics.latency.labels(endpoint).observe(elapsed)
+            logger.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": path[:200],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client_id": scope.get("sealring.client_id"),
+                },
+            )
+            request_id.reset(token)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return Response(
+        json.dumps({"error": code}),
+        status_code=exc.status_code,
+        headers={**NO_STORE_HEADERS, **(exc.headers or {})},
+        media_type="application/json",
+    )

@@ -1,0 +1,5 @@
+"""The RFC rules of the authorization server as plain functions and classes.
+
+Nothing here imports Starlette, SQLAlchemy or httpx (tests/server/test_layout.py checks it): values
+in, a result or an :class:`~sealring.server.errors.OAuthError` out; stores are injected.
+"""

@@ -1,0 +1,144 @@
+"""Clients in the database (``oauth_clients``) and a short in-memory lookup cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from sealring.server.clients import Client
+from sealring.server.stores.tables import ClientRow
+
+__all__ = ["ClientCache", "ClientRepository"]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split()) if text else ()
+
+
+def _to_client(row: ClientRow) -> Client:
+    return Client(
+        client_id=row.client_id,
+        name=row.name,
+        auth_method=row.auth_method,
+        grant_types=_split(row.grant_types),
+        scopes=_split(row.scope),
+        audiences=_split(row.audiences),
+        redirect_uris=_split(row.redirect_uris),
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        created_at=row.created_at,
+        secret_hash=row.secret_hash,
+    )
+
+
+class ClientRepository:
+    """Clients in the database (synchronous; the server calls it from a worker thread)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def get(self, client_id: str) -> Client | None:
+        with Session(self._engine) as session:
+            row = session.get(ClientRow, client_id)
+            return _to_client(row) if row is not None else None
+
+    def list(self) -> list[Client]:
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(ClientRow).order_by(ClientRow.created_at, ClientRow.client_id)
+            )
+            return [_to_client(r) for r in rows]
+
+    def add(self, client: Client, secret_hash: bytes | None) -> Client:
+        now = self._clock()
+        created = client.created_at or now
+        row = ClientRow(
+            client_id=client.client_id,
+            name=client.name,
+            secret_hash=secret_hash,
+            auth_method=client.auth_method,
+            grant_types=" ".join(client.grant_types),
+            scope=" ".join(client.scopes),
+            audiences=" ".join(client.audiences),
+            redirect_uris=" ".join(client.redirect_uris),
+            jwks=client.jwks,
+            jwks_uri=client.jwks_uri,
+            public=client.public,
+            created_at=created,
+            updated_at=now,
+        )
+        with Session(self._engine) as session, session.begin():
+            session.add(row)
+        return dataclasses.replace(client, created_at=created, secret_hash=secret_hash)
+
+    def delete(self, client_id: str) -> bool:
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(delete(ClientRow).where(ClientRow.client_id == client_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_secret_hash(self, client_id: str, secret_hash: bytes) -> bool:
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                update(ClientRow)
+                .where(ClientRow.client_id == client_id)
+                .values(secret_hash=secret_hash, updated_at=self._clock())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ClientCache:
+    """Client lookups cached in memory for ``ttl`` seconds (default 5 s), misses included.
+
+    A deletion or secret rotation made through another process is seen by this one within
+    ``ttl``.  At most ``max_entries`` are kept (oldest evicted first), so a flood of unknown
+    client ids cannot grow memory.
+    """
+
+    def __init__(
+        self,
+        repository: ClientRepository,
+        *,
+        ttl: float = 5.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repository = repository
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, client_id: str) -> tuple[bool, Client | None]:
+        """``(hit, client)`` without touching the database."""
+        entry = self._entries.get(client_id)
+        if entry is None or entry[0] <= self._clock():
+            return False, None
+        return True, entry[1]
+
+    def get(self, client_id: str) -> Client | None:
+        hit, client = self.cached(client_id)
+        if hit:
+            return client
+        client = self._repository.get(client_id)
+        if self._ttl > 0:
+            with self._lock:
+                self._entries[client_id] = (self._clock() + self._ttl, client)
+                self._entries.move_to_end(client_id)
+                while len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
+        return client
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        with self._lock:
+            if client_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)
