@@ -191,6 +191,15 @@ def test_sealring_serve_on_the_embedded_default(
     assert creds["client_secret"] not in out + err
     assert token["access_token"] not in out + err
     assert "Traceback" not in err
+    # The access log, written by each worker's own thread, has the token request's line.
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(
+        r["msg"] == "request"
+        and r["path"] == "/token"
+        and r["status"] == 200
+        and r["client_id"] == creds["client_id"]
+        for r in records
+    ), err
 
 
 def test_client_ids_are_safe_on_a_command_line() -> None:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from sealring.server.context import ServerContext, build_context
 from sealring.server.endpoints import HANDLERS
 from sealring.server.http.middleware import RequestContext, http_error
-from sealring.server.logging import logger
+from sealring.server.logging import access_log, logger
 from sealring.server.metrics import Metrics
 from sealring.server.routes import DISCOVERY, ROUTES, well_known_paths
 from sealring.server.settings import RESOLVED_ENV, Settings
@@ -101,6 +101,7 @@ def create_app(
             await context.authenticator.jwks_fetcher.aclose()
             km.close()
             context.engine.dispose()
+            access_log.flush()
 
     issuer_path = urlsplit(settings.issuer).path
     app = Starlette(

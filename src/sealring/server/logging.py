@@ -6,8 +6,10 @@ client id, error code.  Request bodies, headers, secrets, assertions and tokens 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 __all__ = [
     "AccessLog",
     "JsonFormatter",
+    "access_log",
     "configure_logging",
     "logger",
     "new_request_id",
@@ -66,7 +69,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info") -> None:
-    """Send ``sealring.*`` and the HTTP server's error log to stderr as JSON lines."""
+    """Send ``sealring.*``, the access log and the HTTP server's error log to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("sealring", "uvicorn.error", "_granian"):
@@ -74,6 +77,8 @@ def configure_logging(level: str = "info") -> None:
         log.handlers[:] = [handler]
         log.setLevel(level.upper())
         log.propagate = False
+    access_log.stream = None
+    access_log.enabled = logging.getLogger("sealring.server").isEnabledFor(logging.INFO)
 
 
 class AccessLog:
@@ -82,8 +87,9 @@ class AccessLog:
     The line has the fields a ``logging`` record of the ``sealring.server`` logger would have
     (``ts``, ``level``, ``logger``, ``msg: "request"``, ``request_id``) and the request's own
     (``method``, ``path``, ``status``, ``duration_ms``, ``client_id``). :meth:`record` only
-    formats and queues the line; a daemon thread writes what is queued every ``interval``
-    seconds in one write, and :meth:`close` writes the rest. A stream that blocks cannot stall
+    formats and queues the line; a daemon thread, started with the first line, writes what is
+    queued every ``interval`` seconds in one write to ``stream`` (standard error when None), and
+    :meth:`flush` or the end of the process writes the rest. A stream that blocks cannot stall
     requests: beyond ``max_queued`` lines the oldest are dropped and counted in ``dropped``.
     """
 
@@ -91,20 +97,21 @@ class AccessLog:
         self,
         stream: TextIO | None = None,
         *,
+        enabled: bool = True,
         interval: float = 0.05,
         max_queued: int = 100_000,
     ) -> None:
-        self._stream = stream
+        self.stream = stream
+        self.enabled = enabled
+        self.dropped = 0
         self._interval = interval
         self._queue: deque[str] = deque(maxlen=max_queued)
         self._max_queued = max_queued
         self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
         self._closed = False
         self._second = -1
         self._ts_prefix = ""
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="sealring-access-log", daemon=True)
-        self._thread.start()
 
     def record(
         self,
@@ -132,6 +139,8 @@ class AccessLog:
             f'"duration_ms":{round(duration_ms, 3)!r},'
             f'"client_id":{_json_string(client_id) if client_id is not None else "null"}}}\n'
         )
+        if self._thread is None:
+            self._start()
 
     def flush(self) -> None:
         """Write every queued line now."""
@@ -143,7 +152,7 @@ class AccessLog:
             except IndexError:
                 break
         if lines:
-            stream = self._stream if self._stream is not None else sys.stderr
+            stream = self.stream if self.stream is not None else sys.stderr
             try:
                 stream.write("".join(lines))
                 stream.flush()
@@ -154,10 +163,26 @@ class AccessLog:
         """Stop the writer thread and write what is left."""
         self._closed = True
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.flush()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sealring-access-log", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while not self._closed:
             self._wake.wait(self._interval)
             self.flush()
+
+    def _after_fork(self) -> None:
+        # The writer thread does not survive a fork; the child starts its own with its first line.
+        self._thread = None
+        self._queue.clear()
+
+
+#: The server's access log; :func:`configure_logging` switches it on for level ``info``.
+access_log = AccessLog(enabled=False)
+atexit.register(access_log.flush)
+os.register_at_fork(after_in_child=access_log._after_fork)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealring.server.errors import NO_STORE_HEADERS
-from sealring.server.logging import logger, new_request_id, request_id
+from sealring.server.logging import access_log, logger, new_request_id, request_id
 from sealring.server.metrics import Metrics
 from sealring.server.routes import endpoint_name
 
@@ -108,16 +108,15 @@ class RequestContext:
             metrics = self.metrics()
             if metrics is not None:
                 metrics.latency.labels(endpoint).observe(elapsed)
-            logger.info(
-                "request",
-                extra={
-                    "method": scope.get("method"),
-                    "path": path[:200],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "client_id": scope.get("sealring.client_id"),
-                },
-            )
+            if access_log.enabled:
+                access_log.record(
+                    method=scope.get("method"),
+                    path=path[:200],
+                    status=status,
+                    duration_ms=elapsed * 1000,
+                    client_id=scope.get("sealring.client_id"),
+                    request_id=rid,
+                )
             request_id.reset(token)
 
 
