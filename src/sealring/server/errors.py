@@ -149,3 +149,76 @@ class ServerError(OAuthError):
 
     code = "server_error"
     status_code = 500
+
+
+# Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6, RFC 9101 §6.1).  Minimal
+# classes for the login building blocks; whether one is shown on a page or redirected to the
+# client is decided by the authorization request validator, not by the class.
+
+
+class AccessDenied(OAuthError):
+    """RFC 6749 §4.1.2.1: the resource owner or the server denied the request."""
+
+    code = "access_denied"
+    status_code = 403
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1: only ``response_type=code`` is served."""
+
+    code = "unsupported_response_type"
+
+
+class InteractionRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user would have to interact."""
+
+    code = "interaction_required"
+
+
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user is not signed in."""
+
+    code = "login_required"
+
+
+class AccountSelectionRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user would have to choose an account."""
+
+    code = "account_selection_required"
+
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user has not consented."""
+
+    code = "consent_required"
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: the ``request`` parameter (a request object) is not supported."""
+
+    code = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: the ``request_uri`` parameter is not supported."""
+
+    code = "request_uri_not_supported"
+
+
+class InvalidRequestObject(OAuthError):
+    """OIDC Core §3.1.2.6 / RFC 9101 §6.1: the request object is invalid."""
+
+    code = "invalid_request_object"
+
+
+__all__ += [
+    "AccessDenied",
+    "AccountSelectionRequired",
+    "ConsentRequired",
+    "InteractionRequired",
+    "InvalidRequestObject",
+    "LoginRequired",
+    "RequestNotSupported",
+    "RequestUriNotSupported",
+    "UnsupportedResponseType",
+]
