@@ -1,4 +1,4 @@
-"""What the authorization server signs: RFC 9068 access tokens.
+"""What the authorization server issues: RFC 9068 access tokens, ID tokens and opaque handles.
 
 No Starlette, SQLAlchemy or httpx here (tests/server/test_layout.py checks it).
 """
