@@ -1,12 +1,13 @@
 """Redirect URIs: what a client may register and how a requested one is matched.
 
-Registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1 and §4.1.3), decided here:
+Registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.6), decided here:
 
 * An absolute URI of printable ASCII, without a fragment (RFC 6749 §3.1.2), without userinfo
   (``https://good@evil``: parsers disagree about the host), at most 2000 characters.
 * ``https`` for every client.
 * ``http`` only for a native client, and only with a loopback IP literal host, ``127.0.0.1`` or
-  ``[::1]`` (RFC 8252 §7.3; RFC 9700 §4.1.3 forbids other ``http`` redirect URIs).
+  ``[::1]`` (RFC 9700 §2.6: no ``http`` redirect URI except a native client's loopback
+  interface redirection, RFC 8252 §7.3).
   ``http://localhost`` is refused: RFC 8252 §8.3 calls it NOT RECOMMENDED because the name may
   resolve to something other than the loopback interface (a hosts file, a resolver) and a
   firewall may treat it differently; the IP literal has neither problem.
@@ -14,12 +15,14 @@ Registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1 and §4.1.3), decid
   domain name does (``com.example.app:/cb``); this also keeps out ``javascript:``, ``data:`` and
   ``file:``.
 
-Matching (RFC 9700 §4.1.3, RFC 6749 §3.1.2.3): the requested value must equal a registered one
-character for character: no normalisation, no trailing-slash or case folding, no wildcards.  The
-only exception is RFC 8252 §7.3's: for a native client, a registered ``http`` loopback IP URI
-matches a request that differs from it only in the port, because the app learns its ephemeral
-port at run time.  It does not apply to ``localhost``, which is matched exactly only (clients
-registered before these rules may still hold such a value).
+Matching (RFC 9700 §2.1 and §4.1.3, RFC 6749 §3.1.2.3): the requested value must equal a
+registered one character for character: no normalisation, no trailing-slash or case folding, no
+wildcards.  The only exception is RFC 8252 §7.3's: for a native client, a registered ``http``
+loopback IP URI matches a request that differs from it only in the port, because the app learns
+its ephemeral port at run time.  RFC 9700 §2.1 words this as "port numbers in localhost
+redirection URIs of native apps"; Sealring reads it as RFC 8252 §7.3 defines it, for the IP
+literals only.  A ``localhost`` URI is matched exactly (clients registered before these rules
+may still hold one).
 """
 
 from __future__ import annotations
