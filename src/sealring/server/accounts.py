@@ -97,13 +97,15 @@ def normalize_username(username: str) -> str:
     """The form usernames are stored and looked up in: NFKC, case-folded, trimmed.
 
     So "Alice", "alice " and the full-width form of "alice" are one account rather than three
-    look-alikes (RFC 8265 §3.3 UsernameCaseMapped, simplified).
+    look-alikes (close to RFC 8265's UsernameCaseMapped profile, with NFKC standing in for its
+    width mapping).
     """
     return unicodedata.normalize("NFKC", username).casefold().strip()
 
 
 def _normalize_password(password: str) -> str:
-    # RFC 8265 §4.2 OpaqueString: NFC, so a composed and a decomposed "é" are one password.
+    # NFC, as RFC 8265's OpaqueString profile does: a composed and a decomposed "é" are one
+    # password.
     return unicodedata.normalize("NFC", password)
 
 
