@@ -2,10 +2,11 @@
 
 The ID token of the code flow carries the authentication, not the profile: ``iss``, ``sub``,
 ``aud``, ``exp``, ``iat``, ``auth_time``, ``nonce`` when the request had one, ``sid``, ``amr``,
-``acr`` and ``at_hash``.  Claims of the ``profile`` and ``email`` scopes come from ``/userinfo``
-(OIDC Core §5.4: "when an Access Token is issued, they are returned from the UserInfo
-Endpoint"); one goes into the ID token only when it is named in ``claims_in_id_token`` (the
-``claims`` request parameter, §5.5, or a client policy decided by the caller).
+``acr`` and ``at_hash``.  Claims of the ``profile`` and ``email`` scopes come from
+``/userinfo`` (OIDC Core §5.4: with a response type that issues an access token, the claims of
+these scopes are returned from the UserInfo endpoint); one goes into the ID token only when it
+is named in ``claims_in_id_token`` (the ``claims`` request parameter, §5.5, or a client policy
+decided by the caller).
 
 Tokens are signed by :func:`sealring.jose.jwt.encode_jwt` with a :class:`Signer` from the key
 manager, the same path as access tokens; the ``alg`` of that signer also picks the hash of
