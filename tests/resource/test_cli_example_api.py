@@ -11,8 +11,8 @@ import httpx
 from typer.testing import CliRunner
 
 from sealring.cli import app
-
-from .conftest import AUDIENCE, IssuerServer, mint, new_key
+from tests.helpers.issuer import IssuerServer
+from tests.helpers.tokens import AUDIENCE, mint, new_key
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ def test_all_is_exact() -> None:
         "errors",
         "example_api",
         "integrations",
-        "jwks_client",
+        "jwks",
         "verifier",
     }
     assert public - modules == set(resource.__all__)

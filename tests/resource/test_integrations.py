@@ -36,8 +36,10 @@ from sealring.resource.integrations.starlette import (
     get_token,
     requires_token,
 )
-
-from .conftest import AUDIENCE, FakeClock, IssuerServer, ThreadedUvicorn, mint, new_key
+from tests.helpers.clock import FakeClock
+from tests.helpers.issuer import IssuerServer
+from tests.helpers.servers import ThreadedUvicorn
+from tests.helpers.tokens import AUDIENCE, mint, new_key
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges its test client toward the httpx2 package, which this project does not

@@ -33,7 +33,7 @@ from sealring.jose.jws import CompactJWS, parse_compact, select_key, verify_sign
 from sealring.jose.jwt import check_type, decode_payload, validate_claims
 from sealring.resource.cache import DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SIZE, VerifiedTokenCache
 from sealring.resource.errors import InsufficientScope, InvalidToken
-from sealring.resource.jwks_client import AsyncJWKSClient, JWKSClient, JWKSSettings
+from sealring.resource.jwks import AsyncJWKSClient, JWKSClient, JWKSSettings
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
