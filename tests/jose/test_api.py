@@ -9,8 +9,7 @@ import pytest
 
 import sealring.jose
 from sealring.jose import JWK, InvalidKey, JWTVerifier, KeySet
-
-from .helpers import key
+from tests.helpers.jose import key
 
 
 def test_exported_members_are_exact() -> None:

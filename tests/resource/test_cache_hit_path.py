@@ -139,16 +139,6 @@ def test_static_key_set_hits_until_exp(clock: FakeClock, key) -> None:
     assert verifier.cached(forged) is None
 
 
-def test_key_set_kids() -> None:
-    a, b = new_key("ES256", kid="a"), new_key("EdDSA", kid="b")
-    keys = KeySet.of(a, b)
-    assert keys.kids == frozenset({"a", "b"})
-    assert "a" in keys
-    assert "c" not in keys
-    with pytest.raises(AttributeError):
-        keys.kids = frozenset()  # type: ignore[misc]
-
-
 def test_verifier_cache_bytes_option(clock: FakeClock, key) -> None:
     verifier = AccessTokenVerifier(
         "https://as.example",
