@@ -75,7 +75,7 @@ def test_claims() -> None:
     ids=["1e400", "-1e400", "2^53", "-2^53", "1e308", "-1e308"],
 )
 def test_numeric_dates_beyond_2_53_are_refused(claim: str, value: float) -> None:
-    # 10**400 used to pass as an "exp" that never comes, then crash float() in the resource layer.
+    # 10**400 must not pass as an "exp" that never comes (and then crash float() downstream).
     claims = {"exp": T0 + 60, claim: value}
     with pytest.raises(InvalidClaim) as caught:
         validate_claims(claims, now=T0)

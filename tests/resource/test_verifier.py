@@ -324,7 +324,7 @@ def static_verifier(key, clock: FakeClock) -> AccessTokenVerifier:  # type: igno
 def test_non_string_tokens_are_invalid_token(
     static_verifier: AccessTokenVerifier, token: object
 ) -> None:
-    # A list or bytearray used to reach the cache lookup and raise TypeError (unhashable).
+    # A list or bytearray must not reach the cache lookup (TypeError: unhashable).
     with pytest.raises(InvalidToken) as info:
         static_verifier.verify(token)  # type: ignore[arg-type]
     assert info.value.reason == "malformed"
@@ -379,7 +379,7 @@ def test_scopes_are_split_on_spaces_only(
     scope: str,
     expected: set[str],  # type: ignore[no-untyped-def]
 ) -> None:
-    # RFC 6749 §3.3: a tab or a no-break space used to split one scope into two grants.
+    # RFC 6749 §3.3: a tab or a no-break space must not split one scope into two grants.
     claims = static_verifier.verify(mint(key, issuer=ISSUER, scope=scope))
     assert claims.scopes == expected
 
@@ -403,8 +403,8 @@ def test_cache_hit_still_answers_for_this_verifier_only(key, clock: FakeClock) -
 
 
 def test_rsa_key_without_alg_verifies_only_rs256_by_default(clock: FakeClock) -> None:
-    # The default allow-list used to be every algorithm, so an RSA key that declares no alg
-    # accepted RS384/RS512/PS256/... too: the token header widened what the key is bound to.
+    # With every algorithm allowed by default, an RSA key that declares no alg would accept
+    # RS384/RS512/PS256/... too: the token header would widen what the key is bound to.
     rsa = new_key("RS256")
     bare = JWK.from_key(rsa.private_key(), kid="bare")  # no alg
     keys = KeySet.of(bare)
@@ -463,7 +463,7 @@ _JSON = st.recursive(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@example(header={}, claims={"exp": 10**400})  # the findings above, always tried first
+@example(header={}, claims={"exp": 10**400})  # the hostile values above, always tried first
 @example(header={}, claims={"iat": -(10**400)})
 @example(header={}, claims={"sub": "\ud800"})
 @given(

@@ -13,16 +13,16 @@ verified claims, so a hit proves the same bytes verified before. An entry:
 Keys are bytes so that an ASGI adapter can look up the raw ``Authorization`` header it was given
 (``offset`` skips ``Bearer ``) without decoding or copying it. The dict is keyed on the token's
 last :data:`KEY_CHARS` bytes (inside the signature), and a hit compares the whole token: equality
-is a ``memcmp``, while hashing a fresh ~600-byte token for the lookup was the largest single cost
-of a hit. The tail is as unique as the signatures are; two tokens that share one only take turns
-in the cache, and since entries are put only after a successful verification, nobody without a
-trusted key can push one out.
+is a ``memcmp``, cheaper than hashing the whole fresh token for every lookup. The tail is as
+unique as the signatures are; two tokens that share one only take turns in the cache, and since
+entries are put only after a successful verification, nobody without a trusted key can push one
+out.
 
 Thread-safe. Writers (``put``, evictions) hold one lock over an ``OrderedDict`` and a
 per-(issuer, kid) index. A hit takes no lock: it is one dict read of an immutable entry and a
 ``move_to_end``, each a single operation under the GIL, and the only race (another thread evicted
-the entry in between) is caught and answered as the miss it has become. A hit is the hot path of
-every protected request, and the lock was a third of its cost.
+the entry in between) is caught and answered as the miss it has become: a hit is the hot path of
+every protected request. The costs that led here are in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Generic, TypeVar
 
 __all__ = ["DEFAULT_CACHE_BYTES", "DEFAULT_CACHE_SIZE", "VerifiedTokenCache", "entry_cost"]
 
-#: Default number of tokens kept: about 25 MB with 450-byte tokens (measured: 2.5 KiB per entry,
-#: token bytes and verified claims included).
+#: Default number of tokens kept: about 25 MB with 450-byte tokens (the memory per entry is in
+#: docs/benchmarks.md, "Verified-token cache memory").
 DEFAULT_CACHE_SIZE = 10_000
 #: Default bound on the entries' estimated memory (:func:`entry_cost`), whichever bound is
 #: reached first: it only binds when tokens are large (16 KiB tokens: about 1,000 entries).
@@ -51,8 +51,8 @@ T = TypeVar("T")
 def entry_cost(token: bytes) -> int:
     """The estimated memory of a cached token and its verified claims, in bytes.
 
-    Four times the token plus a fixed part: measured 2.5 KiB for a 450-byte RFC 9068 token (its
-    bytes, the decoded claims dict, the claims object and the cache's own records).
+    Four times the token plus a fixed part, fitted to the measured cost of an entry (its bytes,
+    the decoded claims dict, the claims object and the cache's own records; docs/benchmarks.md).
     """
     return 4 * len(token) + 600
 

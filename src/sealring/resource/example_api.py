@@ -22,7 +22,7 @@ from starlette.routing import Route
 from sealring.resource import AccessTokenVerifier
 from sealring.resource.integrations.starlette import (
     BearerTokenMiddleware,
-    get_token,
+    claims_of,
     requires_token,
 )
 
@@ -36,7 +36,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
     items: list[dict[str, Any]] = []
 
     async def hello(request: Request) -> Response:  # any valid token: the middleware demands one
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         return JSONResponse(
             {"message": f"hello, {claims.sub}", "sub": claims.sub, "scopes": sorted(claims.scopes)}
@@ -48,7 +48,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
 
     @requires_token(scopes=["items:write"], realm=realm)
     async def create_item(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         try:
             body = json.loads(await request.body())

@@ -36,23 +36,24 @@ from sealring.resource.errors import InsufficientScope, InvalidToken
 from sealring.resource.jwks import AsyncJWKSClient, JWKSClient, JWKSSettings
 
 __all__ = [
-    "DEFAULT_ALGORITHMS",
     "DEFAULT_LEEWAY",
     "RFC9068_REQUIRED_CLAIMS",
+    "SUPPORTED_ALGORITHMS",
     "AccessTokenClaims",
     "AccessTokenVerifier",
-    "KeySource",
     "TrustedIssuer",
+    "VerificationKeys",
 ]
 
 #: RFC 9068 §2.2: the claims every JWT access token carries.
 RFC9068_REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
-#: Every asymmetric algorithm of the JOSE core, for error messages and explicit allow-lists.
-#: Not the default: by default each key verifies only the algorithm it is bound to.
-DEFAULT_ALGORITHMS = tuple(sorted(ALGORITHMS))
+#: Every algorithm an explicit allow-list may name (the JOSE core's registry). Without a list,
+#: each key verifies only the algorithm it is bound to.
+SUPPORTED_ALGORITHMS = tuple(sorted(ALGORITHMS))
 DEFAULT_LEEWAY = 30.0
 
-KeySource: TypeAlias = JWKSClient | AsyncJWKSClient | KeySet
+#: Where an issuer's verification keys come from: a JWKS client or a fixed key set.
+VerificationKeys: TypeAlias = JWKSClient | AsyncJWKSClient | KeySet
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class TrustedIssuer:
     """
 
     issuer: str
-    keys: KeySource | None = None
+    keys: VerificationKeys | None = None
     jwks_uri: str | None = None
     audience: str | Collection[str] | None = None
 
@@ -99,7 +100,7 @@ class TrustedIssuer:
 @dataclass
 class _Issuer:
     issuer: str
-    keys: KeySource
+    keys: VerificationKeys
     audience: str | Collection[str]
     owned: bool
     #: What a cache hit may trust without asking ``keys``: the kids of the last fresh key set
@@ -184,7 +185,7 @@ class AccessTokenVerifier:
         *,
         audience: str | Collection[str],
         jwks_uri: str | None = None,
-        keys: KeySource | None = None,
+        keys: VerificationKeys | None = None,
         trusted_issuers: Sequence[TrustedIssuer] = (),
         algorithms: Collection[str] | None = None,
         typ: str | None = "at+jwt",
@@ -210,7 +211,7 @@ class AccessTokenVerifier:
         if algorithms is not None and (
             isinstance(algorithms, str) or not algorithms or set(algorithms) - set(ALGORITHMS)
         ):
-            raise ValueError(f"algorithms must be a non-empty subset of {DEFAULT_ALGORITHMS}")
+            raise ValueError(f"algorithms must be a non-empty subset of {SUPPORTED_ALGORITHMS}")
         self.audience = audience
         # None: each key verifies only its declared alg, else its natural one (RS256 for an
         # RSA key without alg, RFC 8725 §3.1). An explicit list also lets an RSA key without
