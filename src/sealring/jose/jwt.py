@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from sealring.jose import _json
-from sealring.jose.algorithms import ALGORITHMS
+from sealring.jose.algorithms import check_allow_list
 from sealring.jose.errors import (
     ExpiredToken,
     ImmatureToken,
@@ -298,12 +298,7 @@ class JWTVerifier:
         if isinstance(algorithms, str):
             raise TypeError("algorithms must be a collection of names, not a string")
         if algorithms is not None:
-            unsupported = sorted(set(algorithms) - set(ALGORITHMS))
-            if unsupported or not algorithms:
-                raise ValueError(
-                    f"algorithms must be a non-empty subset of {sorted(ALGORITHMS)}"
-                    + (f"; not supported: {unsupported}" if unsupported else "")
-                )
+            check_allow_list(algorithms)
         _check_leeway(leeway)
         if isinstance(required, str):
             raise TypeError("required must be a collection of claim names, not a string")

@@ -33,7 +33,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["DEFAULT_CACHE_BYTES", "DEFAULT_CACHE_SIZE", "VerifiedTokenCache", "entry_cost"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "DEFAULT_CACHE_SIZE",
+    "KEY_CHARS",
+    "VerifiedTokenCache",
+    "entry_cost",
+]
 
 #: Default number of tokens kept: about 25 MB with 450-byte tokens (the memory per entry is in
 #: docs/benchmarks.md, "Verified-token cache memory").
@@ -45,7 +51,7 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 #: How many bytes of the token's end the dict hashes; the whole token is compared on a hit.
 KEY_CHARS = 32
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def entry_cost(token: bytes) -> int:
@@ -58,15 +64,15 @@ def entry_cost(token: bytes) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry(Generic[T]):
+class _Entry(Generic[_T]):
     token: bytes
-    value: T
+    value: _T
     expires_at: float
     issuer: str
     kid: str
 
 
-class VerifiedTokenCache(Generic[T]):
+class VerifiedTokenCache(Generic[_T]):
     """An LRU of verified tokens, keyed on the token, bounded by ``max_entries`` and by
     ``max_bytes`` of estimated memory (:func:`entry_cost`), whichever is reached first."""
 
@@ -80,7 +86,7 @@ class VerifiedTokenCache(Generic[T]):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._bytes = 0
-        self._entries: OrderedDict[bytes, _Entry[T]] = OrderedDict()
+        self._entries: OrderedDict[bytes, _Entry[_T]] = OrderedDict()
         # (issuer, kid) -> the dict keys of the tokens it verified
         self._by_key: dict[tuple[str, str], set[bytes]] = {}
         self._lock = threading.Lock()
@@ -93,7 +99,7 @@ class VerifiedTokenCache(Generic[T]):
         """The estimated memory of the entries held now (:func:`entry_cost` summed)."""
         return self._bytes
 
-    def get(self, token: bytes, now: float, offset: int = 0) -> T | None:
+    def get(self, token: bytes, now: float, offset: int = 0) -> _T | None:
         """The cached value of ``token[offset:]`` while ``now < exp``; ``None`` otherwise.
 
         An expired entry is dropped. ``offset`` lets a caller pass a buffer the token ends.
@@ -119,7 +125,7 @@ class VerifiedTokenCache(Generic[T]):
         return None
 
     def put(
-        self, token: bytes, value: T, *, expires_at: float, issuer: str, kid: str, now: float
+        self, token: bytes, value: _T, *, expires_at: float, issuer: str, kid: str, now: float
     ) -> None:
         """Remember a token verified at ``now``; ignored if it is already expired."""
         if not now < expires_at or entry_cost(token) > self.max_bytes:
@@ -168,11 +174,11 @@ class VerifiedTokenCache(Generic[T]):
             self._by_key.clear()
             self._bytes = 0
 
-    def _remove(self, key: bytes, entry: _Entry[T]) -> None:
+    def _remove(self, key: bytes, entry: _Entry[_T]) -> None:
         del self._entries[key]
         self._unindex(key, entry)
 
-    def _unindex(self, key: bytes, entry: _Entry[T]) -> None:
+    def _unindex(self, key: bytes, entry: _Entry[_T]) -> None:
         """Forget a removed entry: its index record and its share of the byte count."""
         self._bytes -= entry_cost(entry.token)
         by_key = (entry.issuer, entry.kid)

@@ -28,7 +28,7 @@ from sealring.resource.integrations.starlette import (
 
 __all__ = ["create_app"]
 
-MAX_NAME_LENGTH = 200
+_MAX_NAME_LENGTH = 200
 
 
 def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example") -> Starlette:
@@ -55,7 +55,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
         except ValueError:
             body = None
         name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_LENGTH:
             return JSONResponse(
                 {"error": "invalid_item", "error_description": 'send {"name": "..."}'}, 400
             )

@@ -24,8 +24,8 @@ from sealring.resource.verifier import AccessTokenClaims, AccessTokenVerifier
 
 __all__ = ["TokenAuth", "current_claims"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _G_KEY = "sealring_token"
 
 
@@ -66,13 +66,13 @@ class TokenAuth:
 
     def require_token(
         self, scopes: Collection[str] = ()
-    ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    ) -> Callable[[Callable[_P, _R]], Callable[_P, _R | Response]]:
         """Decorate a view: 401/400 without a valid token, 403 without every scope."""
         required = tuple(scopes)
 
-        def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
+        def decorate(view: Callable[_P, _R]) -> Callable[_P, _R | Response]:
             @functools.wraps(view)
-            def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R | Response:
                 try:
                     claims = self.verifier.verify(self._token())
                     claims.require_scopes(required)

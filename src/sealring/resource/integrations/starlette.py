@@ -44,7 +44,7 @@ SCOPE_KEY = "sealring.token"
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _NOT_SET = object()
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+_Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def response_for(exc: SealringError, realm: str | None) -> Response:
@@ -153,7 +153,7 @@ def requires_token(
     verifier: AccessTokenVerifier | None = None,
     allow_query: bool = False,
     allow_form: bool = False,
-) -> Callable[[Endpoint], Endpoint]:
+) -> Callable[[_Endpoint], _Endpoint]:
     """Decorate an endpoint: 401 without a token, 403 without every scope in ``scopes``.
 
     Without ``verifier`` it reads what :class:`BearerTokenMiddleware` found. With one it needs
@@ -164,7 +164,7 @@ def requires_token(
     options = BearerOptions(realm=realm, allow_form=allow_form, allow_query=allow_query)
     fast = verifier is not None and not (allow_query or allow_form)
 
-    def decorate(endpoint: Endpoint) -> Endpoint:
+    def decorate(endpoint: _Endpoint) -> _Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             # This runs on every request: on a cache hit, one header scan, one type test.
