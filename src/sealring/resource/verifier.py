@@ -346,7 +346,8 @@ class AccessTokenVerifier:
         hit = cache.get(authorization, now, 7)
         if hit is None:
             return None
-        # _still_trusted's common case inline: this is every request of an ASGI app.
+        # _still_trusted's common case inline: it runs on every request of an ASGI app, where
+        # each call frame counts (docs/benchmarks.md, "Under load").
         kids, until = self._issuers[hit.iss].trusted
         if now < until and hit.kid in kids and not self._revoked:
             return hit
