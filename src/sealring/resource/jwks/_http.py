@@ -78,7 +78,7 @@ class BodyReader:
             raise self._too_large()
 
     def chunks(self) -> Iterator[bytes] | None:
-        """None to read raw; else the body a transport already read and decoded (MockTransport)."""
+        """None to read raw; else the body an in-process transport already read and decoded."""
         if self.response.is_stream_consumed:
             self._inflate = None
             return iter((self.response.content,))
