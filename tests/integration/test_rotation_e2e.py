@@ -23,7 +23,7 @@ import pytest
 from sealring.jose.jws import parse_compact
 from sealring.keys import RotationPolicy
 from sealring.resource import AccessTokenVerifier, InvalidToken, JWKSClient, JWKSSettings
-from tests.integration.conftest import (
+from tests.helpers.deployment import (
     AUDIENCE,
     ISSUER,
     JWKS_MAX_AGE,

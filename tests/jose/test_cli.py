@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from sealring.cli import app
 from sealring.jose import JWK, KeySet, LocalSigner, encode_jwt
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0
+from tests.helpers.jose import key
 
 runner = CliRunner()
 ISS = "https://as.example"
@@ -28,7 +28,7 @@ def jwks_file(tmp_path: Path) -> Path:
 
 
 def _token(alg: str = "ES256", **claims: object) -> str:
-    body = {"iss": ISS, "aud": "api", "sub": "u1", "exp": NOW + 60, "iat": NOW, **claims}
+    body = {"iss": ISS, "aud": "api", "sub": "u1", "exp": T0 + 60, "iat": T0, **claims}
     return encode_jwt(body, LocalSigner(key(alg)), typ="at+jwt")
 
 
@@ -50,11 +50,11 @@ def test_verify_valid(jwks_file: Path) -> None:
         "--token-type",
         "at+jwt",
         "--now",
-        str(NOW),
+        str(T0),
     )
     assert code == 0, err
     assert json.loads(out)["sub"] == "u1"
-    code, out, _ = _verify(token, "--jwks", str(jwks_file), "--now", str(NOW), "--json")
+    code, out, _ = _verify(token, "--jwks", str(jwks_file), "--now", str(T0), "--json")
     report = json.loads(out)
     assert report["valid"] is True
     assert report["alg"] == "ES256"
@@ -64,7 +64,7 @@ def test_verify_valid(jwks_file: Path) -> None:
 
 def test_verify_from_stdin(jwks_file: Path) -> None:
     result = runner.invoke(
-        app, ["verify", "-", "--jwks", str(jwks_file), "--now", str(NOW)], input=_token() + "\n"
+        app, ["verify", "-", "--jwks", str(jwks_file), "--now", str(T0)], input=_token() + "\n"
     )
     assert result.exit_code == 0
 
@@ -75,16 +75,16 @@ def test_verify_from_stdin(jwks_file: Path) -> None:
         (["--issuer", "https://other.example"], {}, "invalid_issuer"),
         (["--audience", "other"], {}, "invalid_audience"),
         (["--token-type", "JWT"], {}, "invalid_type"),
-        (["--now", str(NOW + 61)], {}, "token_expired"),
+        (["--now", str(T0 + 61)], {}, "token_expired"),
         (["--algorithms", "RS256"], {}, "alg_not_allowed"),
         ([], {"exp": "soon"}, "invalid_claim"),
-        ([], {"nbf": NOW + 30}, "token_not_yet_valid"),
+        ([], {"nbf": T0 + 30}, "token_not_yet_valid"),
     ],
 )
 def test_verify_invalid(
     jwks_file: Path, extra: list[str], token_kwargs: dict[str, object], code: str
 ) -> None:
-    args = ["--jwks", str(jwks_file), "--now", str(NOW), *extra]
+    args = ["--jwks", str(jwks_file), "--now", str(T0), *extra]
     if "--now" in extra:
         args = ["--jwks", str(jwks_file), *extra]
     rc, out, err = _verify(_token(**token_kwargs), *args)
@@ -98,12 +98,12 @@ def test_verify_invalid(
 
 
 def test_verify_leeway(jwks_file: Path) -> None:
-    rc, _, _ = _verify(_token(), "--jwks", str(jwks_file), "--now", str(NOW + 65), "--leeway", "10")
+    rc, _, _ = _verify(_token(), "--jwks", str(jwks_file), "--now", str(T0 + 65), "--leeway", "10")
     assert rc == 0
 
 
 def test_verify_unknown_key_and_garbage(jwks_file: Path) -> None:
-    rc, _, err = _verify(_token("RS256"), "--jwks", str(jwks_file), "--now", str(NOW))
+    rc, _, err = _verify(_token("RS256"), "--jwks", str(jwks_file), "--now", str(T0))
     assert rc == 1
     assert "unknown_kid" in err
     for garbage in ("", "a.b", "x" * 3_000_000, "\udcff.e30.e30", "é.é.é"):
@@ -171,8 +171,8 @@ def jwks_server() -> Iterator[str]:
 
 
 def test_verify_jwks_url(jwks_server: str) -> None:
-    assert _verify(_token(), "--jwks", f"{jwks_server}/jwks", "--now", str(NOW))[0] == 0
-    rc, _, err = _verify(_token(), "--jwks", f"{jwks_server}/redirect", "--now", str(NOW))
+    assert _verify(_token(), "--jwks", f"{jwks_server}/jwks", "--now", str(T0))[0] == 0
+    rc, _, err = _verify(_token(), "--jwks", f"{jwks_server}/redirect", "--now", str(T0))
     assert rc == 2
     assert "answered a redirect; refused" in err
     assert _verify(_token(), "--jwks", f"{jwks_server}/missing")[0] == 2

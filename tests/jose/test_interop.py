@@ -15,8 +15,8 @@ from joserfc import jwt as rfc_jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from sealring.jose import JWTVerifier, KeySet, LocalSigner, encode_jwt
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0
+from tests.helpers.jose import key
 
 ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 ISS = "https://as.example"
@@ -28,14 +28,14 @@ def _claims(tag: str) -> dict[str, Any]:
         "iss": ISS,
         "aud": "api",
         "sub": tag,
-        "exp": int(NOW) + 300,
-        "iat": int(NOW),
+        "exp": int(T0) + 300,
+        "iat": int(T0),
         "n": [1, "é"],
     }
 
 
 def _verifier(alg: str) -> JWTVerifier:
-    return JWTVerifier(KeySet.of(key(alg)), issuer=ISS, audience="api", clock=lambda: NOW)
+    return JWTVerifier(KeySet.of(key(alg)), issuer=ISS, audience="api", clock=lambda: T0)
 
 
 def _rfc_key(alg: str) -> Any:
@@ -110,7 +110,7 @@ def test_node_jose() -> None:
                 "token": encode_jwt(_claims("to-node"), LocalSigner(jwk), typ="at+jwt"),
                 "jwks": KeySet.of(jwk).to_dict(),
                 "algorithms": [alg],
-                "now": NOW,
+                "now": T0,
             }
         )
         tasks.append(
@@ -130,7 +130,7 @@ def test_node_jose() -> None:
             "token": forged,
             "jwks": KeySet.of(key("ES256")).to_dict(),
             "algorithms": ["ES256"],
-            "now": NOW,
+            "now": T0,
         }
     )
     results = _node(tasks)
@@ -140,7 +140,7 @@ def test_node_jose() -> None:
         assert verified["payload"] == _claims("to-node")
         token = signed["token"]
         result = JWTVerifier(
-            KeySet.of(key(alg)), issuer=ISS, audience="api", typ="at+jwt", clock=lambda: NOW
+            KeySet.of(key(alg)), issuer=ISS, audience="api", typ="at+jwt", clock=lambda: T0
         ).verify(token)
         assert result.claims == _claims("from-node"), alg
     assert results[-1]["ok"] is False

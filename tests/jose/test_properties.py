@@ -21,10 +21,10 @@ from sealring.jose import (
     sign_compact,
     verify_compact,
 )
-from sealring.jose._b64 import b64url_decode, b64url_encode
+from sealring.jose._b64 import b64url_encode
 from sealring.jose.algorithms import _der_prefixes, _der_signature
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0
+from tests.helpers.jose import key
 
 ALGS = ["RS256", "PS256", "ES256", "ES512", "EdDSA"]
 
@@ -55,19 +55,14 @@ claims_sets = st.dictionaries(
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@given(data=st.binary(max_size=200))
-def test_b64_round_trip(data: bytes) -> None:
-    assert b64url_decode(b64url_encode(data)) == data
-
-
 @pytest.mark.parametrize("alg", ALGS)
 @SETTINGS
 @given(claims=claims_sets, exp_offset=st.integers(min_value=1, max_value=10**6))
 def test_round_trip(alg: str, claims: dict[str, Any], exp_offset: int) -> None:
     jwk = key(alg)
-    body = {**claims, "exp": NOW + exp_offset}
+    body = {**claims, "exp": T0 + exp_offset}
     token = encode_jwt(body, LocalSigner(jwk), typ="at+jwt")
-    result = JWTVerifier(KeySet.of(jwk), typ="at+jwt", clock=lambda: NOW).verify(token)
+    result = JWTVerifier(KeySet.of(jwk), typ="at+jwt", clock=lambda: T0).verify(token)
     assert result.claims == body
     assert result.alg == alg
 
@@ -86,13 +81,13 @@ def test_any_payload_round_trips(alg: str, payload: bytes) -> None:
 @given(data=st.data())
 def test_single_byte_change_fails(alg: str, data: st.DataObject) -> None:
     jwk = key(alg)
-    token = encode_jwt({"sub": "x", "exp": NOW + 60}, LocalSigner(jwk)).encode()
+    token = encode_jwt({"sub": "x", "exp": T0 + 60}, LocalSigner(jwk)).encode()
     index = data.draw(st.integers(min_value=0, max_value=len(token) - 1), label="index")
     byte = data.draw(
         st.integers(min_value=0, max_value=255).filter(lambda b: b != token[index]), label="byte"
     )
     changed = token[:index] + bytes([byte]) + token[index + 1 :]
-    verifier = JWTVerifier(KeySet.of(jwk), clock=lambda: NOW)
+    verifier = JWTVerifier(KeySet.of(jwk), clock=lambda: T0)
     with pytest.raises(JoseError):
         verifier.verify(changed)
 
@@ -111,7 +106,7 @@ def test_parse_only_raises_jose_errors(token: bytes | str) -> None:
 def test_verify_of_encoded_garbage(parts: list[bytes]) -> None:
     token = ".".join(b64url_encode(p) for p in parts)
     with pytest.raises(JoseError):
-        JWTVerifier(KeySet.of(key("ES256")), clock=lambda: NOW).verify(token)
+        JWTVerifier(KeySet.of(key("ES256")), clock=lambda: T0).verify(token)
 
 
 jwk_members = st.dictionaries(

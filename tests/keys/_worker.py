@@ -6,6 +6,10 @@ MODE ``race``: say ready, wait for DIR/go, run the due schedule once (holding th
 transaction for a moment so the rivals really overlap), print the transitions as JSON.
 MODE ``kill``: run the due schedule and announce DIR/NAME.inside from inside the rotation
 transaction, then hang there until the test SIGKILLs us.
+
+"Inside the rotation transaction" is where the manager's session releases its savepoint: the
+rows are written, the outer transaction (and its write lock) not yet committed. SQLAlchemy's
+``release_savepoint`` event reaches it from outside, so the product carries no test hook.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import event
+
 from sealring.db import make_engine
 from sealring.keys import KeyManager, RotationPolicy, load_key_config
-from sealring.keys import manager as manager_module
 
 
 def main() -> None:
@@ -33,17 +38,17 @@ def main() -> None:
         clock=lambda: float(now),
     )
     if mode == "race":
-        manager_module._TEST_HOOK = lambda stage: time.sleep(0.3)
+        event.listen(engine, "release_savepoint", lambda *args: time.sleep(0.3))
         (folder / f"{name}.ready").touch()
         while not (folder / "go").exists():
             time.sleep(0.005)
     else:
 
-        def hang(stage: str) -> None:
+        def hang(*args: object) -> None:
             (folder / f"{name}.inside").touch()
             time.sleep(120)
 
-        manager_module._TEST_HOOK = hang
+        event.listen(engine, "release_savepoint", hang)
     steps = manager.run_due(force=True)
     print(json.dumps([[t.kid, t.from_state, t.to_state] for t in steps]))
     engine.dispose()

@@ -7,7 +7,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,20 +14,11 @@ import pytest
 from sqlalchemy import Engine
 
 from sealring.db import make_engine, upgrade
-from sealring.keys import HSMConfig, KEKRing, KeyManager, RotationPolicy
+from sealring.keys import HSMConfig, KEKRing, KeyManager
+from tests.helpers.clock import FakeClock
+from tests.helpers.keys import POLICY, Spawn
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-T0 = 1_800_000_000.0
-# Short, valid timings keep the clock arithmetic readable: pre-publication 20 s, retention
-# 100 + 10 + 10 = 120 s, rotation every 1000 s.
-POLICY = RotationPolicy(
-    algorithms=("ES256",),
-    rotation_interval=1000,
-    jwks_max_age=10,
-    max_token_lifetime=100,
-    leeway=10,
-)
-
 WORKER = Path(__file__).with_name("_worker.py")
 POLICY_JSON = json.dumps(
     {
@@ -41,22 +31,9 @@ POLICY_JSON = json.dumps(
 )
 
 
-class Clock:
-    """The injected clock: moves only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -82,7 +59,7 @@ def engines() -> Iterator[Callable[[str], Engine]]:
 
 @pytest.fixture
 def managers(
-    engines: Callable[[str], Engine], kek: KEKRing, clock: Clock
+    engines: Callable[[str], Engine], kek: KEKRing, clock: FakeClock
 ) -> Iterator[Callable[..., KeyManager]]:
     """``managers(url, **overrides)``: a KeyManager on its own engine (a replica)."""
     made: list[KeyManager] = []
@@ -146,9 +123,6 @@ def hsm_config(softhsm_token: tuple[str, str]) -> HSMConfig:
     )
 
 
-Spawn = Callable[..., subprocess.Popen[str]]
-
-
 @pytest.fixture
 def spawn() -> Iterator[Spawn]:
     """Start worker processes; whatever a test leaves running is killed and reaped."""
@@ -174,13 +148,3 @@ def spawn() -> Iterator[Spawn]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=30)
-
-
-def wait_for(path: Path, procs: list[subprocess.Popen[str]], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        for proc in procs:
-            if proc.poll() is not None:
-                raise AssertionError(f"worker exited early: {proc.communicate()[1]}")
-        assert time.monotonic() < deadline, f"timed out waiting for {path.name}"
-        time.sleep(0.01)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from sealring.jose.jwks import KeySet
-from sealring.jose.jws import Signer, sign_compact, verify_compact
-from sealring.keys import HSMConfig, KeyConfigError, KeyManager, RotationPolicy
+from sealring.jose.jws import LocalSigner, Signer, sign_compact, verify_compact
+from sealring.keys import HSMConfig, KEKRing, KeyConfigError, KeyManager, RotationPolicy
 from sealring.keys.hsm import HSM, HSMSigner
-from tests.keys.conftest import POLICY, T0, Clock, Spawn, wait_for
+from tests.helpers.clock import T0, FakeClock
+from tests.helpers.keys import POLICY, Spawn, wait_for
 
 pytestmark = pytest.mark.hsm
 
@@ -55,7 +56,7 @@ def test_private_keys_are_sensitive_and_never_extractable(hsm_config: HSMConfig)
 
 
 def test_lifecycle_on_the_token_destroys_removed_keys(
-    sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig, clock: Clock
+    sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig, clock: FakeClock
 ) -> None:
     manager = managers(sqlite_url, kek=None, hsm=hsm_config)
     manager.ensure_ready()
@@ -154,3 +155,25 @@ def test_sigkill_mid_rotation_leaves_no_token_object_behind(
         assert sorted(k.state for k in manager.list_keys()) == ["active", "pending"]
     finally:
         inspector.close()
+
+
+def test_each_key_stays_in_the_store_it_was_made_in(
+    sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig, kek: KEKRing
+) -> None:
+    """Adding an HSM sends new keys there; the database key already signing keeps signing."""
+    before = managers(sqlite_url)
+    before.ensure_ready()
+    first = before.signer("ES256")
+    assert isinstance(first, LocalSigner)
+    both = managers(sqlite_url, hsm=hsm_config)
+    both.ensure_ready()
+    assert both.signer("ES256").kid == first.kid
+    assert not isinstance(both.signer("ES256"), HSMSigner)
+    both.rotate("ES256", immediate=True)
+    assert isinstance(both.signer("ES256"), HSMSigner)
+    assert sorted(k.backend for k in both.list_keys()) == ["db", "hsm"]
+    # A replica without the HSM cannot open the key that now signs: it says so, it does not
+    # fall back to another key.
+    without = managers(sqlite_url, kek=kek)
+    with pytest.raises(KeyConfigError, match="no HSM is configured"):
+        without.ensure_ready()

@@ -23,7 +23,8 @@ from sealring.keys import (
     UnknownKey,
 )
 from sealring.keys.models import SigningKeyRow
-from tests.keys.conftest import POLICY, T0, Clock
+from tests.helpers.clock import T0, FakeClock
+from tests.helpers.keys import POLICY
 
 Managers = Callable[..., KeyManager]
 
@@ -62,7 +63,7 @@ def test_first_start_creates_one_active_key_per_algorithm(
     assert len(manager.list_keys()) == 2
 
 
-def test_lifecycle_timeline(database_url: str, managers: Managers, clock: Clock) -> None:
+def test_lifecycle_timeline(database_url: str, managers: Managers, clock: FakeClock) -> None:
     manager = _started(managers, database_url)
     first = manager.signer("ES256").kid
     etag = manager.jwks().etag
@@ -112,7 +113,7 @@ def test_lifecycle_timeline(database_url: str, managers: Managers, clock: Clock)
 
 
 def test_long_outage_catches_up_in_one_tick(
-    database_url: str, managers: Managers, clock: Clock
+    database_url: str, managers: Managers, clock: FakeClock
 ) -> None:
     manager = _started(managers, database_url)
     first = manager.signer("ES256").kid
@@ -127,7 +128,7 @@ def test_long_outage_catches_up_in_one_tick(
 
 
 def test_manual_rotation_respects_prepublication_unless_now(
-    database_url: str, managers: Managers, clock: Clock
+    database_url: str, managers: Managers, clock: FakeClock
 ) -> None:
     manager = _started(managers, database_url)
     first = manager.signer("ES256").kid
@@ -147,7 +148,7 @@ def test_manual_rotation_respects_prepublication_unless_now(
 
 
 def test_revoking_the_active_key_promotes_the_pending_one(
-    database_url: str, managers: Managers, clock: Clock
+    database_url: str, managers: Managers, clock: FakeClock
 ) -> None:
     manager = _started(managers, database_url)
     first = manager.signer("ES256").kid
@@ -186,7 +187,7 @@ def test_jwks_document_is_serialised_once_per_change(database_url: str, managers
 
 
 def test_replicas_see_each_others_changes(
-    database_url: str, managers: Managers, clock: Clock
+    database_url: str, managers: Managers, clock: FakeClock
 ) -> None:
     a = managers(database_url)
     b = managers(database_url)
@@ -251,7 +252,7 @@ def test_run_forever_never_polls_slower_than_the_policy_allows(
 
 
 def test_wrong_kek_names_the_keys_and_changes_nothing(
-    database_url: str, managers: Managers, clock: Clock
+    database_url: str, managers: Managers, clock: FakeClock
 ) -> None:
     good = _started(managers, database_url)
     kid = good.signer("ES256").kid
@@ -270,7 +271,7 @@ def test_wrong_kek_names_the_keys_and_changes_nothing(
 
 
 def test_kek_rotation_with_rewrap(
-    database_url: str, managers: Managers, kek: KEKRing, clock: Clock
+    database_url: str, managers: Managers, kek: KEKRing, clock: FakeClock
 ) -> None:
     old_text = KEKRing.generate_text()
     old = KEKRing.from_string(old_text)

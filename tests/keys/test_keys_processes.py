@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sealring.keys import KEKRing, KeyManager
-from tests.keys.conftest import POLICY, T0, Clock, Spawn, wait_for
+from tests.helpers.clock import T0, FakeClock
+from tests.helpers.keys import POLICY, Spawn, wait_for
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_two_processes_racing_make_exactly_one_rotation(
     spawn: Spawn,
     database_url: str,
     managers: Callable[..., KeyManager],
-    clock: Clock,
+    clock: FakeClock,
     kek_text: str,
     tmp_path: Path,
 ) -> None:

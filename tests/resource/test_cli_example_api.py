@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,21 +10,15 @@ import httpx
 from typer.testing import CliRunner
 
 from sealring.cli import app
-
-from .conftest import AUDIENCE, IssuerServer, mint, new_key
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.helpers.issuer import IssuerServer
+from tests.helpers.ports import free_port
+from tests.helpers.tokens import AUDIENCE, mint, new_key
 
 
 def test_example_api_command_serves_the_api(issuer_server: IssuerServer) -> None:
     key = new_key("ES256")
     issuer_server.publish(key)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "sealring", "example-api", "--issuer", issuer_server.issuer]
     command += ["--audience", AUDIENCE, "--port", str(port)]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

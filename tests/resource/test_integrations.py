@@ -33,11 +33,13 @@ from sealring.resource.integrations import fastapi as sr_fastapi
 from sealring.resource.integrations import flask as sr_flask
 from sealring.resource.integrations.starlette import (
     BearerTokenMiddleware,
-    get_token,
+    claims_of,
     requires_token,
 )
-
-from .conftest import AUDIENCE, FakeClock, IssuerServer, ThreadedUvicorn, mint, new_key
+from tests.helpers.clock import FakeClock
+from tests.helpers.issuer import IssuerServer
+from tests.helpers.servers import ThreadedUvicorn
+from tests.helpers.tokens import AUDIENCE, mint, new_key
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges its test client toward the httpx2 package, which this project does not
@@ -91,7 +93,7 @@ def flask_app(verifier: AccessTokenVerifier) -> Flask:
     @app.get("/api/hello")
     @auth.require_token()
     def hello() -> Any:
-        claims = sr_flask.current_token()
+        claims = sr_flask.current_claims()
         return jsonify(sub=claims.sub, scopes=sorted(claims.scopes))
 
     @app.get("/api/items")
@@ -102,7 +104,7 @@ def flask_app(verifier: AccessTokenVerifier) -> Flask:
     @app.post("/api/items")
     @auth.require_token(scopes=["items:write"])
     def create_item() -> Any:
-        items.append(sr_flask.current_token().sub)
+        items.append(sr_flask.current_claims().sub)
         return jsonify(id=len(items)), 201
 
     return app
@@ -117,7 +119,7 @@ def starlette_decorator_app(verifier: AccessTokenVerifier) -> Starlette:
 
     @guard()
     async def hello(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         return JSONResponse({"sub": claims.sub, "scopes": sorted(claims.scopes)})
 
@@ -127,7 +129,7 @@ def starlette_decorator_app(verifier: AccessTokenVerifier) -> Starlette:
 
     @guard("items:write")
     async def create_item(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         items.append(claims.sub)
         return JSONResponse({"id": len(items)}, 201)
@@ -373,7 +375,7 @@ def test_starlette_middleware_required_and_exempt(
     key, verifier = setup
 
     async def who(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         return JSONResponse({"sub": claims.sub if claims else None})
 
     app = Starlette(routes=[Route("/who", who), Route("/open", who)])
@@ -421,7 +423,7 @@ def test_flask_form_token_and_fastapi_security_with_scopes(
     @flask.post("/f")
     @auth.require_token()
     def form_view() -> Any:
-        return jsonify(sub=sr_flask.current_token().sub)
+        return jsonify(sub=sr_flask.current_claims().sub)
 
     with flask_test_client(flask) as call:
         assert call("POST", "/f", data={"access_token": token})[0] == 200
@@ -447,7 +449,7 @@ def test_starlette_middleware_query_token(
 
     @requires_token()
     async def who(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         return JSONResponse({"sub": claims.sub})
 

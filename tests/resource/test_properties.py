@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sealring.resource.bearer import extract_token
 from sealring.resource.errors import BearerError, InvalidRequest
-from sealring.resource.jwks_client import JWKSSettings, freshness_lifetime
+from sealring.resource.jwks._policy import JWKSSettings, freshness_lifetime
 
 B64TOKEN = st.text(
     alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/", min_size=1

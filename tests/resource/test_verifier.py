@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import secrets
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from sealring.errors import SealringError
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
+from sealring.jose.jws import LocalSigner, sign_compact
+from sealring.jose.jwt import encode_jwt
 from sealring.resource import (
     AccessTokenVerifier,
     AsyncJWKSClient,
@@ -19,9 +26,11 @@ from sealring.resource import (
     TrustedIssuer,
 )
 from sealring.resource import verifier as verifier_module
-from sealring.resource.cache import VerifiedTokenCache
+from tests.helpers.clock import T0, FakeClock
+from tests.helpers.issuer import IssuerServer
+from tests.helpers.tokens import AUDIENCE, mint, new_key
 
-from .conftest import AUDIENCE, FakeClock, IssuerServer, mint, new_key
+ISSUER = "https://as.example"
 
 
 @pytest.fixture
@@ -303,18 +312,187 @@ def test_algorithm_allow_list(issuer_server: IssuerServer, clock: FakeClock) -> 
         assert reason(verifier, mint(key, issuer=issuer_server.issuer)) == "alg_not_allowed"
 
 
-def test_cache_lru_bound() -> None:
-    cache: VerifiedTokenCache[int] = VerifiedTokenCache(3)
-    for i in range(5):
-        cache.put(f"t{i}", i, expires_at=100, issuer="i", kid="k", now=0)
-    assert len(cache) == 3
-    assert cache.get("t0", 0) is None
-    assert cache.get("t2", 0) == 2
-    cache.put("t5", 5, expires_at=100, issuer="i", kid="k2", now=0)
-    assert cache.get("t3", 0) is None  # t2 was used more recently than t3
-    assert cache.retain_kids("i", ["k2"]) == 2
-    assert len(cache) == 1
-    cache.put("old", 1, expires_at=10, issuer="i", kid="k", now=10)
-    assert cache.get("old", 0) is None
+# -- hostile input: only InvalidToken, never a crash ---------------------------------------
+
+
+@pytest.fixture
+def static_verifier(key, clock: FakeClock) -> AccessTokenVerifier:  # type: ignore[no-untyped-def]
+    return AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), clock=clock)
+
+
+@pytest.mark.parametrize("token", [["a.b.c"], {"t": 1}, bytearray(b"a.b.c"), None, 3])
+def test_non_string_tokens_are_invalid_token(
+    static_verifier: AccessTokenVerifier, token: object
+) -> None:
+    # A list or bytearray must not reach the cache lookup (TypeError: unhashable).
+    with pytest.raises(InvalidToken) as info:
+        static_verifier.verify(token)  # type: ignore[arg-type]
+    assert info.value.reason == "malformed"
+    with pytest.raises(InvalidToken):
+        asyncio.run(static_verifier.averify(token))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [("exp", 10**400), ("iat", -(10**400)), ("exp", 2**64)],
+    ids=["exp-1e400", "iat--1e400", "exp-2^64"],
+)
+def test_huge_numeric_dates_are_invalid_token(
+    static_verifier: AccessTokenVerifier,
+    key,
+    claim: str,
+    value: int,  # type: ignore[no-untyped-def]
+) -> None:
+    # exp = 10**400 passed the claim checks and then crashed float() with OverflowError.
+    token = mint(key, issuer=ISSUER, **{claim: value})
+    with pytest.raises(InvalidToken) as info:
+        static_verifier.verify(token)
+    assert info.value.reason == "invalid_claim"
+
+
+def test_unpaired_surrogate_in_a_claim_is_invalid_token(
+    static_verifier: AccessTokenVerifier,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    claims = {"iss": ISSUER, "sub": "\ud800", "aud": AUDIENCE, "client_id": "c", "iat": T0}
+    claims.update(exp=T0 + 60, jti="j")
+    payload = json.dumps(claims).encode()  # ensure_ascii: the surrogate travels as \\ud800
+    token = sign_compact(payload, LocalSigner(key), header={"typ": "at+jwt"})
+    with pytest.raises(InvalidToken) as info:
+        static_verifier.verify(token)
+    assert info.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ("items:read  items:write", {"items:read", "items:write"}),
+        (" items:read ", {"items:read"}),
+        ("items:read\titems:write", {"items:read\titems:write"}),
+        ("items:read\u00a0admin", {"items:read\u00a0admin"}),
+        ("a\nb", {"a\nb"}),
+    ],
+)
+def test_scopes_are_split_on_spaces_only(
+    static_verifier: AccessTokenVerifier,
+    key,
+    scope: str,
+    expected: set[str],  # type: ignore[no-untyped-def]
+) -> None:
+    # RFC 6749 §3.3: a tab or a no-break space must not split one scope into two grants.
+    claims = static_verifier.verify(mint(key, issuer=ISSUER, scope=scope))
+    assert claims.scopes == expected
+
+
+def test_cache_hit_still_answers_for_this_verifier_only(key, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    # Two verifiers with different audiences never share entries: each owns its cache.
+    keys = KeySet.of(key)
+    a = AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=keys, clock=clock)
+    b = AccessTokenVerifier(ISSUER, audience="https://other.example", keys=keys, clock=clock)
+    token = mint(key, issuer=ISSUER)
+    a.verify(token)
+    assert a.cached(token) is not None
+    with pytest.raises(InvalidToken) as info:
+        b.verify(token)
+    assert info.value.reason == "invalid_audience"
+    # The cache holds the exact string: a re-encoding of the same token is not a hit.
+    head, body, sig = token.split(".")
+    assert a.cached(f"{head}.{body}.{sig}=") is None
+    clock.now = T0 + 600
+    assert a.cached(token) is None
+
+
+def test_rsa_key_without_alg_verifies_only_rs256_by_default(clock: FakeClock) -> None:
+    # With every algorithm allowed by default, an RSA key that declares no alg would accept
+    # RS384/RS512/PS256/... too: the token header would widen what the key is bound to.
+    rsa = new_key("RS256")
+    bare = JWK.from_key(rsa.private_key(), kid="bare")  # no alg
+    keys = KeySet.of(bare)
+    default = AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=keys, clock=clock)
+    explicit = AccessTokenVerifier(
+        ISSUER, audience=AUDIENCE, keys=keys, algorithms=["PS256", "RS256"], clock=clock
+    )
+
+    def token(alg: str) -> str:
+        claims = {"iss": ISSUER, "sub": "s", "aud": AUDIENCE, "client_id": "c", "jti": "j"}
+        claims.update(iat=int(T0), exp=int(T0) + 60)
+        return encode_jwt(claims, LocalSigner(bare, alg), typ="at+jwt")
+
+    assert default.verify(token("RS256")).sub == "s"
+    for alg in ("PS256", "RS512", "PS512"):
+        with pytest.raises(InvalidToken) as info:
+            default.verify(token(alg))
+        assert info.value.reason == "alg_not_allowed"
+    assert explicit.verify(token("PS256")).sub == "s"
+    with pytest.raises(InvalidToken):
+        explicit.verify(token("RS512"))
+
+
+@pytest.mark.parametrize("algorithms", [[], "ES256", ["HS256"], ["none"]])
+def test_bad_allow_lists_are_refused(key, algorithms: object) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
-        VerifiedTokenCache(0)
+        AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), algorithms=algorithms)  # type: ignore[arg-type]
+
+
+def test_a_nan_clock_never_serves_from_the_cache(key) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    verifier = AccessTokenVerifier(ISSUER, audience=AUDIENCE, keys=KeySet.of(key), clock=clock)
+    token = mint(key, issuer=ISSUER)
+    verifier.verify(token)
+    clock.now = float("nan")
+    assert verifier.cached(token) is None
+    with pytest.raises(InvalidToken) as info:
+        verifier.verify(token)
+    assert info.value.reason == "token_expired"
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from([10**400, -(10**400), 2**64, "\ud800", "a\tb", T0 + 60, [], {}]),
+    lambda inner: (
+        # min_size=1: every extension draws from inner (Hypothesis warns when one never does)
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(st.text(max_size=4), inner, min_size=1, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@example(header={}, claims={"exp": 10**400})  # the hostile values above, always tried first
+@example(header={}, claims={"iat": -(10**400)})
+@example(header={}, claims={"sub": "\ud800"})
+@given(
+    header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "b64", "cty"]), _JSON),
+    claims=st.dictionaries(
+        st.sampled_from(["iss", "aud", "exp", "nbf", "iat", "sub", "client_id", "scope", "jti"]),
+        _JSON,
+    ),
+)
+def test_hostile_headers_and_claims_only_raise_invalid_token(
+    header: dict[str, object], claims: dict[str, object]
+) -> None:
+    # Signed for real, so the claim checks and the claims object are reached, not just parsing.
+    key = _FUZZ_KEY
+    verifier = AccessTokenVerifier(
+        ISSUER, audience=AUDIENCE, keys=KeySet.of(key), clock=FakeClock()
+    )
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "s", "client_id": "c", "jti": "j"}
+    claims = {**base, "iat": T0, "exp": T0 + 60, **claims}
+    extra = {"typ": "at+jwt", **header}
+    extra.pop("alg", None)
+    extra.pop("kid", None)
+    try:
+        payload = json.dumps(claims).encode()
+        token = sign_compact(payload, LocalSigner(key), header=extra)
+    except (ValueError, SealringError):
+        return  # not serialisable (NaN) or refused by the signer: nothing to verify
+    with contextlib.suppress(InvalidToken):
+        verifier.verify(token)
+
+
+_FUZZ_KEY = new_key("ES256", kid="fuzz")

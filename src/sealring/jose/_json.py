@@ -134,7 +134,8 @@ def loads_object(
                     and _depth(value) > DEFAULT_MAX_DEPTH
                 ):
                     raise MalformedToken("JSON: nested too deeply")
-                # A one-character test first: it is ~10 ns, the two-character one ~140 ns.
+                # The one-character test first: it is far cheaper than the two-character one
+                # and rules out most documents.
                 if "\\" in text and "\\u" in text:
                     _check_strings(value)
                 return value

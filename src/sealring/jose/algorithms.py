@@ -7,7 +7,7 @@ Each :class:`Algorithm` holds its hash and padding objects once, so the hot path
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -22,11 +22,13 @@ __all__ = [
     "CURVES",
     "EC_DEFAULT_ALG",
     "RSA_ALGORITHMS",
+    "SUPPORTED_ALGORITHMS",
     "Algorithm",
     "Curve",
     "PrivateKey",
     "PublicKey",
     "Verifier",
+    "check_allow_list",
     "get_algorithm",
 ]
 
@@ -258,6 +260,22 @@ ALGORITHMS: dict[str, Algorithm] = {
     )
 }
 RSA_ALGORITHMS = frozenset(name for name, a in ALGORITHMS.items() if a.kty == "RSA")
+#: Every algorithm name of the registry, sorted: the one list each layer's allow-list is checked
+#: against (a verifier's, a rotation policy's).
+SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(sorted(ALGORITHMS))
+
+
+def check_allow_list(algorithms: Collection[str]) -> None:
+    """Raise ``ValueError`` unless ``algorithms`` is a non-empty subset of the registry.
+
+    The caller refuses a bare string first (its own way: a string is a collection of letters).
+    """
+    unsupported = sorted(set(algorithms) - set(ALGORITHMS))
+    if unsupported or not algorithms:
+        raise ValueError(
+            f"algorithms must be a non-empty subset of {list(SUPPORTED_ALGORITHMS)}"
+            + (f"; not supported: {unsupported}" if unsupported else "")
+        )
 
 
 def get_algorithm(name: object) -> Algorithm | None:

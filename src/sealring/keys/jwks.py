@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sealring.jose.jwk import PRIVATE_MEMBERS
+
 __all__ = ["JWKSDocument"]
 
 
@@ -24,7 +26,7 @@ class JWKSDocument:
         """Serialise public JWK members; refuses anything that looks like private material."""
         keys = []
         for key in public_keys:
-            if any(member in key for member in ("d", "p", "q", "dp", "dq", "qi", "oth", "k")):
+            if PRIVATE_MEMBERS.intersection(key):
                 raise ValueError("refusing to publish a JWK with private members")
             keys.append(dict(key))
         body = json.dumps({"keys": keys}, separators=(",", ":"), sort_keys=True).encode()
@@ -36,8 +38,16 @@ class JWKSDocument:
         return f"public, max-age={self.max_age}"
 
     def matches(self, if_none_match: str | None) -> bool:
-        """True when an ``If-None-Match`` header value names this document (answer 304)."""
+        """True when an ``If-None-Match`` header value names this document (answer 304).
+
+        RFC 9110 §13.1.2: ``If-None-Match`` uses the weak comparison (``W/"x"`` matches
+        ``"x"``), and ``*`` matches any current representation.
+        """
         if not if_none_match:
             return False
-        tags = [t.strip() for t in if_none_match.split(",")]
-        return "*" in tags or self.etag in tags or ("W/" + self.etag) in tags
+        opaque = self.etag.removeprefix("W/")
+        for tag in if_none_match.split(","):
+            tag = tag.strip()
+            if tag == "*" or tag.removeprefix("W/") == opaque:
+                return True
+        return False

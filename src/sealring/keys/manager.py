@@ -7,6 +7,9 @@ later finds it done; the partial unique indexes (one active, one pending per alg
 up. A process killed inside the transaction leaves nothing behind: the database rolls it back,
 and HSM objects created by it are destroyed as orphans on the next write.
 
+Where private keys live is a :class:`~sealring.keys.stores.KeyStore`'s business (the database
+under the KEK, or a PKCS#11 token); the manager only runs the schedule and owns the transaction.
+
 Replicas poll the generation counter (:meth:`KeyManager.refresh`, one indexed one-row read) from
 :meth:`KeyManager.run_forever`, so each sees a change within one poll interval.
 """
@@ -22,17 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
 from sealring.db import KEYS_LOCK_ID, write_transaction
-from sealring.jose.jwk import JWK
-from sealring.jose.jws import LocalSigner, Signer
+from sealring.jose.jws import Signer
 from sealring.keys.errors import KEKMismatch, KeyConfigError, KeyUnavailable, UnknownKey
-from sealring.keys.hsm import HSM, HSMConfig
+from sealring.keys.hsm import HSMConfig
 from sealring.keys.jwks import JWKSDocument
 from sealring.keys.kek import KEKRing
 from sealring.keys.models import KeyEventRow, KeyGenerationRow, SigningKeyRow
@@ -51,13 +51,11 @@ from sealring.keys.schedule import (
     move,
     next_due,
 )
+from sealring.keys.stores import DatabaseKeyStore, HSMKeyStore, KeyStore
 
 __all__ = ["KeyInfo", "KeyManager"]
 
 log = logging.getLogger("sealring.keys")
-
-# Tests set this to pause or observe inside the rotation transaction (e.g. to SIGKILL there).
-_TEST_HOOK: Callable[[str], None] | None = None
 
 _LIFECYCLE_FIELDS = tuple(f.name for f in fields(KeyRecord) if f.name not in ("kid", "alg"))
 _STATE_ORDER = {ACTIVE: 0, PENDING: 1}
@@ -111,9 +109,10 @@ class KeyManager:
             raise KeyConfigError("configure a KEK (SEALRING_KEK) or an HSM for signing keys")
         self.engine = engine
         self.policy = policy
-        self._kek = kek
-        self._hsm_config = hsm
-        self._hsm: HSM | None = None
+        self._database = DatabaseKeyStore(kek)
+        self._hsm = HSMKeyStore(hsm) if hsm is not None else None
+        # New keys go to the HSM when one is configured; existing keys stay where they are.
+        self._new_keys: KeyStore = self._hsm or self._database
         self._clock = clock
         self._actor = f"{socket.gethostname()}:{os.getpid()}"[:200]
         self._snapshot: _Snapshot | None = None
@@ -200,10 +199,6 @@ class KeyManager:
         self.refresh()
         return list(self._current().infos)
 
-    def keys(self) -> list[KeyInfo]:
-        """Same as :meth:`list_keys` (the name the server's metrics use)."""
-        return self.list_keys()
-
     def rotate(self, alg: str | None = None, *, immediate: bool = False) -> list[Transition]:
         """Start a rotation now. Without ``immediate`` the new key still waits out the
         pre-publication time; with it, it signs at once (resource servers holding a cached
@@ -253,7 +248,7 @@ class KeyManager:
 
     def rewrap(self) -> int:
         """Re-encrypt every stored private key under the first KEK; returns how many changed."""
-        kek = self._kek
+        kek = self._database.kek
         if kek is None:
             raise KeyConfigError("no KEK configured")
         changed = 0
@@ -261,11 +256,7 @@ class KeyManager:
             rows = session.scalars(select(SigningKeyRow)).all()
             self._check_openable(rows)
             for row in rows:
-                if row.private_enc is None or row.kek_id == kek.primary_id:
-                    continue
-                plain = kek.decrypt(row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id)
-                row.kek_id, row.private_enc = kek.encrypt(plain, kid=row.kid, alg=row.alg)
-                changed += 1
+                changed += self._database.rewrap(row)
             if changed:
                 self._bump(session)
             session.commit()
@@ -286,9 +277,8 @@ class KeyManager:
 
     def close(self) -> None:
         """Close the HSM session, if any (the engine belongs to the caller)."""
-        if self._hsm is not None:
-            self._hsm.close()
-            self._hsm = None
+        for store in self._stores():
+            store.close()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -298,12 +288,17 @@ class KeyManager:
             raise KeyUnavailable("the key manager is not ready: call ensure_ready() first")
         return snapshot
 
-    def _hsm_session(self) -> HSM:
-        if self._hsm is None:
-            if self._hsm_config is None:
-                raise KeyConfigError("a key is stored on an HSM but no HSM is configured")
-            self._hsm = HSM(self._hsm_config)
-        return self._hsm
+    def _stores(self) -> tuple[KeyStore, ...]:
+        return (self._database,) if self._hsm is None else (self._database, self._hsm)
+
+    def _store_of(self, row: SigningKeyRow) -> KeyStore:
+        """The store holding ``row``'s private part (the one it was made in)."""
+        for store in self._stores():
+            if store.backend == row.backend:
+                return store
+        if row.backend == HSMKeyStore.backend:
+            raise KeyConfigError("a key is stored on an HSM but no HSM is configured")
+        raise KeyConfigError(f"a key is stored on backend {row.backend!r}, which is not known")
 
     @staticmethod
     def _generation(conn: Connection) -> int:
@@ -321,17 +316,7 @@ class KeyManager:
 
     def _check_openable(self, rows: Sequence[SigningKeyRow]) -> None:
         """Raise KEKMismatch naming every published DB key the KEK ring cannot decrypt."""
-        bad = []
-        for row in rows:
-            if row.backend != "db" or row.state not in PUBLISHED or row.private_enc is None:
-                continue
-            if self._kek is None:
-                bad.append(row.kid)
-                continue
-            try:
-                self._kek.decrypt(row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id)
-            except InvalidTag:
-                bad.append(row.kid)
+        bad = self._database.unopenable(rows)
         if bad:
             raise KEKMismatch(bad)
 
@@ -340,17 +325,17 @@ class KeyManager:
         step: Callable[[list[KeyRecord], float, Callable[[str], str]], list[Transition]],
     ) -> list[Transition]:
         created: dict[str, SigningKeyRow] = {}
-        destroyed: list[str] = []
+        after_commit: list[Callable[[], None]] = []
         with write_transaction(self.engine, KEYS_LOCK_ID) as conn, _session(conn) as session:
             now = self._clock()
             rows = {r.kid: r for r in session.scalars(select(SigningKeyRow))}
             self._check_openable(list(rows.values()))
-            if self._hsm_config is not None:
-                self._collect_orphans(rows.values())
+            for store in self._stores():
+                store.collect_orphans(rows.values())
             records = [_record(row) for row in rows.values()]
 
             def new_kid(alg: str) -> str:
-                row = self._generate(alg, now)
+                row = self._new_keys.generate(alg, now)
                 created[row.kid] = row
                 return row.kid
 
@@ -372,10 +357,9 @@ class KeyManager:
                     for name in _LIFECYCLE_FIELDS:
                         setattr(row, name, getattr(record, name))
                     if record.state in (REMOVED, REVOKED) and (row.private_enc or row.hsm_ref):
-                        row.private_enc = None
-                        row.kek_id = None
-                        if row.hsm_ref:
-                            destroyed.append(row.hsm_ref)
+                        then = self._store_of(row).erase(row)
+                        if then is not None:
+                            after_commit.append(then)
                     if record.kid in created:
                         session.add(row)
                 session.flush()
@@ -393,12 +377,10 @@ class KeyManager:
             )
             self._bump(session)
             session.commit()
-            if _TEST_HOOK is not None:
-                _TEST_HOOK("rotation")
         # Committed. Destroying token objects is irreversible, so it only happens now; if this
         # process dies first, the next write destroys them as orphans.
-        for ref in destroyed:
-            self._hsm_session().destroy(ref)
+        for then in after_commit:
+            then()
         for t in transitions:
             log.info(
                 "signing key %s (%s): %s -> %s%s",
@@ -415,45 +397,6 @@ class KeyManager:
         if stale:
             self._load()
         return []
-
-    def _generate(self, alg: str, now: float) -> SigningKeyRow:
-        if self._hsm_config is not None:
-            ref, public = self._hsm_session().generate(alg)
-            return SigningKeyRow(
-                kid=public.kid,
-                alg=alg,
-                state=PENDING,
-                backend="hsm",
-                hsm_ref=ref,
-                public_jwk=json.dumps(public.to_dict(), sort_keys=True),
-                created_at=now,
-            )
-        assert self._kek is not None
-        jwk = JWK.generate(alg)
-        kid = jwk.thumbprint()
-        if jwk.kid != kid:
-            jwk = JWK.from_key(jwk.private_key(), alg=alg, kid=kid)
-        secret = json.dumps(jwk.to_private_dict(), sort_keys=True).encode()
-        kek_id, blob = self._kek.encrypt(secret, kid=kid, alg=alg)
-        return SigningKeyRow(
-            kid=kid,
-            alg=alg,
-            state=PENDING,
-            backend="db",
-            private_enc=blob,
-            kek_id=kek_id,
-            public_jwk=json.dumps(jwk.to_dict(), sort_keys=True),
-            created_at=now,
-        )
-
-    def _collect_orphans(self, rows: Any) -> None:
-        """Destroy token objects of ours that no published row owns (a killed rotation, or a
-        removal whose destroy step did not run). Called under the write lock."""
-        hsm = self._hsm_session()
-        owned = {r.hsm_ref for r in rows if r.hsm_ref and r.state in PUBLISHED}
-        for ref in hsm.refs() - owned:
-            log.warning("destroying orphaned HSM key object %s", ref)
-            hsm.destroy(ref)
 
     def _load(self) -> None:
         """Read every key and rebuild signers and the JWKS document."""
@@ -478,17 +421,7 @@ class KeyManager:
             if previous is not None and previous.kid == row.kid:
                 signers[row.alg] = previous
                 continue
-            public = JWK.from_json(row.public_jwk)
-            if row.backend == "hsm":
-                assert row.hsm_ref is not None
-                signers[row.alg] = self._hsm_session().signer(row.hsm_ref, public)
-            else:
-                assert self._kek is not None
-                assert row.private_enc is not None
-                plain = self._kek.decrypt(
-                    row.private_enc, kid=row.kid, alg=row.alg, kek_id=row.kek_id
-                )
-                signers[row.alg] = LocalSigner(JWK.from_json(plain, allow_private=True), row.alg)
+            signers[row.alg] = self._store_of(row).open_signer(row)
         published = sorted(
             (r for r in rows if r.state in PUBLISHED),
             key=lambda r: (_STATE_ORDER.get(r.state, 2), r.alg, -r.created_at),

@@ -25,6 +25,9 @@ from sealring.keys.errors import InvalidTransition, KeyConfigError
 __all__ = [
     "ACTIVE",
     "ALLOWED",
+    "DEFAULT_ALGORITHMS",
+    "DEFAULT_MAX_TOKEN_LIFETIME",
+    "DEFAULT_POLL_INTERVAL",
     "PENDING",
     "PUBLISHED",
     "REMOVED",
@@ -34,6 +37,7 @@ __all__ = [
     "RotationPolicy",
     "Transition",
     "advance",
+    "create",
     "move",
     "next_due",
 ]
@@ -62,10 +66,6 @@ DEFAULT_MAX_TOKEN_LIFETIME = 3600.0
 # max_poll_interval allows).
 DEFAULT_POLL_INTERVAL = 5.0
 
-SIGNING_ALGORITHMS = frozenset(
-    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
-)
-
 
 @dataclass(frozen=True)
 class RotationPolicy:
@@ -85,7 +85,7 @@ class RotationPolicy:
         if len(set(self.algorithms)) != len(self.algorithms):
             raise KeyConfigError("the rotation policy lists an algorithm twice")
         for alg in self.algorithms:
-            if alg not in SIGNING_ALGORITHMS or get_algorithm(alg) is None:
+            if get_algorithm(alg) is None:
                 raise KeyConfigError(f"unsupported signing algorithm {alg!r}")
         for name in ("rotation_interval", "jwks_max_age", "max_token_lifetime", "leeway"):
             value = getattr(self, name)

@@ -17,7 +17,7 @@ from sealring.resource.errors import (
     KeySetUnavailable,
     MissingToken,
 )
-from sealring.resource.jwks_client import AsyncJWKSClient, JWKSClient, JWKSSettings
+from sealring.resource.jwks import AsyncJWKSClient, JWKSClient, JWKSSettings
 from sealring.resource.verifier import AccessTokenClaims, AccessTokenVerifier, TrustedIssuer
 
 __all__ = [

@@ -13,16 +13,16 @@ verified claims, so a hit proves the same bytes verified before. An entry:
 Keys are bytes so that an ASGI adapter can look up the raw ``Authorization`` header it was given
 (``offset`` skips ``Bearer ``) without decoding or copying it. The dict is keyed on the token's
 last :data:`KEY_CHARS` bytes (inside the signature), and a hit compares the whole token: equality
-is a ``memcmp``, while hashing a fresh ~600-byte token for the lookup was the largest single cost
-of a hit. The tail is as unique as the signatures are; two tokens that share one only take turns
-in the cache, and since entries are put only after a successful verification, nobody without a
-trusted key can push one out.
+is a ``memcmp``, cheaper than hashing the whole fresh token for every lookup. The tail is as
+unique as the signatures are; two tokens that share one only take turns in the cache, and since
+entries are put only after a successful verification, nobody without a trusted key can push one
+out.
 
 Thread-safe. Writers (``put``, evictions) hold one lock over an ``OrderedDict`` and a
 per-(issuer, kid) index. A hit takes no lock: it is one dict read of an immutable entry and a
 ``move_to_end``, each a single operation under the GIL, and the only race (another thread evicted
-the entry in between) is caught and answered as the miss it has become. A hit is the hot path of
-every protected request, and the lock was a third of its cost.
+the entry in between) is caught and answered as the miss it has become: a hit is the hot path of
+every protected request. The costs that led here are in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -33,10 +33,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["DEFAULT_CACHE_BYTES", "DEFAULT_CACHE_SIZE", "VerifiedTokenCache", "entry_cost"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "DEFAULT_CACHE_SIZE",
+    "KEY_CHARS",
+    "VerifiedTokenCache",
+    "entry_cost",
+]
 
-#: Default number of tokens kept: about 25 MB with 450-byte tokens (measured: 2.5 KiB per entry,
-#: token bytes and verified claims included).
+#: Default number of tokens kept: about 25 MB with 450-byte tokens (the memory per entry is in
+#: docs/benchmarks.md, "Verified-token cache memory").
 DEFAULT_CACHE_SIZE = 10_000
 #: Default bound on the entries' estimated memory (:func:`entry_cost`), whichever bound is
 #: reached first: it only binds when tokens are large (16 KiB tokens: about 1,000 entries).
@@ -45,28 +51,28 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 #: How many bytes of the token's end the dict hashes; the whole token is compared on a hit.
 KEY_CHARS = 32
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def entry_cost(token: bytes) -> int:
     """The estimated memory of a cached token and its verified claims, in bytes.
 
-    Four times the token plus a fixed part: measured 2.5 KiB for a 450-byte RFC 9068 token (its
-    bytes, the decoded claims dict, the claims object and the cache's own records).
+    Four times the token plus a fixed part, fitted to the measured cost of an entry (its bytes,
+    the decoded claims dict, the claims object and the cache's own records; docs/benchmarks.md).
     """
     return 4 * len(token) + 600
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry(Generic[T]):
+class _Entry(Generic[_T]):
     token: bytes
-    value: T
+    value: _T
     expires_at: float
     issuer: str
     kid: str
 
 
-class VerifiedTokenCache(Generic[T]):
+class VerifiedTokenCache(Generic[_T]):
     """An LRU of verified tokens, keyed on the token, bounded by ``max_entries`` and by
     ``max_bytes`` of estimated memory (:func:`entry_cost`), whichever is reached first."""
 
@@ -80,7 +86,7 @@ class VerifiedTokenCache(Generic[T]):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._bytes = 0
-        self._entries: OrderedDict[bytes, _Entry[T]] = OrderedDict()
+        self._entries: OrderedDict[bytes, _Entry[_T]] = OrderedDict()
         # (issuer, kid) -> the dict keys of the tokens it verified
         self._by_key: dict[tuple[str, str], set[bytes]] = {}
         self._lock = threading.Lock()
@@ -93,7 +99,7 @@ class VerifiedTokenCache(Generic[T]):
         """The estimated memory of the entries held now (:func:`entry_cost` summed)."""
         return self._bytes
 
-    def get(self, token: bytes, now: float, offset: int = 0) -> T | None:
+    def get(self, token: bytes, now: float, offset: int = 0) -> _T | None:
         """The cached value of ``token[offset:]`` while ``now < exp``; ``None`` otherwise.
 
         An expired entry is dropped. ``offset`` lets a caller pass a buffer the token ends.
@@ -119,7 +125,7 @@ class VerifiedTokenCache(Generic[T]):
         return None
 
     def put(
-        self, token: bytes, value: T, *, expires_at: float, issuer: str, kid: str, now: float
+        self, token: bytes, value: _T, *, expires_at: float, issuer: str, kid: str, now: float
     ) -> None:
         """Remember a token verified at ``now``; ignored if it is already expired."""
         if not now < expires_at or entry_cost(token) > self.max_bytes:
@@ -168,11 +174,11 @@ class VerifiedTokenCache(Generic[T]):
             self._by_key.clear()
             self._bytes = 0
 
-    def _remove(self, key: bytes, entry: _Entry[T]) -> None:
+    def _remove(self, key: bytes, entry: _Entry[_T]) -> None:
         del self._entries[key]
         self._unindex(key, entry)
 
-    def _unindex(self, key: bytes, entry: _Entry[T]) -> None:
+    def _unindex(self, key: bytes, entry: _Entry[_T]) -> None:
         """Forget a removed entry: its index record and its share of the byte count."""
         self._bytes -= entry_cost(entry.token)
         by_key = (entry.issuer, entry.kid)

@@ -22,13 +22,13 @@ from starlette.routing import Route
 from sealring.resource import AccessTokenVerifier
 from sealring.resource.integrations.starlette import (
     BearerTokenMiddleware,
-    get_token,
+    claims_of,
     requires_token,
 )
 
 __all__ = ["create_app"]
 
-MAX_NAME_LENGTH = 200
+_MAX_NAME_LENGTH = 200
 
 
 def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example") -> Starlette:
@@ -36,7 +36,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
     items: list[dict[str, Any]] = []
 
     async def hello(request: Request) -> Response:  # any valid token: the middleware demands one
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         return JSONResponse(
             {"message": f"hello, {claims.sub}", "sub": claims.sub, "scopes": sorted(claims.scopes)}
@@ -48,14 +48,14 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
 
     @requires_token(scopes=["items:write"], realm=realm)
     async def create_item(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
         assert claims is not None
         try:
             body = json.loads(await request.body())
         except ValueError:
             body = None
         name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_LENGTH:
             return JSONResponse(
                 {"error": "invalid_item", "error_description": 'send {"name": "..."}'}, 400
             )

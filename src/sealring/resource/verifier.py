@@ -25,34 +25,31 @@ from typing import TypeAlias
 
 import anyio.to_thread
 
-from sealring.jose.algorithms import ALGORITHMS
+from sealring.jose.algorithms import check_allow_list
 from sealring.jose.errors import JoseError
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import CompactJWS, parse_compact, select_key, verify_signature
-from sealring.jose.jwt import check_type, decode_payload, validate_claims
+from sealring.jose.jwt import ACCESS_TOKEN_TYPE, check_type, decode_payload, validate_claims
 from sealring.resource.cache import DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SIZE, VerifiedTokenCache
 from sealring.resource.errors import InsufficientScope, InvalidToken
-from sealring.resource.jwks_client import AsyncJWKSClient, JWKSClient, JWKSSettings
+from sealring.resource.jwks import AsyncJWKSClient, JWKSClient, JWKSSettings
 
 __all__ = [
-    "DEFAULT_ALGORITHMS",
     "DEFAULT_LEEWAY",
     "RFC9068_REQUIRED_CLAIMS",
     "AccessTokenClaims",
     "AccessTokenVerifier",
-    "KeySource",
     "TrustedIssuer",
+    "VerificationKeys",
 ]
 
 #: RFC 9068 §2.2: the claims every JWT access token carries.
 RFC9068_REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
-#: Every asymmetric algorithm of the JOSE core, for error messages and explicit allow-lists.
-#: Not the default: by default each key verifies only the algorithm it is bound to.
-DEFAULT_ALGORITHMS = tuple(sorted(ALGORITHMS))
 DEFAULT_LEEWAY = 30.0
 
-KeySource: TypeAlias = JWKSClient | AsyncJWKSClient | KeySet
+#: Where an issuer's verification keys come from: a JWKS client or a fixed key set.
+VerificationKeys: TypeAlias = JWKSClient | AsyncJWKSClient | KeySet
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ class TrustedIssuer:
     """
 
     issuer: str
-    keys: KeySource | None = None
+    keys: VerificationKeys | None = None
     jwks_uri: str | None = None
     audience: str | Collection[str] | None = None
 
@@ -99,7 +96,7 @@ class TrustedIssuer:
 @dataclass
 class _Issuer:
     issuer: str
-    keys: KeySource
+    keys: VerificationKeys
     audience: str | Collection[str]
     owned: bool
     #: What a cache hit may trust without asking ``keys``: the kids of the last fresh key set
@@ -184,10 +181,10 @@ class AccessTokenVerifier:
         *,
         audience: str | Collection[str],
         jwks_uri: str | None = None,
-        keys: KeySource | None = None,
+        keys: VerificationKeys | None = None,
         trusted_issuers: Sequence[TrustedIssuer] = (),
         algorithms: Collection[str] | None = None,
-        typ: str | None = "at+jwt",
+        typ: str | None = ACCESS_TOKEN_TYPE,
         leeway: float = DEFAULT_LEEWAY,
         required_claims: Collection[str] = RFC9068_REQUIRED_CLAIMS,
         cache_size: int | None = DEFAULT_CACHE_SIZE,
@@ -207,10 +204,12 @@ class AccessTokenVerifier:
             raise ValueError("audience must not be empty")
         if not (math.isfinite(leeway) and leeway >= 0):
             raise ValueError(f"leeway must be a finite number >= 0, not {leeway!r}")
-        if algorithms is not None and (
-            isinstance(algorithms, str) or not algorithms or set(algorithms) - set(ALGORITHMS)
-        ):
-            raise ValueError(f"algorithms must be a non-empty subset of {DEFAULT_ALGORITHMS}")
+        if algorithms is not None:
+            if isinstance(algorithms, str):
+                raise ValueError(
+                    f"algorithms must be a list of names, not the string {algorithms!r}"
+                )
+            check_allow_list(algorithms)
         self.audience = audience
         # None: each key verifies only its declared alg, else its natural one (RS256 for an
         # RSA key without alg, RFC 8725 §3.1). An explicit list also lets an RSA key without
@@ -347,7 +346,8 @@ class AccessTokenVerifier:
         hit = cache.get(authorization, now, 7)
         if hit is None:
             return None
-        # _still_trusted's common case inline: this is every request of an ASGI app.
+        # _still_trusted's common case inline: it runs on every request of an ASGI app, where
+        # each call frame counts (docs/benchmarks.md, "Under load").
         kids, until = self._issuers[hit.iss].trusted
         if now < until and hit.kid in kids and not self._revoked:
             return hit

@@ -7,7 +7,7 @@
     @app.get("/items")
     @auth.require_token(scopes=["items:read"])
     def items():
-        claims = current_token()
+        claims = current_claims()
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from sealring.errors import SealringError
 from sealring.resource.bearer import BearerOptions, error_response, extract_token
 from sealring.resource.verifier import AccessTokenClaims, AccessTokenVerifier
 
-__all__ = ["TokenAuth", "current_token"]
+__all__ = ["TokenAuth", "current_claims"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _G_KEY = "sealring_token"
 
 
-def current_token() -> AccessTokenClaims:
+def current_claims() -> AccessTokenClaims:
     """The claims verified for the current request (inside a ``require_token`` view)."""
     claims: AccessTokenClaims | None = g.get(_G_KEY)
     if claims is None:
-        raise RuntimeError("current_token() outside a view decorated with require_token")
+        raise RuntimeError("current_claims() outside a view decorated with require_token")
     return claims
 
 
@@ -66,13 +66,13 @@ class TokenAuth:
 
     def require_token(
         self, scopes: Collection[str] = ()
-    ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    ) -> Callable[[Callable[_P, _R]], Callable[_P, _R | Response]]:
         """Decorate a view: 401/400 without a valid token, 403 without every scope."""
         required = tuple(scopes)
 
-        def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
+        def decorate(view: Callable[_P, _R]) -> Callable[_P, _R | Response]:
             @functools.wraps(view)
-            def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R | Response:
                 try:
                     claims = self.verifier.verify(self._token())
                     claims.require_scopes(required)

@@ -7,7 +7,7 @@
 
     @requires_token(scopes=["items:read"])
     async def items(request: Request) -> Response:
-        claims = get_token(request)
+        claims = claims_of(request)
 
 The middleware verifies a token when one is sent (a bad one is refused right there) and leaves
 ``None`` when none is; the decorator turns "none" into 401 and checks scopes (403). Given the
@@ -33,7 +33,7 @@ __all__ = [
     "SCOPE_KEY",
     "BearerTokenMiddleware",
     "cached_claims",
-    "get_token",
+    "claims_of",
     "requires_token",
     "response_for",
     "token_from_request",
@@ -44,7 +44,7 @@ SCOPE_KEY = "sealring.token"
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _NOT_SET = object()
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+_Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def response_for(exc: SealringError, realm: str | None) -> Response:
@@ -93,7 +93,7 @@ def cached_claims(scope: Scope, verifier: AccessTokenVerifier) -> AccessTokenCla
 class BearerTokenMiddleware:
     """Pure ASGI middleware: verify the bearer token of every HTTP request that has one.
 
-    A missing token is not an error here (``get_token`` returns ``None``) unless ``required``;
+    A missing token is not an error here (``claims_of`` returns ``None``) unless ``required``;
     a malformed or invalid one is answered at once (400/401), and a key-set outage with 503.
     The form-body method is not available here, since the middleware must not consume the body.
     """
@@ -138,7 +138,7 @@ class BearerTokenMiddleware:
         return await self.verifier.averify(token)
 
 
-def get_token(request: HTTPConnection) -> AccessTokenClaims | None:
+def claims_of(request: HTTPConnection) -> AccessTokenClaims | None:
     """The claims the middleware verified for this request, ``None`` when it sent no token."""
     claims = request.scope.get(SCOPE_KEY, _NOT_SET)
     if claims is _NOT_SET:
@@ -153,18 +153,18 @@ def requires_token(
     verifier: AccessTokenVerifier | None = None,
     allow_query: bool = False,
     allow_form: bool = False,
-) -> Callable[[Endpoint], Endpoint]:
+) -> Callable[[_Endpoint], _Endpoint]:
     """Decorate an endpoint: 401 without a token, 403 without every scope in ``scopes``.
 
     Without ``verifier`` it reads what :class:`BearerTokenMiddleware` found. With one it needs
     no middleware: it finds and verifies the token itself (``allow_query`` / ``allow_form``
-    enable RFC 6750 §2.3 / §2.2) and leaves the claims for :func:`get_token`.
+    enable RFC 6750 §2.3 / §2.2) and leaves the claims for :func:`claims_of`.
     """
     required = tuple(dict.fromkeys(scopes))  # in the order given, for the 403 challenge
     options = BearerOptions(realm=realm, allow_form=allow_form, allow_query=allow_query)
     fast = verifier is not None and not (allow_query or allow_form)
 
-    def decorate(endpoint: Endpoint) -> Endpoint:
+    def decorate(endpoint: _Endpoint) -> _Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             # This runs on every request: on a cache hit, one header scan, one type test.

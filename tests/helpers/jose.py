@@ -1,4 +1,4 @@
-"""Shared helpers for the JOSE tests."""
+"""JOSE test helpers: base64url by hand, forged tokens, one generated key per algorithm."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 from functools import cache
 
 from sealring.jose import JWK
-
-NOW = 1_800_000_000.0
 
 
 def b64(data: bytes) -> str:

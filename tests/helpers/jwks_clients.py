@@ -1,0 +1,98 @@
+"""One blocking interface over :class:`JWKSClient` and :class:`AsyncJWKSClient`.
+
+The two clients are hand-written twins over one policy; a test written once against this
+interface runs against both (``open_client(kind, ...)`` with ``kind`` in :data:`CLIENT_KINDS`),
+so the drivers cannot drift apart unnoticed. The async client runs on one event loop kept for
+its whole life, as an application's would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sealring.jose.jwks import KeySet
+from sealring.resource import AsyncJWKSClient, JWKSClient
+
+CLIENT_KINDS = ("sync", "async")
+
+
+class SyncDriver:
+    """A :class:`JWKSClient` as it is: its methods already block."""
+
+    kind = "sync"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.client = JWKSClient(*args, **kwargs)
+
+    def get_key_set(self, kid: str | None = None) -> KeySet:
+        return self.client.get_key_set(kid)
+
+    def refresh(self) -> KeySet:
+        return self.client.refresh()
+
+    def concurrently(self, count: int, kid: str | None = None) -> list[KeySet]:
+        """``count`` threads released together, each asking for the key set."""
+        barrier = threading.Barrier(count)
+        results: list[KeySet] = []
+
+        def worker() -> None:
+            barrier.wait()
+            results.append(self.client.get_key_set(kid))
+
+        threads = [threading.Thread(target=worker) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)  # the I/O-free accessors are the same on both
+
+
+class AsyncDriver:
+    """An :class:`AsyncJWKSClient` driven on an event loop of its own."""
+
+    kind = "async"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.client = AsyncJWKSClient(*args, **kwargs)
+        self._runner = asyncio.Runner()
+
+    def get_key_set(self, kid: str | None = None) -> KeySet:
+        return self._runner.run(self.client.get_key_set(kid))
+
+    def refresh(self) -> KeySet:
+        return self._runner.run(self.client.refresh())
+
+    def concurrently(self, count: int, kid: str | None = None) -> list[KeySet]:
+        """``count`` tasks gathered on the client's loop, each asking for the key set."""
+
+        async def ask_all() -> list[KeySet]:
+            return await asyncio.gather(*(self.client.get_key_set(kid) for _ in range(count)))
+
+        return self._runner.run(ask_all())
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.client.aclose())
+        finally:
+            self._runner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+Driver = SyncDriver | AsyncDriver
+DRIVERS: dict[str, Callable[..., Driver]] = {"sync": SyncDriver, "async": AsyncDriver}
+
+
+def open_client(kind: str, *args: Any, **kwargs: Any) -> Driver:
+    """A JWKS client of ``kind`` (``"sync"`` or ``"async"``); the caller closes it."""
+    return DRIVERS[kind](*args, **kwargs)
