@@ -333,7 +333,9 @@ class KeyManager:
             except InvalidTag:
                 bad.append(row.kid)
         if bad:
-            raise KEKMismatch(bad)
+            raise KEKMismatch(
+                bad, self._kek.source if self._kek else "a configuration without a KEK"
+            )
 
     def _write(
         self,
