@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from sealring.cli import clients, example_api, jose_commands, keys, serve, token
+from sealring.cli import clients, demo, example_api, jose_commands, keys, serve, token
 
 __all__ = ["app", "main"]
 
@@ -59,7 +59,7 @@ def _root(
     """Sealring: JWT authorization server and resource-server toolkit."""
 
 
-for _module in (jose_commands, keys, serve, clients, token, example_api):
+for _module in (jose_commands, keys, serve, clients, token, example_api, demo):
     _module.register(app)
 
 
