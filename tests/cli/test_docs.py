@@ -26,7 +26,7 @@ from sealring.cli import app
 from sealring.jose import JWK, LocalSigner, encode_jwt
 from sealring.keys import KEKRing
 
-from .conftest import SEALRING, clean_env
+from .conftest import SEALRING, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -183,7 +183,8 @@ def _check_keys_usage_and_wrong_kek(tmp_path: Path, token: str, jwks: str) -> No
                  **env) == 2  # fmt: skip
     wrong = {"SEALRING_KEK": KEKRing.generate_text()}
     assert _code(["keys", "list", "--database", f"sqlite:///{db}"], **wrong) == 2
-    served = subprocess.run([*SEALRING, "serve", "--port", "1", "--database", f"sqlite:///{db}"],
+    port = str(free_port())
+    served = subprocess.run([*SEALRING, "serve", "--port", port, "--database", f"sqlite:///{db}"],
                             env=clean_env(**wrong), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert served.returncode == 2, served.stderr
     assert "cannot decrypt signing key(s)" in served.stderr

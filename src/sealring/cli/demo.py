@@ -21,11 +21,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from sealring.cli._common import Command, ensure_port_free, fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["demo", "register"]
 
@@ -107,7 +110,7 @@ def _free_port() -> int:
 
 
 class _Story:
-    def __init__(self, console: Any, folder: Path, port: int, api_port: int) -> None:
+    def __init__(self, console: Console, folder: Path, port: int, api_port: int) -> None:
         import httpx
 
         self.console = console
