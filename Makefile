@@ -1,37 +1,45 @@
 # The two set-up commands of the README:
 #   make run   - the authorization server on its embedded default (SQLite file, development KEK)
-#   make test  - every check CI runs: lint, types and the whole test suite
+#   make test  - every check CI runs: lint, types, the whole test suite and the docs site
+# PYTHON picks the interpreter (3.11 or newer; default python3); scripts/venv.sh checks it,
+# rebuilds a .venv made by another one, and installs what pyproject.toml lists.
+PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+SITE ?= $(VENV)/site
 
-.PHONY: run test lint typecheck pytest bench system-deps clean
+.PHONY: run test lint typecheck pytest docs docs-generate bench system-deps venv clean
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[all,dev]'
-	touch $(STAMP)
+venv:
+	@PYTHON='$(PYTHON)' VENV='$(VENV)' ./scripts/venv.sh
 
-run: $(STAMP)
+run: venv
 	$(VENV)/bin/sealring serve
 
 system-deps:
 	./scripts/system-deps.sh
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+lint: venv
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
-typecheck: $(STAMP)
+typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) system-deps
+pytest: venv system-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The docs site: the generated pages must be current, and every link must resolve (--strict).
+docs: venv
+	$(PY) scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir '$(abspath $(SITE))'
 
-bench: $(STAMP)
+docs-generate: venv
+	$(PY) scripts/gen_docs.py
+
+test: lint typecheck pytest docs
+
+bench: venv
 	$(PY) bench/jose_bench.py
 	$(PY) bench/resource_bench.py
 

@@ -40,7 +40,7 @@ def env(database_url: str) -> dict[str, str]:
 def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
     table = _run(env, "list")
     for column in ("kid", "alg", "state", "created", "activates", "retires", "removed"):
-        assert column in table
+        assert column.upper() in table
     listed = json.loads(_run(env, "list", "--json"))
     assert sorted((k["alg"], k["state"]) for k in listed) == [
         ("ES256", "active"),
@@ -49,8 +49,8 @@ def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
     out = _run(env, "rotate", "--alg", "ES256")
     assert "-> pending" in out
     assert "already pending" in _run(env, "rotate", "--alg", "ES256")
-    out = _run(env, "rotate", "--alg", "ES256", "--now")
-    assert "warning: --now skips pre-publication" in out
+    out = _run(env, "rotate", "--alg", "ES256", "--immediately")
+    assert "warning: --immediately skips pre-publication" in out
     assert "-> active" in out
     rs256 = next(k["kid"] for k in listed if k["alg"] == "RS256")
     # base64url kids may start with "-": --kid (or "--") keeps them from looking like options
@@ -127,7 +127,7 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
     env = {"SEALRING_DATABASE_URL": database_url, "SEALRING_KEK": kek_text}
     seen: list[str] = []
     with caplog.at_level(logging.DEBUG):
-        for args in (["list"], ["list", "--json"], ["rotate"], ["rotate", "--now"],
+        for args in (["list"], ["list", "--json"], ["rotate"], ["rotate", "--immediately"],
                      ["export-public"], ["rewrap"]):  # fmt: skip
             seen.append(_run(env, *args))
         kek = KEKRing.from_string(kek_text)
@@ -147,7 +147,8 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
             seen += [str(caught.value), repr(caught.value)]
         finally:
             engine.dispose()
-        seen.append(_run({**env, "SEALRING_KEK": KEKRing.generate_text()}, "list", code=1))
+        # A KEK that cannot open the keys is configuration: exit 2, as `serve` exits.
+        seen.append(_run({**env, "SEALRING_KEK": KEKRing.generate_text()}, "list", code=2))
     seen.append(caplog.text)
     secrets = _private_strings(database_url, kek)
     raw_kek = base64.b64decode(kek_text)

@@ -1,18 +1,23 @@
 """The ``sealring`` command.
 
 Each area registers its own commands from its own module so that the command tree reads like the
-package: ``verify``/``decode``/``jwk`` (JOSE), ``keys`` (signing keys), ``serve``/``clients``
-(authorization server) and ``example-api`` (resource-server toolkit).
+package: ``verify``/``decode``/``jwk`` (JOSE), ``keys`` (signing keys), ``serve``/``clients``/
+``token`` (authorization server), ``example-api`` (resource-server toolkit) and ``demo`` (all of
+them together, docs/concepts.md).
 
 Exit codes: 0 success, 1 a verification or operation that failed on its merits, 2 a usage error
-(bad arguments, unreadable file, invalid configuration).
+(bad arguments, unreadable file, invalid configuration, a port already in use).
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+from typing import Annotated
+
 import typer
 
-from sealring.cli import clients, example_api, jose_commands, keys, serve
+from sealring.cli import clients, demo, example_api, jose_commands, keys, serve, token
 
 __all__ = ["app", "main"]
 
@@ -20,13 +25,43 @@ app = typer.Typer(
     name="sealring",
     help="Sealring: JWT authorization server and resource-server toolkit.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
+    # Plain help, as Unix tools print it: no markup to swallow "[granian]", no boxes.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (jose_commands, keys, serve, clients, example_api):
+
+def package_version() -> str:
+    try:
+        return _dist_version("sealring")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sealring {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sealring: JWT authorization server and resource-server toolkit."""
+
+
+for _module in (jose_commands, keys, serve, clients, token, example_api, demo):
     _module.register(app)
 
 
 def main() -> None:
-    app()
+    app(prog_name="sealring")

@@ -1,16 +1,51 @@
-"""What every command group shares: how a command fails, and how a database failure reads."""
+"""What every command group shares: how a command fails, how a database failure reads, how
+usage lines and tables look."""
 
 from __future__ import annotations
 
+import errno
 import re
-from typing import NoReturn
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
-__all__ = ["describe_database_error", "fail"]
+__all__ = [
+    "Command",
+    "JsonOpt",
+    "describe_database_error",
+    "ensure_port_free",
+    "fail",
+    "print_table",
+    "warn",
+]
 
 # scheme://user:password@host -> scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class Command(TyperCommand):
+    """A command whose usage line reads the Unix way: ``sealring verify [OPTIONS] TOKEN``.
+
+    Typer writes a required argument as ``{token}``; here it is its metavar, upper-case, and an
+    optional one is in brackets.
+    """
+
+    # ``ctx`` is Typer's vendored click Context, which Typer does not export by that name.
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = (param.metavar or param.name or "ARG").upper()
+                if param.nargs != 1:
+                    name += "..."
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
 
 
 def fail(command: str, message: str, code: int = 2) -> NoReturn:
@@ -24,9 +59,67 @@ def fail(command: str, message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(command: str, message: str) -> None:
+    """Print ``sealring COMMAND: warning: MESSAGE`` on stderr and carry on."""
+    typer.echo(f"sealring {command}: warning: {message}", err=True)
+
+
 def describe_database_error(exc: BaseException) -> str:
     """One line naming a database failure: the driver's first line, any URL password masked."""
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip()
     first = text.splitlines()[0][:200] if text else type(cause).__name__
     return "database error: " + _URL_PASSWORD.sub(r"\1***@", first)
+
+
+def ensure_port_free(command: str, host: str, port: int) -> None:
+    """Fail with one line, exit 2, when ``host:port`` cannot be bound.
+
+    Checked before anything starts, whatever the worker count: the HTTP servers only find out
+    after their start-up has run (and logged "ready"), then exit 3 with a log line. The probe
+    binds the way they do (``SO_REUSEADDR``), so a port in TIME_WAIT is not reported as taken.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        fail(command, f"cannot bind {host!r}: not an address or a known host name (--host)")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(command, f"port {port} on {host} is already in use (--port)")
+            if exc.errno == errno.EACCES:
+                fail(command, f"port {port} on {host} needs more privileges (--port)")
+            if exc.errno == errno.EADDRNOTAVAIL:
+                fail(command, f"{host} is not an address of this machine (--host)")
+            fail(command, f"cannot bind port {port} on {host}: {exc.strerror} (--host, --port)")
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, no_wrap: Sequence[str] = ()
+) -> None:
+    """A plain table on stdout, as wide as its content.
+
+    On a terminal it is fitted to the terminal's width (the columns not in ``no_wrap`` wrap);
+    into a pipe or a file it is never cut, so ``grep`` and ``awk`` see whole lines. Identifiers
+    that people copy (client ids, key ids) belong in ``no_wrap``.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for header in headers:
+        table.add_column(header.upper(), no_wrap=header in no_wrap, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(
+        width=None if sys.stdout.isatty() else 100_000,
+        highlight=False,
+        soft_wrap=False,
+        color_system="auto" if sys.stdout.isatty() else None,
+    )
+    console.print(table)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from sealring.cli._common import fail
+from sealring.cli._common import Command, fail, warn
 from sealring.jose import (
     ALGORITHMS,
     JWK,
@@ -51,12 +51,14 @@ def load_jwks(source: str, *, max_size: int = DEFAULT_MAX_SIZE) -> KeySet:
         body = path.read_bytes()
     except OSError as exc:
         raise JWKSFetchError(
-            f"cannot read JWKS file: {exc.strerror or type(exc).__name__}"
+            f"cannot read JWKS file {path}: {exc.strerror or type(exc).__name__}"
         ) from exc
     try:
         return KeySet.from_json(body, max_size=max_size)
     except InvalidKeySet as exc:
-        raise JWKSFetchError(f"JWKS refused: {exc.message}") from exc
+        # The key set's own message already says "JWK Set refused"; say it once, with the file.
+        reason = exc.message.removeprefix("JWK Set refused: ")
+        raise JWKSFetchError(f"the JWKS in {path} is refused: {reason}") from exc
 
 
 def discover_jwks(issuer: str) -> KeySet:
@@ -99,17 +101,23 @@ def _dump(value: object, *, compact: bool) -> str:
 
 
 def verify(
-    token: Annotated[str, typer.Argument(help="The compact JWT, or - to read it from stdin.")],
+    token: Annotated[
+        str,
+        typer.Argument(metavar="TOKEN", help="The compact JWT, or - to read it from stdin."),
+    ],
     jwks: Annotated[
         str | None,
         typer.Option(
-            "--jwks", help="JWKS file path or http(s) URL (default: discovered from --issuer)."
+            "--jwks",
+            metavar="FILE|URL",
+            help="JWKS file path or http(s) URL (default: discovered from --issuer).",
         ),
     ] = None,
     algorithms: Annotated[
         str | None,
         typer.Option(
             "--algorithms",
+            metavar="LIST",
             help="Comma-separated allow-list. Default: only the algorithm bound to the key.",
         ),
     ] = None,
@@ -117,25 +125,35 @@ def verify(
         str | None,
         typer.Option(
             "--issuer",
+            metavar="URL",
             help="Required exact 'iss'. Without --jwks, the JWKS is discovered from the "
             "issuer's metadata (RFC 8414, then OpenID Discovery).",
         ),
     ] = None,
     audience: Annotated[
-        list[str] | None, typer.Option("--audience", help="Accepted 'aud' (repeatable).")
+        list[str] | None,
+        typer.Option("--audience", metavar="AUD", help="Accepted 'aud' (repeatable)."),
     ] = None,
     token_type: Annotated[
-        str | None, typer.Option("--token-type", help="Required header 'typ', e.g. at+jwt.")
+        str | None,
+        typer.Option("--token-type", metavar="TYP", help="Required header 'typ', e.g. at+jwt."),
     ] = None,
     now: Annotated[
-        float | None, typer.Option("--now", help="Verify as of this time (epoch seconds).")
+        float | None,
+        typer.Option("--now", metavar="EPOCH", help="Verify as of this time (epoch seconds)."),
     ] = None,
-    leeway: Annotated[float, typer.Option("--leeway", help="Clock skew allowed, seconds.")] = 0,
+    leeway: Annotated[
+        float, typer.Option("--leeway", metavar="SECONDS", help="Clock skew allowed.")
+    ] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object on stdout, valid or not.")
     ] = False,
 ) -> None:
-    """Verify a JWT against a JWKS: signature, then exp/nbf/iat, iss, aud and typ."""
+    """Verify a JWT against a JWKS: signature, then exp/nbf/iat, iss, aud and typ.
+
+    A check whose option is not given (--issuer, --audience, --token-type) is not made; a
+    token that passes then gets a warning on stderr naming them (--json: "unchecked").
+    """
     allow: list[str] | None = None
     if algorithms is not None:
         allow = [name.strip() for name in algorithms.split(",") if name.strip()]
@@ -162,15 +180,17 @@ def verify(
         leeway=leeway,
         clock=lambda: at,
     )
+    unchecked = _unchecked(issuer=issuer, audience=audience, token_type=token_type)
     try:
         result = verifier.verify(_read_token(token))
     except JoseError as exc:
         if as_json:
-            typer.echo(
-                _dump({"valid": False, "error": exc.code, "message": exc.message}, compact=True)
-            )
-        typer.echo(f"invalid token: {exc.code}: {exc.message}", err=True)
+            report = {"valid": False, "error": exc.code, "message": exc.message}
+            typer.echo(_dump(report, compact=True))
+        typer.echo(f"sealring verify: invalid token ({exc.code}): {exc.message}", err=True)
         raise typer.Exit(1) from None
+    if unchecked:  # a pass that skipped checks must not read as a full pass
+        warn("verify", "valid, but not checked: " + ", ".join(unchecked))
     if as_json:
         report = {
             "valid": True,
@@ -178,24 +198,41 @@ def verify(
             "kid": result.key.kid,
             "header": result.header,
             "claims": result.claims,
+            "unchecked": unchecked,
         }
         typer.echo(_dump(report, compact=True))
     else:
         typer.echo(_dump(result.claims, compact=False))
 
 
+def _unchecked(
+    *, issuer: str | None, audience: list[str] | None, token_type: str | None
+) -> list[str]:
+    """The claim checks this verification skips, each with the option that would make it."""
+    missing = []
+    if issuer is None:
+        missing.append("iss (--issuer)")
+    if not audience:
+        missing.append("aud (--audience)")
+    if token_type is None:
+        missing.append("typ (--token-type)")
+    return missing
+
+
 UNVERIFIED = "UNVERIFIED: the signature has NOT been checked; do not trust these contents."
 
 
 def decode(
-    token: Annotated[str, typer.Argument(help="The compact JWS/JWT, or - to read it from stdin.")],
+    token: Annotated[
+        str,
+        typer.Argument(metavar="TOKEN", help="The compact JWS/JWT, or - to read it from stdin."),
+    ],
 ) -> None:
     """Print a token's header and claims WITHOUT verifying anything."""
     try:
         jws = parse_compact(_read_token(token), max_size=1024 * 1024)
     except JoseError as exc:
-        typer.echo(f"malformed token: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        fail("decode", f"malformed token: {exc.message}", 1)
     out: dict[str, Any] = {"UNVERIFIED": True, "warning": UNVERIFIED, "header": jws.header}
     try:
         out["claims"] = decode_payload(jws)
@@ -215,12 +252,15 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-@jwk_app.command("generate")
+@jwk_app.command("generate", cls=Command)
 def generate(
-    alg: Annotated[str, typer.Option("--alg", help=f"One of {', '.join(_GENERATE_ALGS)}.")],
+    alg: Annotated[
+        str, typer.Option("--alg", metavar="ALG", help=f"One of {', '.join(_GENERATE_ALGS)}.")
+    ],
     public: Annotated[bool, typer.Option("--public", help="Print only the public key.")] = False,
     kid: Annotated[
-        str | None, typer.Option("--kid", help="Key id (default: RFC 7638 thumbprint).")
+        str | None,
+        typer.Option("--kid", metavar="KID", help="Key id (default: RFC 7638 thumbprint)."),
     ] = None,
 ) -> None:
     """Generate a key pair and print it as a JWK (private unless --public)."""
@@ -236,6 +276,6 @@ def generate(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sealring`` command."""
-    app.command("verify")(verify)
-    app.command("decode")(decode)
+    app.command("verify", cls=Command)(verify)
+    app.command("decode", cls=Command)(decode)
     app.add_typer(jwk_app, name="jwk")

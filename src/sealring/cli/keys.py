@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from sealring.cli._common import describe_database_error, fail
+from sealring.cli._common import Command, JsonOpt, describe_database_error, fail, print_table
 from sealring.errors import SealringError
 
 if TYPE_CHECKING:
     from sealring.keys import KeyManager
+    from sealring.keys.schedule import Transition
 
 __all__ = ["register"]
 
@@ -37,6 +37,7 @@ DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database",
+        metavar="URL",
         help="SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else sqlite:///./sealring.db).",
         show_default=False,
     ),
@@ -45,15 +46,18 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="The server's TOML settings file (default: $SEALRING_CONFIG), for its key policy.",
         show_default=False,
     ),
 ]
 # Usage and configuration problems exit 2; an operation that fails on its merits exits 1.
+# A KEK that cannot open the stored keys is configuration, as `serve` treats it.
 _USAGE_CODES = frozenset(
     {
         "keys_config",
         "kek_invalid",
+        "kek_mismatch",
         "database_config",
         "unknown_key",
         "invalid_transition",
@@ -110,75 +114,95 @@ def _when(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command)
 def list_keys(
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    database: DatabaseOption = None, config: ConfigOption = None, as_json: JsonOpt = False
 ) -> None:
-    """List every key: kid, algorithm, state and its lifecycle times."""
+    """List every key: kid, algorithm, state and its lifecycle times (UTC)."""
     with _manager(database, config) as manager:
         infos = manager.list_keys()
     if as_json:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
         return
-    table = Table(title="Signing keys")
-    for column in ("kid", "alg", "state", "created", "activates", "retires", "removed"):
-        table.add_column(column, no_wrap=column != "kid")
-    for info in infos:
-        table.add_row(
-            info.kid,
-            info.alg,
-            info.state + (f" ({info.revoke_reason})" if info.revoke_reason else ""),
-            _when(info.created_at),
-            _when(info.activated_at or info.activates_at),
-            _when(info.retired_at or info.retires_at),
-            _when(info.removed_at or info.revoked_at or info.removes_at),
-        )
-    Console(width=160).print(table)
+    print_table(
+        ("kid", "alg", "state", "created", "activates", "retires", "removed"),
+        [
+            (
+                info.kid,
+                info.alg,
+                info.state + (f" ({info.revoke_reason})" if info.revoke_reason else ""),
+                _when(info.created_at),
+                _when(info.activated_at or info.activates_at),
+                _when(info.retired_at or info.retires_at),
+                _when(info.removed_at or info.revoked_at or info.removes_at),
+            )
+            for info in infos
+        ],
+        no_wrap=("kid", "alg"),
+    )
 
 
-@keys_app.command("rotate")
+def _print_transitions(transitions: list[Transition], as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {"kid": t.kid, "alg": t.alg, "from": t.from_state, "to": t.to_state}
+            for t in transitions
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for t in transitions:
+        typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
+
+
+@keys_app.command("rotate", cls=Command)
 def rotate(
     database: DatabaseOption = None,
     config: ConfigOption = None,
     alg: Annotated[
-        str | None, typer.Option("--alg", help="Rotate only this algorithm's key.")
+        str | None,
+        typer.Option("--alg", metavar="ALG", help="Rotate only this algorithm's key."),
     ] = None,
-    now: Annotated[
+    immediately: Annotated[
         bool,
-        typer.Option("--now", help="Sign with the new key at once, skipping pre-publication."),
+        typer.Option(
+            "--immediately", help="Sign with the new key at once, skipping pre-publication."
+        ),
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Start a rotation: a new key is published now and signs after pre-publication."""
-    if now:
+    if immediately:
         typer.echo(
-            "warning: --now skips pre-publication; resource servers with a cached JWKS may "
-            "reject new tokens until they refetch it",
+            "sealring keys: warning: --immediately skips pre-publication; resource servers "
+            "with a cached JWKS may reject new tokens until they refetch it",
             err=True,
         )
     with _manager(database, config) as manager:
-        transitions = manager.rotate(alg, immediate=now)
-    for t in transitions:
-        typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
+        transitions = manager.rotate(alg, immediate=immediately)
+    _print_transitions(transitions, as_json)
     if not transitions:
-        typer.echo("nothing to do: a rotation is already pending")
+        typer.echo("nothing to do: a rotation is already pending", err=True)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command)
 def revoke(
     kid: Annotated[
         str | None,
-        typer.Argument(help="The key id to revoke (one starting with '-': use --kid or '--')."),
+        typer.Argument(
+            metavar="KID", help="The key id to revoke (one starting with '-': use --kid or '--')."
+        ),
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (kept in the audit trail).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (kept in the audit trail)."),
     ] = None,
     kid_option: Annotated[
-        str | None, typer.Option("--kid", help="The key id, as an option.", show_default=False)
+        str | None,
+        typer.Option("--kid", metavar="KID", help="The key id, as an option.", show_default=False),
     ] = None,
     database: DatabaseOption = None,
     config: ConfigOption = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Emergency: unpublish a key at once and destroy its private part."""
     # A base64url kid may start with '-', which the parser would take for an option; --kid
@@ -189,11 +213,10 @@ def revoke(
         _fail("--reason TEXT is required: say why the key is revoked", 2)
     with _manager(database, config) as manager:
         transitions = manager.revoke(kid or kid_option or "", reason)
-    for t in transitions:
-        typer.echo(f"{t.kid} {t.alg}: {t.from_state or 'new'} -> {t.to_state}")
+    _print_transitions(transitions, as_json)
 
 
-@keys_app.command("rewrap")
+@keys_app.command("rewrap", cls=Command)
 def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None:
     """Re-encrypt every stored private key under the first configured KEK."""
     with _manager(database, config) as manager:
@@ -201,7 +224,72 @@ def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None
     typer.echo(f"rewrapped {count} key(s)")
 
 
-@keys_app.command("export-public")
+@keys_app.command("reset", cls=Command)
+def reset(
+    database: DatabaseOption = None,
+    config: ConfigOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: every signing key is deleted.")
+    ] = False,
+) -> None:
+    """Development only: delete every signing key of a SQLite database, for a lost KEK file.
+
+    New keys are made at the next start (under the KEK file, created anew if it is missing).
+    Tokens signed by the deleted keys stop verifying. Refused on PostgreSQL and with an HSM.
+    """
+    import os
+
+    from sqlalchemy import delete, select, update
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from sealring.db import make_engine, sqlite_path, upgrade
+    from sealring.keys.models import KeyEventRow, KeyGenerationRow, SigningKeyRow
+    from sealring.server.settings import Settings
+
+    try:
+        url = Settings.load({"database_url": database}, config_file=config).database_url
+    except SealringError as exc:
+        _fail(exc.message, 2)
+    if sqlite_path(url) is None:
+        _fail("reset is for a development SQLite database only; this one is not", 2)
+    if os.environ.get("SEALRING_HSM_MODULE"):
+        _fail("reset does not delete keys held in an HSM; unset SEALRING_HSM_MODULE", 2)
+    if not yes:
+        _fail(
+            "this deletes every signing key of the database, and tokens they signed stop "
+            "verifying; add --yes to go ahead",
+            2,
+        )
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        now = time.time()
+        with Session(engine) as session, session.begin():
+            rows = session.execute(
+                select(SigningKeyRow.kid, SigningKeyRow.alg, SigningKeyRow.state)
+            )
+            deleted = list(rows)
+            for kid, alg, state in deleted:
+                session.add(
+                    KeyEventRow(
+                        kid=kid, alg=alg, from_state=state, to_state="removed", at=now,
+                        actor="sealring keys reset", reason="development reset",
+                    )
+                )  # fmt: skip
+            session.execute(delete(SigningKeyRow))
+            # Bump the generation so running servers reload their keys.
+            session.execute(
+                update(KeyGenerationRow).values(generation=KeyGenerationRow.generation + 1)
+            )
+    except SQLAlchemyError as exc:
+        _fail(f"{describe_database_error(exc)} (check --database)", 2)
+    finally:
+        engine.dispose()
+    typer.echo(f"deleted {len(deleted)} signing key(s); new ones are made at the next start")
+
+
+@keys_app.command("export-public", cls=Command)
 def export_public(database: DatabaseOption = None, config: ConfigOption = None) -> None:
     """Print the published JWK Set (public keys only)."""
     with _manager(database, config) as manager:

@@ -14,8 +14,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from sealring.cli._common import describe_database_error, fail
+from sealring.cli._common import Command, describe_database_error, ensure_port_free, fail
 from sealring.errors import SealringError
+from sealring.keys.kek import DEV_KEK_WARNED_ENV
 
 __all__ = ["register", "serve"]
 
@@ -26,19 +27,30 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def serve(
     issuer: Annotated[
-        str | None, typer.Option(help="Public issuer URL (default http://HOST:PORT).")
+        str | None,
+        typer.Option(metavar="URL", help="Public issuer URL (default http://HOST:PORT)."),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Address to bind (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port to bind (default 8000).")
+    ] = None,
     database: Annotated[
-        str | None, typer.Option(help="SQLAlchemy database URL (default sqlite:///./sealring.db).")
+        str | None,
+        typer.Option(
+            metavar="URL", help="SQLAlchemy database URL (default sqlite:///./sealring.db)."
+        ),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Worker processes (default 1).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(metavar="FILE", help="TOML settings file.")] = None,
     http_server: Annotated[
         str | None,
         typer.Option(
             "--http-server",
+            metavar="NAME",
             help="auto (default: uvicorn), uvicorn, or granian (pip install 'sealring[granian]').",
         ),
     ] = None,
@@ -63,6 +75,7 @@ def serve(
         _fail(
             "granian is not installed: pip install 'sealring[granian]', or use --http-server uvicorn"
         )
+    ensure_port_free("serve", settings.host, settings.port)
     configure_logging(settings.log_level)
     try:
         _preflight(settings)
@@ -75,6 +88,8 @@ def serve(
     typer.echo(f"  {settings.workers} worker(s) on {settings.resolved_http_server}")
     sys.stdout.flush()
     os.environ[RESOLVED_ENV] = settings.to_json()
+    # The start-up check above has shown the development-KEK warning; the workers need not.
+    os.environ[DEV_KEK_WARNED_ENV] = "1"
     if settings.resolved_http_server == "granian":
         from granian.constants import Interfaces
         from granian.server import Server
@@ -91,17 +106,27 @@ def serve(
         return
     import uvicorn
 
-    uvicorn.run(
-        "sealring.server.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        log_config=None,
-        lifespan="on",
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            "sealring.server.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            log_config=None,
+            lifespan="on",
+            server_header=False,
+        )
+    except SystemExit as exc:
+        # uvicorn exits 3 when it could not start (the port taken since the check above, say);
+        # its log line says why. The CLI's contract is exit 2 for what the user can correct.
+        if exc.code == _UVICORN_STARTUP_FAILURE:
+            _fail(f"could not start on {settings.host} port {settings.port} (see the log above)")
+        raise
+
+
+_UVICORN_STARTUP_FAILURE = 3
 
 
 def _preflight(settings: object) -> None:
@@ -117,4 +142,4 @@ def _preflight(settings: object) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``sealring`` command."""
-    app.command("serve")(serve)
+    app.command("serve", cls=Command)(serve)

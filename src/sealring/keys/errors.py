@@ -37,12 +37,14 @@ class KEKMismatch(KeysError):
 
     code = "kek_mismatch"
 
-    def __init__(self, kids: list[str]) -> None:
+    def __init__(self, kids: list[str], source: str = "the configured KEK") -> None:
         self.kids = tuple(kids)
         super().__init__(
-            "the configured KEK(s) cannot decrypt signing key(s) "
+            f"{source} cannot decrypt signing key(s) "
             + ", ".join(kids)
-            + "; check SEALRING_KEK / SEALRING_KEK_FILE (nothing was changed)"
+            + ": it is not the KEK they were stored under. Restore the right one, or start a "
+            "development database's keys over with `sealring keys reset --yes` "
+            "(nothing was changed)"
         )
 
 

@@ -14,8 +14,10 @@ import contextlib
 import hashlib
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.request import pathname2url
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,21 +25,26 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sealring.db import sqlite_path
 from sealring.keys.errors import KEKError, KeyConfigError
 
-__all__ = ["KEKRing", "load_kek"]
+__all__ = ["DEV_KEK_WARNED_ENV", "KEKRing", "load_kek"]
 
 log = logging.getLogger("sealring.keys")
 
 _KEK_LEN = 32
 _NONCE_LEN = 12
 _FORMAT = b"\x01"  # blob layout version: 0x01 || nonce(12) || ciphertext+tag
+# Set by `sealring serve` once its start-up check has warned, so that its workers (which load the
+# KEK again) do not repeat the development warning: one warning per start.
+DEV_KEK_WARNED_ENV = "SEALRING_DEV_KEK_WARNED"
 
 
 class KEKRing:
     """An ordered list of 256-bit KEKs. Never printed: ``repr`` shows only their ids."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_keys", "source")
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    def __init__(self, keys: Sequence[bytes], *, source: str = "the configured KEK") -> None:
+        #: Where the ring came from, for error messages ("SEALRING_KEK", "the KEK file ...").
+        self.source = source
         if not keys:
             raise KEKError("a KEK ring needs at least one key")
         for key in keys:
@@ -46,7 +53,7 @@ class KEKRing:
         self._keys = tuple((_kek_id(k), AESGCM(k)) for k in keys)
 
     @classmethod
-    def from_string(cls, text: str) -> KEKRing:
+    def from_string(cls, text: str, *, source: str = "the configured KEK") -> KEKRing:
         """Comma- or newline-separated standard base64 keys, the first being the primary."""
         parts = [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
         if not parts:
@@ -57,15 +64,18 @@ class KEKRing:
                 keys.append(base64.b64decode(part, validate=True))
             except (binascii.Error, ValueError):
                 raise KEKError(f"KEK #{index} is not valid base64") from None
-        return cls(keys)
+        return cls(keys, source=source)
 
     @classmethod
-    def from_file(cls, path: Path) -> KEKRing:
+    def from_file(cls, path: Path, *, source: str | None = None) -> KEKRing:
+        source = source or f"the KEK file {path}"
         try:
             text = path.read_text("ascii")
         except (OSError, UnicodeDecodeError) as exc:
-            raise KEKError(f"cannot read KEK file {path}: {type(exc).__name__}") from None
-        return cls.from_string(text)
+            raise KEKError(
+                f"cannot read {source}: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+            ) from None
+        return cls.from_string(text, source=source)
 
     @staticmethod
     def generate_text() -> str:
@@ -120,7 +130,7 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
     """
     env = os.environ if environ is None else environ
     if env.get("SEALRING_KEK"):
-        return KEKRing.from_string(env["SEALRING_KEK"])
+        return KEKRing.from_string(env["SEALRING_KEK"], source="SEALRING_KEK")
     if env.get("SEALRING_KEK_FILE"):
         return KEKRing.from_file(Path(env["SEALRING_KEK_FILE"]))
     db_file = sqlite_path(database_url)
@@ -131,13 +141,37 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
         )
     kek_file = db_file.with_name(db_file.name + ".kek")
     if not kek_file.exists():
+        # A new KEK could never open the keys already stored: refuse rather than make one.
+        if _holds_encrypted_keys(db_file):
+            raise KEKError(
+                f"the development KEK file {kek_file} is missing, but the database {db_file} "
+                "holds signing keys encrypted under it: restore the file, or start the "
+                "development database's keys over with `sealring keys reset --yes`"
+            )
         _create_dev_kek(kek_file)
-    log.warning(
-        "DEVELOPMENT SETUP: signing keys are encrypted with the KEK file %s that sits beside "
-        "the database; set SEALRING_KEK or SEALRING_KEK_FILE in production (see docs/keys.md)",
-        kek_file,
-    )
-    return KEKRing.from_file(kek_file)
+    if not env.get(DEV_KEK_WARNED_ENV):
+        log.warning(
+            "DEVELOPMENT SETUP: signing keys are encrypted with the KEK file %s that sits "
+            "beside the database; set SEALRING_KEK or SEALRING_KEK_FILE in production "
+            "(see docs/keys.md)",
+            kek_file,
+        )
+    return KEKRing.from_file(kek_file, source=f"the development KEK file {kek_file}")
+
+
+def _holds_encrypted_keys(db_file: Path) -> bool:
+    """Whether the SQLite file has signing keys stored under a KEK (read-only look)."""
+    if not db_file.exists():
+        return False
+    uri = f"file:{pathname2url(str(db_file.resolve()))}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM signing_keys WHERE private_enc IS NOT NULL LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error:  # no such table yet, or not a database: nothing to protect
+        return False
+    return row is not None
 
 
 def _create_dev_kek(kek_file: Path) -> None:

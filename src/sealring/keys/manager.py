@@ -318,7 +318,9 @@ class KeyManager:
         """Raise KEKMismatch naming every published DB key the KEK ring cannot decrypt."""
         bad = self._database.unopenable(rows)
         if bad:
-            raise KEKMismatch(bad)
+            raise KEKMismatch(
+                bad, self._kek.source if self._kek else "a configuration without a KEK"
+            )
 
     def _write(
         self,

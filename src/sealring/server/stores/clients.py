@@ -92,6 +92,30 @@ class ClientRepository:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def update(self, client: Client) -> bool:
+        """Replace every registered field of ``client.client_id`` (secret hash included; the
+        creation time kept); ``False`` when there is no such client.  The caller checks the
+        values first, as :func:`~sealring.server.clients.new_client` does for a new one."""
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                update(ClientRow)
+                .where(ClientRow.client_id == client.client_id)
+                .values(
+                    name=client.name,
+                    secret_hash=client.secret_hash,
+                    auth_method=client.auth_method,
+                    grant_types=" ".join(client.grant_types),
+                    scope=" ".join(client.scopes),
+                    audiences=" ".join(client.audiences),
+                    redirect_uris=" ".join(client.redirect_uris),
+                    jwks=client.jwks,
+                    jwks_uri=client.jwks_uri,
+                    public=client.public,
+                    updated_at=self._clock(),
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
 
 class ClientCache:
     """Client lookups cached in memory for ``ttl`` seconds (default 5 s), misses included.
