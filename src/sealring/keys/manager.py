@@ -318,9 +318,8 @@ class KeyManager:
         """Raise KEKMismatch naming every published DB key the KEK ring cannot decrypt."""
         bad = self._database.unopenable(rows)
         if bad:
-            raise KEKMismatch(
-                bad, self._kek.source if self._kek else "a configuration without a KEK"
-            )
+            kek = self._database.kek
+            raise KEKMismatch(bad, kek.source if kek else "a configuration without a KEK")
 
     def _write(
         self,
