@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make run   - the authorization server on its embedded default (SQLite file, development KEK)
-#   make test  - every check CI runs: lint, types, the whole test suite and the docs site
+#   make test  - every check CI runs: lint, types, the whole test suite, the docs site and a
+#                smoke run of the server benchmark
 # PYTHON picks the interpreter (3.11 or newer; default python3); scripts/venv.sh checks it,
 # rebuilds a .venv made by another one, and installs what pyproject.toml lists.
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SITE ?= $(VENV)/site
 
-.PHONY: run test lint typecheck pytest docs docs-generate bench system-deps venv clean
+.PHONY: run test lint typecheck pytest docs docs-generate bench bench-smoke system-deps venv clean
 
 venv:
 	@PYTHON='$(PYTHON)' VENV='$(VENV)' ./scripts/venv.sh
@@ -37,11 +38,16 @@ docs: venv
 docs-generate: venv
 	$(PY) scripts/gen_docs.py
 
-test: lint typecheck pytest docs
+test: lint typecheck pytest docs bench-smoke
+
+# Seconds: Sealring and node-oidc-provider both answer and their tokens verify (no timing).
+bench-smoke: venv
+	$(PY) bench/server_bench.py --smoke
 
 bench: venv
 	$(PY) bench/jose_bench.py
 	$(PY) bench/resource_bench.py
+	$(PY) bench/server_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
