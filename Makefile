@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SITE ?= $(VENV)/site
 
-.PHONY: run test lint typecheck pytest docs docs-generate bench bench-smoke system-deps venv clean
+.PHONY: run test lint typecheck pytest docs docs-generate bench bench-smoke system-deps venv clean mutation
 
 venv:
 	@PYTHON='$(PYTHON)' VENV='$(VENV)' ./scripts/venv.sh
@@ -48,6 +48,12 @@ bench: venv
 	$(PY) bench/jose_bench.py
 	$(PY) bench/resource_bench.py
 	$(PY) bench/server_bench.py
+
+# Mutation testing (docs/testing.md): `make mutation MODULE=src/sealring/jose/jwt.py` for one
+# module, `make mutation` for every module of mutation/modules.toml. Not part of `make test`.
+mutation: $(STAMP)
+	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q 'mutmut==3.8.1'
+	$(PY) mutation/run.py $(if $(MODULE),$(MODULE),--all)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
