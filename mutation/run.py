@@ -281,13 +281,13 @@ def message_only(name: str, path: Path) -> bool:
         for node in ast.walk(tree):
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
                 first = node.exc.args[0]
-                # A literal message, an f-string or a message built with "+"; not a value
+                # A literal message, an f-string, or one built with "+" or chosen by "if"; not a value
                 # passed on (``exc.message``), which is behaviour.
                 # A message mutated to None is still only a message.
                 literal = isinstance(first, ast.Constant) and (
                     first.value is None or isinstance(first.value, str)
                 )
-                if literal or isinstance(first, ast.JoinedStr | ast.BinOp):
+                if literal or isinstance(first, ast.JoinedStr | ast.BinOp | ast.IfExp):
                     node.exc.args[0] = ast.Constant("message")
     return ast.dump(original) == ast.dump(mutated)
 
