@@ -41,10 +41,11 @@ def _jws(alg: str, kid: object = None) -> CompactJWS:
     return CompactJWS(header, b"{}", b"x.y", b"")
 
 
-def _kidless(signing_key: JWK, alg: str | None = None) -> str:
-    """A token signed by ``signing_key`` whose header carries no ``kid`` (RFC 7515 §4.1.4)."""
+def _kidless(signing_key: JWK, alg: str | None = None, **header: object) -> str:
+    """A token signed by ``signing_key`` whose header carries no ``kid`` unless given."""
     signer = LocalSigner(signing_key, alg)
-    signing_input = f"{b64(json.dumps({'alg': signer.alg}).encode())}.{b64(b'{}')}"
+    encoded = b64(json.dumps({"alg": signer.alg, **header}).encode())
+    signing_input = f"{encoded}.{b64(json.dumps({'exp': NOW + 60}).encode())}"
     return f"{signing_input}.{b64(signer.sign(signing_input.encode()))}"
 
 
@@ -81,7 +82,7 @@ def test_a_token_without_kid_uses_the_allow_list_to_fit_keys() -> None:
     rsa = _rsa_without_alg()
     token = _kidless(rsa, "PS256")
     rsa = rsa.public()
-    assert verify_compact(token, KeySet.of(rsa), algorithms=["PS256"]).payload == b"{}"
+    assert verify_compact(token, KeySet.of(rsa), algorithms=["PS256"])
     with pytest.raises(JoseError):
         verify_compact(token, KeySet.of(rsa))
 
@@ -89,7 +90,7 @@ def test_a_token_without_kid_uses_the_allow_list_to_fit_keys() -> None:
 def test_a_token_without_kid_needs_exactly_one_fitting_key() -> None:
     other = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")
     token = _kidless(key("ES256"))
-    assert verify_compact(token, KeySet.of(key("ES256"))).payload == b"{}"
+    assert verify_compact(token, KeySet.of(key("ES256")))
     with pytest.raises(KeyNotFound, match="several"):
         verify_compact(token, KeySet.of(key("ES256"), other))
     with pytest.raises(KeyNotFound, match="no key"):
@@ -154,3 +155,14 @@ def test_a_signer_refuses_an_algorithm_that_does_not_fit_its_key(alg: str) -> No
 def test_a_forged_kidless_token_is_refused() -> None:
     with pytest.raises(JoseError):
         verify_compact(forge({"alg": "ES256"}, {}, b"\0" * 64), KeySet.of(key("ES256")))
+
+
+def test_a_kid_the_set_does_not_hold_is_refused_even_when_one_key_fits() -> None:
+    # RFC 7515 §4.1.4: a kid names the key; an unknown one is not a kid-less token.
+    token = _kidless(key("ES256"), kid="not-in-the-set")
+    keys = KeySet.of(key("ES256"))
+    assert JWTVerifier(keys, clock=lambda: NOW).verify(_kidless(key("ES256")))
+    with pytest.raises(KeyNotFound):
+        JWTVerifier(keys, clock=lambda: NOW).verify(token)
+    with pytest.raises(KeyNotFound):
+        JWTVerifier(KeySet.of(key("ES256"), key("ES384")), clock=lambda: NOW).verify(token)

@@ -77,3 +77,11 @@ def test_claims_that_are_not_json_are_refused() -> None:
 def test_the_payload_is_the_claims_as_json() -> None:
     token = encode_jwt(CLAIMS, _signer())
     assert json.loads(parse_compact(token).payload) == CLAIMS
+
+
+@pytest.mark.parametrize("member", ["kid", "alg"])
+def test_a_custom_header_may_repeat_either_the_kid_or_the_alg_alone(member: str) -> None:
+    signer = _signer()
+    value = signer.kid if member == "kid" else signer.alg
+    header = _header(encode_jwt(CLAIMS, signer, header={member: value}))
+    assert header == {"alg": "ES256", "kid": signer.kid, "typ": "JWT"}
