@@ -185,3 +185,18 @@ def test_the_encoded_header_cache_is_bounded() -> None:
     for i in range(300):
         sign_compact(b"{}", signer, header={"typ": f"t{i}"})
         assert len(jws._header_cache) <= 256
+
+
+@pytest.mark.parametrize("part", [1, 2])
+@pytest.mark.parametrize("chars", ["!!!!", "****", "+/+/", "====", "    ", "\n\n\n\n"])
+def test_foreign_characters_are_refused_even_when_dropping_them_would_decode(
+    part: int, chars: str
+) -> None:
+    # A lenient decoder skips them and yields the original bytes: a second spelling of a
+    # valid token, which strict base64url (RFC 7515 §2) does not have.
+    token = sign_compact(b'{"sub":"abcdef"}', LocalSigner(key("ES256")))
+    parts = token.split(".")
+    middle = len(parts[part]) // 2
+    parts[part] = parts[part][:middle] + chars + parts[part][middle:]
+    with pytest.raises(MalformedToken):
+        parse_compact(".".join(parts))
