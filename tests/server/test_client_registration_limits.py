@@ -1,0 +1,138 @@
+"""Client registration and secret checks at their limits (RFC 6749 §2, §3.3; RFC 7591 §2).
+
+Names of 1..200 characters, audiences up to 500, secrets compared up to 512 characters, a server
+secret of at least 32 bytes; scope tokens as RFC 6749 §3.3 spells them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sealring.server.clients import (
+    MAX_SECRET_LENGTH,
+    ClientMetadataError,
+    SecretHasher,
+    new_client,
+    new_client_id,
+    new_secret,
+)
+from sealring.server.protocol.scope import parse_scope
+
+JWKS = '{"keys": []}'
+
+
+def test_a_name_is_1_to_200_characters_after_trimming() -> None:
+    assert new_client(name="n" * 200).name == "n" * 200
+    assert new_client(name="  a  ").name == "a"
+    for bad in ("", "   ", "n" * 201):
+        with pytest.raises(ClientMetadataError):
+            new_client(name=bad)
+
+
+def test_an_audience_is_up_to_500_characters_without_spaces_or_fragment() -> None:
+    assert new_client(name="c", audiences=["a" * 500]).audiences == ("a" * 500,)
+    for bad in ("a" * 501, "", "a b", "a\tb", "https://api#x"):
+        with pytest.raises(ClientMetadataError):
+            new_client(name="c", audiences=[bad])
+
+
+def test_audiences_and_grants_are_deduplicated_in_order() -> None:
+    client = new_client(name="c", audiences=["b", "a", "b"], grant_types=[" client_credentials "])
+    assert client.audiences == ("b", "a")
+    assert client.grant_types == ("client_credentials",)
+
+
+def test_a_secret_of_up_to_512_characters_is_compared() -> None:
+    hasher = SecretHasher(b"s" * 32)
+    longest = "x" * MAX_SECRET_LENGTH
+    assert MAX_SECRET_LENGTH == 512
+    assert hasher.matches(longest, hasher.hash(longest))
+    too_long = "x" * (MAX_SECRET_LENGTH + 1)
+    # An over-long secret is never compared as itself (it costs one HMAC of nothing).
+    assert not hasher.matches(too_long, hasher.hash(too_long))
+
+
+def test_no_secret_on_file_never_matches() -> None:
+    hasher = SecretHasher(b"s" * 32)
+    assert not hasher.matches("", None)
+    assert not hasher.matches("anything", None)
+    assert not hasher.matches("a", hasher.hash("b"))
+
+
+def test_the_server_secret_is_at_least_32_bytes() -> None:
+    assert SecretHasher(b"s" * 32)
+    with pytest.raises(ValueError):
+        SecretHasher(b"s" * 31)
+    assert "s" * 32 not in repr(SecretHasher(b"s" * 32))
+
+
+def test_client_ids_and_secrets_are_random_and_url_safe() -> None:
+    ids = {new_client_id() for _ in range(50)}
+    assert len(ids) == 50
+    for client_id in ids:
+        assert len(client_id) == 26
+        assert client_id.isalnum()
+        assert client_id == client_id.lower()
+    secret = new_secret()
+    assert len(secret) == 43
+    assert secret != new_secret()
+
+
+def test_scope_tokens_follow_rfc6749() -> None:
+    assert parse_scope("") == ()
+    assert parse_scope("a  b a") == ("a", "b")
+    assert parse_scope("!#[]~") == ("!#[]~",)
+    for bad in ('a"b', "a\\b", "a\tb", "é"):
+        with pytest.raises(ValueError):
+            parse_scope(bad)
+
+
+@pytest.mark.parametrize(
+    ("uri", "ok"),
+    [
+        ("https://client.example/cb", True),
+        ("http://localhost/cb", True),
+        ("http://127.0.0.1:8080/cb", True),
+        ("http://[::1]/cb", True),
+        ("http://client.example/cb", False),
+        ("https://client.example/cb#frag", False),
+        ("ftp://client.example/cb", False),
+        ("https:///cb", False),
+        ("/cb", False),
+    ],
+)
+def test_redirect_uris_are_absolute_https_or_loopback_http(uri: str, ok: bool) -> None:
+    if ok:
+        assert new_client(name="c", redirect_uris=[uri]).redirect_uris == (uri,)
+    else:
+        with pytest.raises(ClientMetadataError):
+            new_client(name="c", redirect_uris=[uri])
+
+
+def test_the_auth_method_follows_from_the_registration() -> None:
+    assert new_client(name="c").auth_method == "client_secret_basic"
+    assert new_client(name="c", public=True).auth_method == "none"
+    assert new_client(name="c", jwks=JWKS).auth_method == "private_key_jwt"
+    jwks_uri = "https://client.example/jwks"
+    assert new_client(name="c", jwks_uri=jwks_uri).auth_method == "private_key_jwt"
+    assert new_client(name="c", public=True).grant_types == ()
+    for bad in (
+        {"auth_method": "client_secret_jwt"},
+        {"public": True, "auth_method": "client_secret_basic"},
+        {"auth_method": "none"},
+        {"public": True, "grant_types": ["client_credentials"]},
+        {"grant_types": ["authorization_code"]},
+        {"auth_method": "private_key_jwt"},
+        {"jwks": JWKS, "jwks_uri": jwks_uri},
+        {"jwks": JWKS, "auth_method": "client_secret_post"},
+        {"jwks_uri": "http://client.example/jwks"},
+        {"scope": "a\tb"},
+    ):
+        with pytest.raises(ClientMetadataError):
+            new_client(name="c", **bad)  # type: ignore[arg-type]
+
+
+def test_a_registered_key_set_is_checked_when_asked() -> None:
+    seen: list[str] = []
+    new_client(name="c", jwks=JWKS, check_jwks=seen.append)
+    assert seen == [JWKS]
