@@ -307,3 +307,16 @@ def _try_length(length: int) -> str | None:
         return _token_of_length(length)
     except AssertionError:
         return None
+
+
+def test_claims_need_an_exp_even_when_required_claims_leave_it_out() -> None:
+    # AccessTokenClaims.exp is a number: a token without exp never reaches the application.
+    relaxed = verifier(required_claims=("iss", "aud", "sub"))
+    with pytest.raises(InvalidToken) as caught:
+        relaxed.verify(token(exp=None))
+    assert caught.value.reason == "missing_claim"
+
+
+def test_an_absent_optional_subject_reads_as_empty() -> None:
+    got = verifier(required_claims=("iss", "exp", "aud")).verify(token(sub=None))
+    assert got.sub == ""
