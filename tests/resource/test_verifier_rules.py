@@ -320,3 +320,43 @@ def test_claims_need_an_exp_even_when_required_claims_leave_it_out() -> None:
 def test_an_absent_optional_subject_reads_as_empty() -> None:
     got = verifier(required_claims=("iss", "exp", "aud")).verify(token(sub=None))
     assert got.sub == ""
+
+
+def test_the_issuers_are_kept_in_configuration_order() -> None:
+    second = TrustedIssuer("https://as2.example", keys=KeySet.of(KEY))
+    both = AccessTokenVerifier(
+        ISSUER, keys=KeySet.of(KEY), trusted_issuers=[second], audience=AUDIENCE
+    )
+    assert both.issuers == (ISSUER, "https://as2.example")
+    assert both.audience == AUDIENCE
+
+
+def test_keys_without_an_issuer_are_refused_even_beside_trusted_issuers() -> None:
+    others = [TrustedIssuer("https://as2.example", keys=KeySet.of(KEY))]
+    with pytest.raises(ValueError):
+        AccessTokenVerifier(audience=AUDIENCE, keys=KeySet.of(KEY), trusted_issuers=others)
+    with pytest.raises(ValueError):
+        AccessTokenVerifier(
+            audience=AUDIENCE, jwks_uri="https://as.example/j", trusted_issuers=others
+        )
+
+
+def test_a_configured_jwks_uri_is_the_one_fetched() -> None:
+    with AccessTokenVerifier(ISSUER, jwks_uri="https://as.example/keys", audience=AUDIENCE) as v:
+        assert v._issuers[ISSUER].keys.jwks_uri == "https://as.example/keys"  # type: ignore[union-attr]
+    with AccessTokenVerifier(ISSUER, audience=AUDIENCE) as v:
+        assert v._issuers[ISSUER].keys.jwks_uri is None  # type: ignore[union-attr]  # discovered later
+
+
+@pytest.mark.parametrize("iss", [["https://as.example"], {"a": 1}])
+def test_an_unhashable_issuer_is_refused_as_untrusted(iss: object) -> None:
+    with pytest.raises(InvalidToken) as caught:
+        verifier().verify(token(iss=iss))
+    assert caught.value.reason == "invalid_issuer"
+
+
+def test_a_token_exactly_at_the_size_cap_is_served_from_the_cache() -> None:
+    raw = token()
+    v = verifier(max_token_size=len(raw))
+    first = v.verify(raw)
+    assert v.cached(raw) is first
