@@ -360,3 +360,18 @@ def test_a_token_exactly_at_the_size_cap_is_served_from_the_cache() -> None:
     v = verifier(max_token_size=len(raw))
     first = v.verify(raw)
     assert v.cached(raw) is first
+
+
+def test_a_put_that_races_a_revocation_is_not_served() -> None:
+    # revoke_kid evicts the kid's tokens, but a verification finishing at the same moment may put
+    # one back: both lookups must check the revocation list again.
+    v = verifier()
+    raw = token()
+    claims_of_raw = v.verify(raw)
+    v.revoke_kid(ISSUER, KEY.kid)
+    assert v.cache is not None
+    v.cache.put(
+        raw.encode(), claims_of_raw, expires_at=NOW + 600, issuer=ISSUER, kid=KEY.kid, now=NOW
+    )
+    assert v.cached_header(b"Bearer " + raw.encode()) is None
+    assert v.cached(raw) is None
