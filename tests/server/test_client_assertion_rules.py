@@ -321,3 +321,47 @@ def test_one_authorization_header_of_a_list_is_read() -> None:
     assert extract_credentials([], _form(client_id="p")).method == "none"
     with pytest.raises(InvalidRequest):
         extract_credentials([_basic("a", "s"), _basic("a", "s")], _form())
+
+
+# -- secrets and public clients ------------------------------------------------------------------
+
+
+def _secret_creds(method: str, client_id: str, secret: str) -> Credentials:
+    return Credentials(method, client_id, secret=secret)
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_a_secret_client_authenticates_only_with_its_secret_and_method(
+    world: World, method: str
+) -> None:
+    secret = new_secret()
+    client = world.add(new_client(name="s", auth_method=method), secret)
+    assert world.authenticate(_secret_creds(method, client.client_id, secret)) == client
+    other = "client_secret_post" if method == "client_secret_basic" else "client_secret_basic"
+    for creds in (
+        _secret_creds(method, client.client_id, secret + "x"),
+        _secret_creds(method, client.client_id, ""),
+        _secret_creds(other, client.client_id, secret),
+        _secret_creds(method, "unknown-client", secret),
+    ):
+        with pytest.raises(InvalidClient):
+            world.authenticate(creds)
+
+
+def test_a_public_client_authenticates_only_where_public_clients_are_allowed(world: World) -> None:
+    def run(client_id: str, allow_public: bool) -> Client:
+        async def go() -> Client:
+            return await world.auth.authenticate(
+                Credentials("none", client_id), endpoint=TOKEN_ENDPOINT, allow_public=allow_public
+            )
+
+        return anyio.run(go)
+
+    client = world.add(new_client(name="p", public=True))
+    assert run(client.client_id, True) == client
+    with pytest.raises(InvalidClient):
+        run(client.client_id, False)
+    confidential = world.add(new_client(name="c"), new_secret())
+    for client_id in (confidential.client_id, "unknown-client"):
+        with pytest.raises(InvalidClient):
+            run(client_id, True)
