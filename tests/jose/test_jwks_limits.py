@@ -148,3 +148,24 @@ def test_a_key_set_is_immutable_and_answers_membership() -> None:
     assert keys.get("nope") is None
     assert KeySet.from_dict(keys.to_dict()).kids == keys.kids
     assert repr(keys) == f"KeySet(kids={[key('ES256').kid]!r}, skipped=0)"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kty": "XYZ", "kid": "u"},
+        {"kid": "u", "use": "enc", "kty": "EC"},
+        {"kid": "u", "key_ops": ["encrypt"], "kty": "EC"},
+        {"kid": "u", "kty": "EC", "crv": "P-999"},
+        7,
+    ],
+)
+def test_a_skipped_key_does_not_end_the_set(bad: object) -> None:
+    keys = KeySet.from_dict({"keys": [bad, _public(kid="a"), bad, _public(kid="b")]})
+    assert keys.kids == frozenset({"a", "b"})
+    assert len(keys.skipped) == 2
+
+
+def test_a_document_that_is_not_an_object_is_named_in_the_refusal() -> None:
+    with pytest.raises(InvalidKeySet, match=r"JWK Set: not a JSON object"):
+        KeySet.from_json("[]")
