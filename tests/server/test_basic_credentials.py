@@ -70,3 +70,30 @@ def test_another_scheme_is_not_client_authentication() -> None:
     assert (creds.method, creds.client_id) == ("none", "p")
     creds = extract_credentials("basic " + base64.b64encode(b"a:b").decode(), Form({}))
     assert creds.method == "client_secret_basic"  # the scheme is case-insensitive
+
+
+def _form(**fields: str) -> Form:
+    return Form({k: [v] for k, v in fields.items()})
+
+
+def test_client_secret_post_reads_the_form() -> None:
+    creds = extract_credentials(None, _form(client_id="id", client_secret="s3"))
+    assert (creds.method, creds.client_id, creds.secret) == ("client_secret_post", "id", "s3")
+    with pytest.raises(InvalidRequest):
+        extract_credentials(None, _form(client_secret="s3"))
+
+
+@pytest.mark.parametrize(
+    ("basic", "fields"),
+    [
+        (True, {"client_secret": "s"}),
+        (True, {"client_assertion": "a.b.c", "client_assertion_type": "x"}),
+        (False, {"client_id": "id", "client_secret": "s", "client_assertion": "a.b.c"}),
+        (True, {"client_secret": "s", "client_assertion": "a.b.c"}),
+    ],
+)
+def test_more_than_one_method_is_refused(basic: bool, fields: dict[str, str]) -> None:
+    # RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+    header = "Basic " + base64.b64encode(b"id:secret").decode() if basic else None
+    with pytest.raises(InvalidRequest):
+        extract_credentials(header, _form(**fields))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 from sealring.db import make_engine, upgrade
@@ -365,3 +366,97 @@ def test_a_public_client_authenticates_only_where_public_clients_are_allowed(wor
     for client_id in (confidential.client_id, "unknown-client"):
         with pytest.raises(InvalidClient):
             run(client_id, True)
+
+
+def test_public_clients_are_refused_unless_the_endpoint_allows_them(world: World) -> None:
+    client = world.add(new_client(name="p", public=True))
+    with pytest.raises(InvalidClient):
+        world.authenticate(Credentials("none", client.client_id))
+
+
+def test_the_token_endpoint_is_an_audience_at_every_endpoint(world: World) -> None:
+    client = world.jwt_client()
+    token = assertion(client.client_id, aud=TOKEN_ENDPOINT)
+    assert world.authenticate(creds(token), endpoint=INTROSPECTION) == client
+
+
+def test_an_rsa_client_key_without_alg_may_sign_with_any_assertion_rsa_algorithm(
+    world: World,
+) -> None:
+    rsa = JWK.from_key(JWK.generate("RS256").private_key())  # no alg
+    client = world.jwt_client(rsa)
+    for alg in ("RS256", "PS256"):
+        body = {"iss": client.client_id, "sub": client.client_id, "aud": TOKEN_ENDPOINT}
+        token = encode_jwt(
+            {**body, "exp": NOW + 60, "iat": NOW, "jti": uuid.uuid4().hex},
+            LocalSigner(rsa, alg),
+        )
+        assert world.authenticate(creds(token)) == client
+
+
+def test_parsed_registered_key_sets_are_capped(world: World) -> None:
+    doc = json.dumps({"keys": [KEY.public().to_dict()]})
+
+    def parse(n: int) -> None:
+        client = Client("c", "c", "private_key_jwt", jwks=doc + " " * n)
+        anyio.run(world.auth._keys_of, client, None)
+
+    for n in range(1001):
+        parse(n)
+    assert len(world.auth._keysets) == 1001
+    parse(1001)  # past the cap: the parsed sets are dropped and this one kept
+    assert len(world.auth._keysets) == 1
+
+
+class _Publisher:
+    """A client's jwks_uri host: serves ``keys`` and counts fetches."""
+
+    def __init__(self, *keys: JWK) -> None:
+        self.keys = list(keys)
+        self.fetches = 0
+        self.now = NOW
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        body = json.dumps({"keys": [k.public().to_dict() for k in self.keys]})
+        return httpx.Response(200, content=body.encode(), headers={"Cache-Control": "max-age=600"})
+
+
+def test_a_jwks_uri_client_is_verified_with_its_published_keys(tmp_path: Path) -> None:
+    new_key = JWK.generate("ES256")
+    host = _Publisher(KEY)
+    engine = make_engine(f"sqlite:///{tmp_path / 'sealring.db'}")
+    upgrade(engine)
+    try:
+        repository = ClientRepository(engine)
+        auth = ClientAuthenticator(
+            clients=ClientCache(repository, ttl=0),
+            hasher=SecretHasher(b"k" * 32),
+            jtis=JtiStore(engine),
+            jwks_fetcher=ClientJWKSFetcher(
+                transport=httpx.MockTransport(host.handler), clock=lambda: host.now
+            ),
+            issuer=ISSUER,
+            token_endpoint=TOKEN_ENDPOINT,
+            clock=lambda: NOW,
+        )
+        client = repository.add(new_client(name="u", jwks_uri="https://client.example/jwks"), None)
+
+        def run(token: str) -> Client:
+            async def go() -> Client:
+                return await auth.authenticate(creds(token), endpoint=TOKEN_ENDPOINT)
+
+            return anyio.run(go)
+
+        assert run(assertion(client.client_id)) == client
+        assert host.fetches == 1
+        # The client publishes a new key; its first assertion makes the server refetch (after
+        # the 30 s cooldown), because the assertion's kid is not in the cached set.
+        host.keys.append(new_key)
+        host.now = NOW + 31
+        assert run(assertion(client.client_id, key=new_key)) == client
+        assert host.fetches == 2
+        with pytest.raises(InvalidClient):
+            run(assertion(client.client_id, key=JWK.generate("ES256")))
+    finally:
+        engine.dispose()
