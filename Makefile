@@ -51,7 +51,7 @@ bench: venv
 
 # Mutation testing (docs/testing.md): `make mutation MODULE=src/sealring/jose/jwt.py` for one
 # module, `make mutation` for every module of mutation/modules.toml. Not part of `make test`.
-mutation: $(STAMP)
+mutation: venv
 	$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q 'mutmut==3.8.1'
 	$(PY) mutation/run.py $(if $(MODULE),$(MODULE),--all)
 
