@@ -12,8 +12,7 @@ import pytest
 
 from sealring.jose import JWK, InvalidKeySet, KeySet
 from sealring.jose.jwks import DEFAULT_MAX_KEYS, DEFAULT_MAX_SIZE
-
-from .helpers import key
+from tests.helpers.jose import key
 
 
 def _public(alg: str = "ES256", **changes: object) -> dict[str, object]:

@@ -26,8 +26,8 @@ from sealring.jose import (
     verify_compact,
 )
 from sealring.jose.jws import key_allows, selection_table
-
-from .helpers import NOW, b64, forge, key
+from tests.helpers.clock import T0 as NOW
+from tests.helpers.jose import b64, forge, key
 
 
 def _rsa_without_alg() -> JWK:

@@ -22,8 +22,7 @@ from sealring.jose import (
     sign_compact,
     verify_compact,
 )
-
-from .helpers import b64, forge, key
+from tests.helpers.jose import b64, forge, key
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 

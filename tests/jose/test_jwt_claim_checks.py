@@ -27,8 +27,8 @@ from sealring.jose import (
     sign_compact,
     validate_claims,
 )
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0 as NOW
+from tests.helpers.jose import key
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from sealring.jose import JoseError, JWTVerifier, KeySet, LocalSigner, encode_jwt, parse_compact
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0 as NOW
+from tests.helpers.jose import key
 
 CLAIMS = {"sub": "alice", "exp": NOW + 60}
 

@@ -20,8 +20,8 @@ from sealring.jose import (
     encode_jwt,
     validate_claims,
 )
-
-from .helpers import NOW, key
+from tests.helpers.clock import T0 as NOW
+from tests.helpers.jose import key
 
 ISSUER = "https://as.example"
 FULL = {"iss": ISSUER, "sub": "alice", "aud": "api", "exp": NOW + 60, "jti": "j1"}
