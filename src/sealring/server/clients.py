@@ -44,6 +44,7 @@ class ClientMetadataError(SealringError):
     """Refused client registration data; the message names the field."""
 
     code = "invalid_client_metadata"
+    usage = True
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ _OPTION_NAMES = {"database_url": "--database"}
 
 class SettingsError(SealringError):
     code = "invalid_settings"
+    usage = True
 
 
 def _int(lo: int, hi: int) -> Callable[[object], int]:
