@@ -34,7 +34,6 @@ from sealring.resource.errors import (
     IssuerMismatch,
     JWKSBadStatus,
     JWKSError,
-    JWKSFetchError,
     JWKSInvalid,
     JWKSRedirectRefused,
     KeySetUnavailable,
