@@ -59,7 +59,8 @@ def test_repeated_parameters(
     http: httpx.Client, client: tuple[str, str], path: str, body: str
 ) -> None:
     """§3.2: "Request and response parameters MUST NOT be included more than once"."""
-    oauth_error(_post(http, path, body, client), 400, "invalid_request")
+    body_json = oauth_error(_post(http, path, body, client), 400, "invalid_request")
+    assert "repeated" in body_json["error_description"]
 
 
 def test_repeated_resource_is_allowed(http: httpx.Client, client: tuple[str, str]) -> None:
@@ -131,6 +132,7 @@ def test_basic_credentials_are_form_urlencoded(live: LiveServer, http: httpx.Cli
         "Basic " + base64.b64encode(b":").decode(),
         "basic " + base64.b64encode(b"a:b").decode(),  # scheme is case-insensitive
         "Basic " + "A" * 8000,
+        "Bearer abc",  # not client authentication, and the body has none either
     ],
 )
 def test_malformed_basic_header(http: httpx.Client, header: str) -> None:
