@@ -76,6 +76,8 @@ ErrorCode = Literal[
     OAuthErrorName,
     "invalid_settings",
     "invalid_client_metadata",
+    "invalid_redirect_uri",
+    "authentication_failed",
     "oauth_error",
     "request_too_large",
     "unsupported_media_type",
