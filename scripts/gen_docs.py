@@ -11,7 +11,6 @@ building the site, so a page cannot fall behind the code it describes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import difflib
 import sys
 from collections.abc import Iterator
@@ -80,8 +79,8 @@ MEANING = {
 def settings() -> list[Setting]:
     """Every server setting, in the model's order.
 
-    The one place that knows the settings model's shape (today: the ``Settings`` dataclass and
-    the parser table beside it); re-point it here when the model changes.
+    The one place that knows the settings model's shape: ``describe_settings()``, one entry per
+    field of ``Settings`` with its environment variable, option, default and parser.
     """
     import typer
 
@@ -91,21 +90,17 @@ def settings() -> list[Setting]:
     serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
     options = {opt for param in serve.params for opt in param.opts}
     rows = []
-    for field in dataclasses.fields(model.Settings):
-        parse, default = model._FIELDS[field.name]
-        option = (
-            "--database" if field.name == "database_url" else "--" + field.name.replace("_", "-")
-        )
-        if field.name not in MEANING:
-            raise SystemExit(f"gen_docs: setting {field.name!r} has no description in MEANING")
+    for spec in model.describe_settings():
+        if spec.name not in MEANING:
+            raise SystemExit(f"gen_docs: setting {spec.name!r} has no description in MEANING")
         rows.append(
             Setting(
-                name=field.name,
-                env="SEALRING_" + field.name.upper(),
-                option=option if option in options else None,
-                default=_show_default(field.name, default),
-                allowed=(parse.__doc__ or "").strip(),
-                meaning=MEANING[field.name],
+                name=spec.name,
+                env=spec.env,
+                option=spec.option if spec.option in options else None,
+                default=_show_default(spec.name, spec.default),
+                allowed=spec.allowed.strip(),
+                meaning=MEANING[spec.name],
             )
         )
     return rows

@@ -49,6 +49,7 @@ class DatabaseConfigError(SealringError):
     """The database URL is unusable (unsupported dialect, malformed)."""
 
     code = "database_config"
+    usage = True
 
 
 class Base(DeclarativeBase):

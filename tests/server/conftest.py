@@ -1,137 +1,22 @@
-"""A real authorization server on a free loopback port, on SQLite and on PostgreSQL.
+"""Fixtures for the server tests: a live server per module, on SQLite and on PostgreSQL.
 
-The server runs uvicorn in a thread of the test process (so a test can reach its state), bound
-to a socket the fixture opened, and is started once per test module per database.
+The server itself and the checks shared by the tests are in tests/helpers/server.py.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import secrets
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
-from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
 
-from sealring.db import make_engine
-from sealring.jose.jwk import JWK
-from sealring.jose.jws import LocalSigner
-from sealring.jose.jwt import encode_jwt
-from sealring.server.app import create_app
-from sealring.server.clients import SecretHasher, new_client, new_secret
-from sealring.server.context import ServerContext
-from sealring.server.settings import Settings
-from sealring.server.stores.clients import ClientRepository
+from tests.helpers.server import API, OTHER, PG_ADMIN_URL, LiveServer, start_server
 
-PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SERVER_SECRET = secrets.token_bytes(32)
-KEK = base64.b64encode(secrets.token_bytes(32)).decode()
-ENVIRON = {"SEALRING_KEK": KEK}
-
-
-@dataclass
-class LiveServer:
-    settings: Settings
-    app: Starlette
-    server: uvicorn.Server
-    thread: threading.Thread
-    sock: socket.socket
-    created: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return self.settings.issuer
-
-    @property
-    def state(self) -> ServerContext:
-        state: ServerContext = self.app.state.sealring
-        return state
-
-    def create_client(self, **kwargs: Any) -> tuple[str, str | None]:
-        """Register a client directly in the database; returns ``(client_id, secret)``."""
-        kwargs.setdefault("name", "test client")
-        client = new_client(**kwargs)
-        hasher = SecretHasher(SERVER_SECRET)
-        secret = new_secret() if client.auth_method.startswith("client_secret") else None
-        engine = make_engine(self.settings.database_url)
-        try:
-            ClientRepository(engine).add(client, hasher.hash(secret) if secret else None)
-        finally:
-            engine.dispose()
-        return client.client_id, secret
-
-    def create_jwt_client(self, **kwargs: Any) -> tuple[str, JWK]:
-        """A ``private_key_jwt`` client with a fresh ES256 key; returns ``(client_id, key)``."""
-        key = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")
-        kwargs.setdefault("audiences", ["https://api.example.test"])
-        client_id, _ = self.create_client(
-            auth_method="private_key_jwt",
-            jwks=json.dumps({"keys": [key.public().to_dict()]}),
-            **kwargs,
-        )
-        return client_id, key
-
-    def assertion(self, client_id: str, key: JWK, **claims: object) -> str:
-        """A client assertion (RFC 7523 §3); a claim given as None is left out."""
-        now = int(time.time())
-        body: dict[str, object] = {
-            "iss": client_id,
-            "sub": client_id,
-            "aud": self.settings.token_endpoint,
-            "exp": now + 60,
-            "iat": now,
-            "jti": uuid.uuid4().hex,
-        }
-        body.update(claims)
-        return encode_jwt({k: v for k, v in body.items() if v is not None}, LocalSigner(key))
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-
-def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> LiveServer:
-    """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    options: dict[str, Any] = {
-        "issuer": f"http://127.0.0.1:{port}{issuer_path}",
-        "port": port,
-        "database_url": database_url,
-        "server_secret": SERVER_SECRET,
-        "rate_limit": 0,
-        "client_cache_ttl": 5.0,
-    }
-    options.update(overrides)
-    settings = Settings.load(options, environ={})
-    app = create_app(settings, environ=ENVIRON)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    return LiveServer(settings, app, server, thread, sock)
+# Kept importable from here for tests outside tests/server that have not moved yet.
+__all__ = ["LiveServer", "start_server"]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -171,6 +56,14 @@ def tenant(module_database_url: str) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveServer) -> tuple[str, str]:
+    """A confidential client with scopes ``read write`` and audiences API (default) and OTHER."""
+    client_id, secret = live.create_client(scope="read write", audiences=[API, OTHER])
+    assert secret is not None
+    return client_id, secret
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey
 
-from tests.server.conftest import LiveServer
+from tests.helpers.server import LiveServer
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 API = "https://api.example.test"
@@ -92,7 +92,7 @@ def test_private_key_jwt_with_authlib(live: LiveServer) -> None:
 def test_private_key_jwt_jti_is_single_use_across_replicas(
     live: LiveServer, module_database_url: str
 ) -> None:
-    from tests.server.conftest import start_server
+    from tests.helpers.server import start_server
 
     client_id, key = live.create_jwt_client(scope="items:read", audiences=[API])
     assertion = live.assertion(client_id, key, aud=live.url)

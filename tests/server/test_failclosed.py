@@ -23,7 +23,7 @@ from sealring.server.context import build_context
 from sealring.server.endpoints.operations import readyz
 from sealring.server.endpoints.token import token_endpoint
 from sealring.server.settings import Settings
-from tests.server.conftest import ENVIRON, SERVER_SECRET, LiveServer, start_server
+from tests.helpers.server import ENVIRON, SERVER_SECRET, LiveServer, start_server
 
 API = "https://api.example.test"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -112,11 +112,11 @@ def test_tokens_of_a_revoked_key_are_inactive(own_server: LiveServer) -> None:
     auth = (client_id, secret or "")
     with httpx.Client(base_url=own_server.url) as http:
         old = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth).json()
-        old_kid = own_server.state.keys.signer("ES256").kid
+        old_kid = own_server.context.keys.signer("ES256").kid
         assert http.post("/introspect", data={"token": old["access_token"]}, auth=auth).json()[
             "active"
         ]
-        own_server.state.keys.revoke(old_kid, "test: compromised")  # type: ignore[attr-defined]
+        own_server.context.keys.revoke(old_kid, "test: compromised")  # type: ignore[attr-defined]
         assert old_kid not in http.get("/jwks.json").text
         info = http.post("/introspect", data={"token": old["access_token"]}, auth=auth).json()
         assert info == {"active": False}

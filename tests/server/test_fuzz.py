@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import LiveServer, start_server
+from tests.helpers.server import LiveServer, start_server
 
 CONTENT_TYPES = st.sampled_from(
     [

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sealring.server.logging import JsonFormatter, access_log
-from tests.server.conftest import LiveServer
+from tests.helpers.server import LiveServer
 
 API = "https://api.example.test"
 

@@ -12,7 +12,7 @@ import pytest
 
 from sealring.server.errors import RateLimited, TemporarilyUnavailable
 from sealring.server.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from tests.server.conftest import LiveServer, start_server
+from tests.helpers.server import LiveServer, start_server
 
 REDIS = "redis://127.0.0.1:6379/0"
 API = "https://api.example.test"

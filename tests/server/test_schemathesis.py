@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import LiveServer, start_server
+from tests.helpers.server import LiveServer, start_server
 
 ST = Path(sys.executable).parent / "st"
 

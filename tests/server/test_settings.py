@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from sealring.server.settings import Settings, SettingsError
+from sealring.server.settings import (
+    SECTIONS,
+    Settings,
+    SettingsError,
+    describe_settings,
+)
 
 
 def test_defaults() -> None:
@@ -113,3 +119,56 @@ def test_bad_config_files(tmp_path: Path) -> None:
 def test_round_trip_for_workers() -> None:
     s = Settings.load({"server_secret": bytes(32), "key_algorithms": "ES256 EdDSA"}, environ={})
     assert Settings.from_json(s.to_json()) == s
+
+
+# -- one declaration per setting ------------------------------------------------------------------
+
+
+def test_every_field_is_described_once_with_its_section_source_and_default() -> None:
+    specs = describe_settings()
+    assert [s.name for s in specs] == [f.name for f in dataclasses.fields(Settings)]
+    defaults = Settings()
+    for spec in specs:
+        assert spec.section in SECTIONS
+        assert spec.env == "SEALRING_" + spec.name.upper()
+        assert spec.help
+        assert spec.allowed, f"{spec.name}: its parser has no description for error messages"
+        assert getattr(defaults, spec.name) == spec.default
+    # Sections are contiguous, in the documented order.
+    order = [s.section for s in specs]
+    assert order == sorted(order, key=list(SECTIONS).index)
+    assert {s.name for s in specs if s.secret} == {"server_secret"}
+
+
+def test_each_environment_variable_named_in_the_description_is_read() -> None:
+    base = {"SEALRING_ISSUER": "https://auth.example.test"}
+    for spec in describe_settings():
+        environ = {**base, spec.env: "\x00 not a value"}
+        if spec.name == "host":  # any text is a host name to try binding
+            assert Settings.load(environ=environ).host == "\x00 not a value"
+            continue
+        with pytest.raises(SettingsError, match=f"invalid setting {spec.name} from {spec.env}:"):
+            Settings.load(environ=environ)
+
+
+def test_the_options_of_sealring_serve_are_the_described_ones() -> None:
+    import typer
+
+    from sealring.cli.serve import serve
+
+    app = typer.Typer()
+    app.command()(serve)
+    command = typer.main.get_command(app)
+    declared = {opt for param in command.params for opt in param.opts} - {
+        "--config",  # the TOML file itself, not a setting
+        "--install-completion",
+        "--show-completion",
+    }
+    assert declared == {s.option for s in describe_settings() if s.option}
+
+
+def test_a_secret_setting_is_never_shown() -> None:
+    secret = base64.b64encode(b"k" * 32).decode()
+    settings = Settings.load(environ={"SEALRING_SERVER_SECRET": secret})
+    assert secret not in repr(settings)
+    assert "server_secret" not in repr(settings)

@@ -22,7 +22,7 @@ from requests_oauthlib import OAuth2Session
 
 from sealring.jose.jws import parse_compact
 from sealring.jose.jwt import decode_payload
-from tests.server.conftest import LiveServer
+from tests.helpers.server import LiveServer
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 API = "https://api.example.test"

@@ -185,7 +185,7 @@ def verify(
         result = verifier.verify(_read_token(token))
     except JoseError as exc:
         if as_json:
-            report = {"valid": False, "error": exc.code, "message": exc.message}
+            report: dict[str, object] = {"valid": False, "error": exc.code, "message": exc.message}
             typer.echo(_dump(report, compact=True))
         typer.echo(f"sealring verify: invalid token ({exc.code}): {exc.message}", err=True)
         raise typer.Exit(1) from None

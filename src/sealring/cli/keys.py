@@ -51,19 +51,6 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-# Usage and configuration problems exit 2; an operation that fails on its merits exits 1.
-# A KEK that cannot open the stored keys is configuration, as `serve` treats it.
-_USAGE_CODES = frozenset(
-    {
-        "keys_config",
-        "kek_invalid",
-        "kek_mismatch",
-        "database_config",
-        "unknown_key",
-        "invalid_transition",
-        "invalid_settings",
-    }
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +85,8 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
         manager.ensure_ready()
         yield manager
     except SealringError as exc:
-        _fail(exc.message, 2 if exc.code in _USAGE_CODES else 1)
+        # Usage and configuration problems (SealringError.usage) exit 2; the rest exits 1.
+        _fail(exc.message, 2 if exc.usage else 1)
     except SQLAlchemyError as exc:
         _fail(f"{describe_database_error(exc)} (check --database)", 2)
     finally:

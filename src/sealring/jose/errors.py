@@ -7,7 +7,9 @@ contain key material, and never echo more of the input than a short name.
 
 from __future__ import annotations
 
-from sealring.errors import SealringError
+from typing import ClassVar
+
+from sealring.errors import ErrorCode, SealringError
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -31,7 +33,7 @@ __all__ = [
 class JoseError(SealringError):
     """Base of every error raised by :mod:`sealring.jose`."""
 
-    code = "jose_error"
+    code: ClassVar[ErrorCode] = "jose_error"
 
 
 class MalformedToken(JoseError):

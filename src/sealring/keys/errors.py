@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sealring.errors import SealringError
+from typing import ClassVar
+
+from sealring.errors import ErrorCode, SealringError
 
 __all__ = [
     "HSMError",
@@ -17,13 +19,14 @@ __all__ = [
 
 
 class KeysError(SealringError):
-    code = "keys_error"
+    code: ClassVar[ErrorCode] = "keys_error"
 
 
 class KeyConfigError(KeysError):
     """Key configuration (KEK, HSM, policy) is missing or invalid; raised at start."""
 
-    code = "keys_config"
+    code: ClassVar[ErrorCode] = "keys_config"
+    usage = True
 
 
 class KEKError(KeyConfigError):
@@ -36,6 +39,8 @@ class KEKMismatch(KeysError):
     """Stored keys cannot be opened with any configured KEK; nothing has been changed."""
 
     code = "kek_mismatch"
+    # A KEK that cannot open the stored keys is configuration, as `serve` treats it.
+    usage = True
 
     def __init__(self, kids: list[str], source: str = "the configured KEK") -> None:
         self.kids = tuple(kids)
@@ -56,12 +61,14 @@ class KeyUnavailable(KeysError):
 
 class UnknownKey(KeysError):
     code = "unknown_key"
+    usage = True
 
 
 class InvalidTransition(KeysError):
     """A lifecycle transition that the state machine does not allow."""
 
     code = "invalid_transition"
+    usage = True
 
 
 class HSMError(KeysError):

@@ -6,12 +6,11 @@ Run from the command line (``alembic -c src/sealring/migrations/alembic.ini ...`
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy import Connection
 
 from sealring.db import Base, make_engine
+from sealring.keys.config import database_url_from_env
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -26,7 +25,7 @@ def _run(conn: Connection) -> None:
 if connection is not None:
     _run(connection)
 else:
-    url = os.environ.get("SEALRING_DATABASE_URL", "sqlite:///./sealring.db")
+    url = database_url_from_env()
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

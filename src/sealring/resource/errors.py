@@ -8,14 +8,16 @@ Two families:
 * :class:`JWKSError` and its subclasses are failures to obtain a key set. They are never the
   client's fault, so an adapter answers them with 503 and no detail.
 
-Every error has a stable ``.code``; callers switch on it, never on the message.
+Every error has a stable ``.code`` (one per class, :data:`sealring.errors.ErrorCode`); callers
+switch on it, never on the message.  A bearer error's wire value is ``.error``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import ClassVar
 
-from sealring.errors import SealringError
+from sealring.errors import ErrorCode, SealringError
 
 __all__ = [
     "BearerError",
@@ -23,8 +25,13 @@ __all__ = [
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
+    "IssuerMismatch",
+    "JWKSBadStatus",
     "JWKSError",
     "JWKSFetchError",
+    "JWKSInvalid",
+    "JWKSRedirectRefused",
+    "JWKSTooLarge",
     "KeySetUnavailable",
     "MissingToken",
 ]
@@ -38,7 +45,7 @@ def _quoted(value: str) -> str:
 class BearerError(SealringError):
     """A request refused at a protected endpoint; knows its RFC 6750 HTTP mapping."""
 
-    code = "bearer_error"
+    code: ClassVar[ErrorCode] = "bearer_error"
     status_code: int = 401
     #: The RFC 6750 ``error`` parameter, or ``None`` when the challenge carries no error.
     error: str | None = None
@@ -91,7 +98,7 @@ class MissingToken(BearerError):
 class InvalidRequest(BearerError):
     """A malformed ``Authorization`` header, or a token sent by more than one method (400)."""
 
-    code = "invalid_request"
+    code = "bearer_invalid_request"
     status_code = 400
     error = "invalid_request"
 
@@ -130,23 +137,50 @@ class InsufficientScope(BearerError):
 class JWKSError(SealringError):
     """The key set of an issuer could not be obtained."""
 
-    code = "jwks_error"
+    code: ClassVar[ErrorCode] = "jwks_error"
 
 
 class JWKSFetchError(JWKSError):
-    """A fetch failed: transport error, timeout, bad status, redirect, oversize, bad document.
+    """A fetch failed: transport error, timeout or an undecodable body; the subclasses below
+    name the other causes (bad status, redirect, oversize, refused document)."""
 
-    ``.code`` says which: ``jwks_fetch_failed``, ``jwks_redirect_refused``, ``jwks_too_large``,
-    ``jwks_bad_status``, ``jwks_invalid``.
-    """
+    code: ClassVar[ErrorCode] = "jwks_fetch_failed"
 
-    code = "jwks_fetch_failed"
+
+class JWKSBadStatus(JWKSFetchError):
+    """The server answered with a status other than 200."""
+
+    code = "jwks_bad_status"
+
+
+class JWKSRedirectRefused(JWKSFetchError):
+    """The server answered with a redirect, which is never followed."""
+
+    code = "jwks_redirect_refused"
+
+
+class JWKSTooLarge(JWKSFetchError):
+    """The body exceeds the size cap (decoded size, so compression cannot hide it)."""
+
+    code = "jwks_too_large"
+
+
+class JWKSInvalid(JWKSFetchError):
+    """The body is not a JWK Set this toolkit accepts (RFC 7517 §5)."""
+
+    code = "jwks_invalid"
 
 
 class DiscoveryError(JWKSError):
     """Authorization-server metadata (RFC 8414) could not be used, or names another issuer."""
 
-    code = "discovery_failed"
+    code: ClassVar[ErrorCode] = "discovery_failed"
+
+
+class IssuerMismatch(DiscoveryError):
+    """RFC 8414 §3.3: the metadata's ``issuer`` is not the configured issuer."""
+
+    code = "issuer_mismatch"
 
 
 class KeySetUnavailable(JWKSError):

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from sealring.errors import SealringError
 from sealring.server.protocol.scope import parse_scope
+from sealring.urls import is_loopback_host
 
 __all__ = [
     "AUTH_METHODS",
@@ -44,6 +45,7 @@ class ClientMetadataError(SealringError):
     """Refused client registration data; the message names the field."""
 
     code = "invalid_client_metadata"
+    usage = True
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> st
             f"{what} {value!r} is not an absolute http(s) URI without fragment"
         )
     if parts.scheme == "http" and not (
-        allow_http_loopback and parts.hostname in ("localhost", "127.0.0.1", "::1")
+        allow_http_loopback and parts.hostname is not None and is_loopback_host(parts.hostname)
     ):
         raise ClientMetadataError(f"{what} {value!r} must use https (http only for loopback)")
     return value

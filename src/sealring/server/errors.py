@@ -1,31 +1,56 @@
-"""OAuth 2.0 error responses (RFC 6749 §5.2) and the HTTP mapping each error owns.
+"""OAuth 2.0 and OpenID Connect protocol errors, and the HTTP mapping each one owns.
 
-Every protocol error raised by the server is an :class:`OAuthError`; its ``code`` is the RFC error
-code and the class decides the status and headers.  The description is meant for the client
-developer and never contains a secret, a token or key material.
+Every protocol error the server raises is an :class:`OAuthError`.  Each class has
+
+* ``code``: its unique Sealring code (:data:`sealring.errors.ErrorCode`), for callers and logs;
+* ``error``: the RFC wire value of the ``error`` member (RFC 6749 §5.2, §4.1.2.1; RFC 7009
+  §2.2.1; RFC 8707 §2; OIDC Core §3.1.2.6), which several classes may share;
+* ``status``: the HTTP status of a direct (non-redirect) answer;
+* ``expose``: whether the description may be shown to the client (never for a 500);
+* ``redirectable``: whether the authorization endpoint may send it to the client's redirect URI
+  (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) once that URI is validated; the others are shown on a
+  page or answered directly, never redirected.
+
+:meth:`OAuthError.response` renders the answer without a framework
+(:class:`~sealring.errors.ErrorResponse`); ``server.http.responses`` only copies it.  The
+description is meant for the client developer and never contains a secret, a token or key
+material.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import ClassVar
 
-from sealring.errors import SealringError
+from sealring.errors import ErrorCode, ErrorResponse, OAuthErrorName, SealringError
 
 __all__ = [
     "NO_STORE_HEADERS",
+    "AccessDenied",
+    "AccountSelectionRequired",
+    "ConsentRequired",
+    "InteractionRequired",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
+    "InvalidRequestObject",
     "InvalidScope",
     "InvalidTarget",
+    "LoginRequired",
     "OAuthError",
+    "OAuthErrorName",
     "RateLimited",
+    "RegistrationNotSupported",
+    "RequestNotSupported",
     "RequestTooLarge",
+    "RequestUriNotSupported",
     "ServerError",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedMediaType",
+    "UnsupportedResponseType",
     "UnsupportedTokenType",
 ]
 
@@ -34,38 +59,56 @@ NO_STORE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-store", "Pragma": "n
 
 
 class OAuthError(SealringError):
-    """An RFC 6749 §5.2 error.  ``code`` is the ``error`` member of the response."""
+    """A protocol error; subclasses fix ``code``, ``error``, ``status`` and the two flags."""
 
-    code = "invalid_request"
-    status_code = 400
-
-    def __init__(self, description: str = "", *, code: str | None = None) -> None:
-        super().__init__(description, code=code)
+    code: ClassVar[ErrorCode] = "oauth_error"
+    error: ClassVar[OAuthErrorName] = "invalid_request"
+    status: ClassVar[int] = 400
+    expose: ClassVar[bool] = True
+    redirectable: ClassVar[bool] = False
 
     @property
     def description(self) -> str:
         return self.message
 
+    @property
+    def status_code(self) -> int:
+        return self.status
+
     def headers(self) -> dict[str, str]:
         return dict(NO_STORE_HEADERS)
 
     def body(self) -> dict[str, str]:
-        out = {"error": self.code}
-        if self.description:
+        out: dict[str, str] = {"error": self.error}
+        if self.expose and self.description:
             out["error_description"] = self.description
         return out
+
+    def response(self) -> ErrorResponse:
+        """The direct answer: RFC 6749 §5.2 JSON with this error's status and headers."""
+        return ErrorResponse(
+            status=self.status,
+            headers=self.headers(),
+            body=json.dumps(self.body(), separators=(",", ":")).encode(),
+        )
+
+
+# -- RFC 6749 §5.2 (token endpoint) and §4.1.2.1 (authorization endpoint) ---------------------
 
 
 class InvalidRequest(OAuthError):
     """Missing, repeated or malformed parameter, or more than one authentication method."""
 
-    code = "invalid_request"
+    code: ClassVar[ErrorCode] = "invalid_request"
+    error = "invalid_request"
+    redirectable = True
 
 
 class RequestTooLarge(InvalidRequest):
     """The request body exceeds the configured cap (413, still an ``invalid_request``)."""
 
-    status_code = 413
+    code = "request_too_large"
+    status = 413
 
 
 class UnsupportedMediaType(InvalidRequest):
@@ -75,16 +118,21 @@ class UnsupportedMediaType(InvalidRequest):
     ``invalid_request``; OAuth clients read that JSON error, so it is 400 and not HTTP's 415.
     """
 
+    code = "unsupported_media_type"
+
 
 class InvalidClient(OAuthError):
-    """Client authentication failed (RFC 6749 §5.2): 401 with a ``WWW-Authenticate`` challenge."""
+    """Client authentication failed (RFC 6749 §5.2): 401 with a ``WWW-Authenticate`` challenge.
+
+    Never redirected: until the client is known, its redirect URI is not to be trusted.
+    """
 
     code = "invalid_client"
-    status_code = 401
+    error = "invalid_client"
+    status = 401
 
-    def __init__(self, description: str = "client authentication failed", *, basic: bool = True):
+    def __init__(self, description: str = "client authentication failed") -> None:
         super().__init__(description)
-        self.basic = basic
 
     def headers(self) -> dict[str, str]:
         headers = super().headers()
@@ -95,44 +143,72 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
+    """The grant (code, refresh token, ...) is invalid, expired, revoked or not this client's."""
+
     code = "invalid_grant"
+    error = "invalid_grant"
 
 
 class UnauthorizedClient(OAuthError):
     """The authenticated client may not use this grant type (or revoke this token)."""
 
     code = "unauthorized_client"
+    error = "unauthorized_client"
+    redirectable = True
 
 
 class UnsupportedGrantType(OAuthError):
     code = "unsupported_grant_type"
+    error = "unsupported_grant_type"
 
 
 class InvalidScope(OAuthError):
     code = "invalid_scope"
+    error = "invalid_scope"
+    redirectable = True
 
 
-class InvalidTarget(OAuthError):
-    """RFC 8707 §2: the requested resource is not one the client may get a token for."""
+class AccessDenied(OAuthError):
+    """RFC 6749 §4.1.2.1: the resource owner or the server denied the request."""
 
-    code = "invalid_target"
+    code = "access_denied"
+    error = "access_denied"
+    status = 403
+    redirectable = True
 
 
-class UnsupportedTokenType(OAuthError):
-    """RFC 7009 §2.2.1."""
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1: the server does not issue codes (or tokens) by this response type."""
 
-    code = "unsupported_token_type"
+    code = "unsupported_response_type"
+    error = "unsupported_response_type"
+    redirectable = True
+
+
+class ServerError(OAuthError):
+    """Anything unexpected: a fixed opaque body, never internals."""
+
+    code = "server_error"
+    error = "server_error"
+    status = 500
+    expose = False
+    redirectable = True
 
 
 class TemporarilyUnavailable(OAuthError):
-    code = "temporarily_unavailable"
-    status_code = 503
+    """The server cannot answer now (no signing key, rate limiter down); retry later."""
+
+    code: ClassVar[ErrorCode] = "temporarily_unavailable"
+    error = "temporarily_unavailable"
+    status = 503
+    redirectable = True
 
 
 class RateLimited(TemporarilyUnavailable):
     """The client's token bucket is empty: 429 with ``Retry-After`` in whole seconds."""
 
-    status_code = 429
+    code = "rate_limited"
+    status = 429
 
     def __init__(self, retry_after: float) -> None:
         super().__init__("rate limit exceeded, retry later")
@@ -144,81 +220,86 @@ class RateLimited(TemporarilyUnavailable):
         return headers
 
 
-class ServerError(OAuthError):
-    """Anything unexpected: a fixed opaque body, never internals."""
-
-    code = "server_error"
-    status_code = 500
+# -- RFC 8707 §2, RFC 7009 §2.2.1 --------------------------------------------------------------
 
 
-# Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6, RFC 9101 §6.1).  Minimal
-# classes for the login building blocks; whether one is shown on a page or redirected to the
-# client is decided by the authorization request validator, not by the class.
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is not one the client may get a token for."""
+
+    code = "invalid_target"
+    error = "invalid_target"
+    redirectable = True
 
 
-class AccessDenied(OAuthError):
-    """RFC 6749 §4.1.2.1: the resource owner or the server denied the request."""
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
 
-    code = "access_denied"
-    status_code = 403
+    code = "unsupported_token_type"
+    error = "unsupported_token_type"
 
 
-class UnsupportedResponseType(OAuthError):
-    """RFC 6749 §4.1.2.1: only ``response_type=code`` is served."""
-
-    code = "unsupported_response_type"
+# -- OpenID Connect Core §3.1.2.6 (authorization endpoint) --------------------------------------
 
 
 class InteractionRequired(OAuthError):
-    """OIDC Core §3.1.2.6: ``prompt=none`` but the user would have to interact."""
+    """``prompt=none``, but the user must interact with the server to go on."""
 
     code = "interaction_required"
+    error = "interaction_required"
+    redirectable = True
 
 
 class LoginRequired(OAuthError):
-    """OIDC Core §3.1.2.6: ``prompt=none`` but the user is not signed in."""
+    """``prompt=none``, but the user is not signed in."""
 
     code = "login_required"
+    error = "login_required"
+    redirectable = True
 
 
 class AccountSelectionRequired(OAuthError):
-    """OIDC Core §3.1.2.6: ``prompt=none`` but the user would have to choose an account."""
+    """``prompt=none``, but the user must choose among several sessions."""
 
     code = "account_selection_required"
+    error = "account_selection_required"
+    redirectable = True
 
 
 class ConsentRequired(OAuthError):
-    """OIDC Core §3.1.2.6: ``prompt=none`` but the user has not consented."""
+    """``prompt=none``, but the user has not consented to this client and scope."""
 
     code = "consent_required"
+    error = "consent_required"
+    redirectable = True
 
 
 class RequestNotSupported(OAuthError):
-    """OIDC Core §3.1.2.6: the ``request`` parameter (a request object) is not supported."""
+    """The ``request`` parameter (a request object) is not supported."""
 
     code = "request_not_supported"
+    error = "request_not_supported"
+    redirectable = True
 
 
 class RequestUriNotSupported(OAuthError):
-    """OIDC Core §3.1.2.6: the ``request_uri`` parameter is not supported."""
+    """The ``request_uri`` parameter is not supported."""
 
     code = "request_uri_not_supported"
+    error = "request_uri_not_supported"
+    redirectable = True
+
+
+class RegistrationNotSupported(OAuthError):
+    """The ``registration`` parameter is not supported."""
+
+    code = "registration_not_supported"
+    error = "registration_not_supported"
+    redirectable = True
 
 
 class InvalidRequestObject(OAuthError):
-    """OIDC Core §3.1.2.6 / RFC 9101 §6.1: the request object is invalid."""
+    """The request object is invalid."""
 
     code = "invalid_request_object"
-
-
-__all__ += [
-    "AccessDenied",
-    "AccountSelectionRequired",
-    "ConsentRequired",
-    "InteractionRequired",
-    "InvalidRequestObject",
-    "LoginRequired",
-    "RequestNotSupported",
-    "RequestUriNotSupported",
-    "UnsupportedResponseType",
-]
+    error = "invalid_request_object"
+    redirectable = True

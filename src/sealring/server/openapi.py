@@ -6,27 +6,17 @@ checks the running server against it in CI (tests/server/test_schemathesis.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from sealring.server.errors import OAuthErrorName
 from sealring.server.routes import OPENID_CONFIGURATION_PATH, ROUTES, WELL_KNOWN_PATH
 from sealring.server.settings import Settings
 
 __all__ = ["openapi_document"]
 
 _FORM = "application/x-www-form-urlencoded"
-_ERROR_CODES = [
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "invalid_target",
-    "unsupported_token_type",
-    "temporarily_unavailable",
-    "server_error",
-    "method_not_allowed",
-]
+# Every wire ``error`` an OAuthError class can carry, and Starlette's 405 (http/middleware.py).
+_ERROR_CODES = [*get_args(OAuthErrorName), "method_not_allowed"]
 _CLIENT_AUTH_PROPS: dict[str, Any] = {
     "client_id": {"type": "string"},
     "client_secret": {"type": "string"},

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from sealring.errors import SealringError
+from sealring.errors import MissingDependency
 from sealring.server.errors import RateLimited, TemporarilyUnavailable
 
 if TYPE_CHECKING:
@@ -98,10 +98,9 @@ class RedisRateLimiter:
             from redis.asyncio import Redis
             from redis.exceptions import RedisError
         except ImportError:
-            raise SealringError(
+            raise MissingDependency(
                 "SEALRING_REDIS_URL is set but the redis package is not installed: "
-                "pip install 'sealring[redis]'",
-                code="missing_dependency",
+                "pip install 'sealring[redis]'"
             ) from None
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, ValueError)
         self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)

@@ -1,9 +1,14 @@
-"""Server settings: one checked, immutable value object.
+"""Server settings: one checked, immutable value object, each setting declared once.
 
 Sources, later ones winning: built-in defaults, an optional TOML file (``--config`` or
 ``SEALRING_CONFIG``), ``SEALRING_*`` environment variables, command-line options.  Every value is
 parsed and checked once, at start; the first bad one raises :class:`SettingsError` with one
-message naming the setting, where it came from and what is allowed.  docs/server.md lists them all.
+message naming the setting, where it came from and what is allowed.
+
+Each field of :class:`Settings` is declared by :func:`setting` with its default, its parser, its
+section and its help text; :func:`describe_settings` lists them (name, environment variable, CLI
+option, default, type, help, section) for documentation (scripts/gen_docs.py writes
+docs/configuration.md from it).
 """
 
 from __future__ import annotations
@@ -11,45 +16,53 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import ipaddress
 import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from sealring.db import DatabaseConfigError, normalise_url
 from sealring.errors import SealringError
-from sealring.keys import RotationPolicy
+from sealring.jose.algorithms import SUPPORTED_ALGORITHMS
+from sealring.keys import DEFAULT_DATABASE_URL, RotationPolicy
+from sealring.keys.schedule import DEFAULT_ALGORITHMS
 from sealring.server.routes import endpoint_url
+from sealring.urls import is_loopback_host
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError"]
+__all__ = [
+    "SECTIONS",
+    "Section",
+    "SettingField",
+    "Settings",
+    "SettingsError",
+    "describe_settings",
+    "setting",
+]
 
-DEFAULT_DATABASE_URL = "sqlite:///./sealring.db"
 RESOLVED_ENV = "SEALRING_RESOLVED_SETTINGS"  # how `serve` hands settings to worker processes
-SIGNING_ALGORITHMS = (
-    "ES256",
-    "ES384",
-    "ES512",
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "EdDSA",
-)
+ENV_PREFIX = "SEALRING_"
 
+Section = Literal["http", "storage", "tokens", "keys", "limits", "sessions"]
+#: The sections, in documentation order, with what each groups.
+SECTIONS: Mapping[Section, str] = {
+    "http": "serving HTTP",
+    "storage": "the database and shared state",
+    "tokens": "what the token endpoint issues and accepts",
+    "keys": "signing keys and their rotation (docs/keys.md)",
+    "limits": "rate limits, caches and size caps",
+    "sessions": "browser sessions of user login",
+}
 
-# Command-line options whose name is not the setting's name with dashes.
-_OPTION_NAMES = {"database_url": "--database"}
+T = TypeVar("T")
 
 
 class SettingsError(SealringError):
     code = "invalid_settings"
+    usage = True
 
 
 def _int(lo: int, hi: int) -> Callable[[object], int]:
@@ -118,7 +131,7 @@ def _algs(raw: object) -> tuple[str, ...]:
     if not isinstance(items, list | tuple) or not items:
         raise ValueError
     out = tuple(dict.fromkeys(str(a) for a in items))
-    if any(a not in SIGNING_ALGORITHMS for a in out):
+    if any(a not in SUPPORTED_ALGORITHMS for a in out):
         raise ValueError
     return out
 
@@ -142,60 +155,175 @@ def _secret(raw: object) -> bytes | None:
     return value
 
 
-# name -> (parser, default).  Environment variable: SEALRING_<NAME upper-cased>.
-_FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
-    "issuer": (_opt_str, None),
-    "host": (_str, "127.0.0.1"),
-    "port": (_int(1, 65535), 8000),
-    "database_url": (_str, DEFAULT_DATABASE_URL),
-    "workers": (_int(1, 64), 1),
-    "http_server": (_choice("auto", "uvicorn", "granian"), "auto"),
-    "token_lifetime": (_int(30, 86400), 600),
-    "signing_alg": (_choice(*SIGNING_ALGORITHMS), "ES256"),
-    "key_algorithms": (_algs, ("ES256", "RS256")),
-    "rotation_interval": (_float(1, 10 * 365 * 86400), 30 * 86400.0),
-    "jwks_max_age": (_int(1, 86400), 300),
-    "key_prepublication": (_opt_float(2, 10 * 365 * 86400), None),
-    "key_leeway": (_float(0, 86400), 60.0),
-    "key_poll_interval": (_opt_float(0.01, 86400), None),
-    "rate_limit": (_float(0, 1e6), 20.0),
-    "rate_burst": (_int(1, 1_000_000), 40),
-    "redis_url": (_opt_str, None),
-    "server_secret": (_secret, None),
-    "client_cache_ttl": (_float(0, 3600), 5.0),
-    "assertion_max_lifetime": (_int(10, 86400), 3600),
-    "max_body_size": (_int(1024, 1024 * 1024), 16 * 1024),
-    "log_level": (_choice("debug", "info", "warning", "error"), "info"),
-}
-_SECRET_FIELDS = frozenset({"server_secret"})
+def _issuer_text(raw: object) -> str:
+    """a URL, or empty for http://HOST:PORT"""
+    return _opt_str(raw) or ""
+
+
+@dataclass(frozen=True)
+class _Meta:
+    parse: Callable[[object], Any]
+    section: Section
+    help: str
+    option: str | None
+    shown_default: str | None
+    file_env: str | None
+    secret: bool
+
+
+def setting(
+    default: T,
+    parse: Callable[[object], T],
+    *,
+    section: Section,
+    help: str,
+    option: str | None = None,
+    shown_default: str | None = None,
+    file_env: str | None = None,
+    secret: bool = False,
+) -> T:
+    """Declare one field of :class:`Settings`: its default, parser, section and documentation.
+
+    ``option`` is the ``sealring serve`` option that sets it, if any; ``shown_default`` replaces
+    the default in the docs when the value is derived; ``file_env`` names a second environment
+    variable holding a file to read the value from; a ``secret`` is never shown or repr'd.
+    """
+    meta = _Meta(parse, section, help, option, shown_default, file_env, secret)
+    return field(default=default, repr=not secret, metadata={"sealring": meta})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the authorization server, checked.  Construct with :meth:`load`."""
 
-    issuer: str
-    host: str = "127.0.0.1"
-    port: int = 8000
-    database_url: str = DEFAULT_DATABASE_URL
-    workers: int = 1
-    http_server: str = "auto"
-    token_lifetime: int = 600
-    signing_alg: str = "ES256"
-    key_algorithms: tuple[str, ...] = ("ES256", "RS256")
-    rotation_interval: float = 30 * 86400.0
-    jwks_max_age: int = 300
-    key_prepublication: float | None = None
-    key_leeway: float = 60.0
-    key_poll_interval: float | None = None
-    rate_limit: float = 20.0
-    rate_burst: int = 40
-    redis_url: str | None = None
-    server_secret: bytes | None = field(default=None, repr=False)
-    client_cache_ttl: float = 5.0
-    assertion_max_lifetime: int = 3600
-    max_body_size: int = 16 * 1024
-    log_level: str = "info"
+    # -- http ----------------------------------------------------------------------------------
+    issuer: str = setting(
+        "",
+        _issuer_text,
+        section="http",
+        option="--issuer",
+        shown_default="`http://HOST:PORT`",
+        help="public issuer URL; https, or http on loopback only; no query/fragment;"
+        " trailing `/` dropped",
+    )
+    host: str = setting("127.0.0.1", _str, section="http", option="--host", help="bind address")
+    port: int = setting(8000, _int(1, 65535), section="http", option="--port", help="bind port")
+    workers: int = setting(
+        1, _int(1, 64), section="http", option="--workers", help="worker processes (1-64)"
+    )
+    http_server: str = setting(
+        "auto",
+        _choice("auto", "uvicorn", "granian"),
+        section="http",
+        option="--http-server",
+        help="`auto` (uvicorn: the faster token endpoint at one and two workers,"
+        " `docs/benchmarks.md`), `uvicorn` or `granian` (the `sealring[granian]` extra)",
+    )
+    log_level: str = setting(
+        "info",
+        _choice("debug", "info", "warning", "error"),
+        section="http",
+        help="`debug`, `info`, `warning`, `error`",
+    )
+    # -- storage -------------------------------------------------------------------------------
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        _str,
+        section="storage",
+        option="--database",
+        help="SQLAlchemy URL: `sqlite:///PATH` or `postgresql+psycopg://...`"
+        " (`postgresql://` accepted)",
+    )
+    redis_url: str | None = setting(
+        None,
+        _opt_str,
+        section="storage",
+        help="`redis://`, `rediss://` or `unix://`: share the rate limit between replicas",
+    )
+    server_secret: bytes | None = setting(
+        None,
+        _secret,
+        section="storage",
+        file_env="SEALRING_SERVER_SECRET_FILE",
+        shown_default="in the database",
+        secret=True,
+        help="HMAC key for client secrets, base64 of at least 32 bytes",
+    )
+    # -- tokens --------------------------------------------------------------------------------
+    token_lifetime: int = setting(
+        600, _int(30, 86400), section="tokens", help="access token lifetime, seconds (30-86400)"
+    )
+    signing_alg: str = setting(
+        "ES256",
+        _choice(*SUPPORTED_ALGORITHMS),
+        section="tokens",
+        help="algorithm of the access tokens",
+    )
+    assertion_max_lifetime: int = setting(
+        3600,
+        _int(10, 86400),
+        section="tokens",
+        help="longest accepted `exp - now` of a client assertion",
+    )
+    # -- keys ----------------------------------------------------------------------------------
+    key_algorithms: tuple[str, ...] = setting(
+        DEFAULT_ALGORITHMS,
+        _algs,
+        section="keys",
+        help="algorithms the key manager keeps an active key for (`signing_alg` is added)",
+    )
+    rotation_interval: float = setting(
+        30 * 86400.0,
+        _float(1, 10 * 365 * 86400),
+        section="keys",
+        shown_default="`2592000` (30 d)",
+        help="signing key rotation interval, seconds; must exceed the pre-publication time",
+    )
+    jwks_max_age: int = setting(
+        300,
+        _int(1, 86400),
+        section="keys",
+        help="`Cache-Control` max-age of the JWKS; also sets the key pre-publication time"
+        " (`docs/keys.md`)",
+    )
+    key_prepublication: float | None = setting(
+        None,
+        _opt_float(2, 10 * 365 * 86400),
+        section="keys",
+        shown_default="2 x `jwks_max_age`",
+        help="how long a new key is published before it signs (at least 2 x `jwks_max_age`)",
+    )
+    key_leeway: float = setting(
+        60.0,
+        _float(0, 86400),
+        section="keys",
+        help="clock skew allowed to verifiers; part of a retired key's retention",
+    )
+    key_poll_interval: float | None = setting(
+        None,
+        _opt_float(0.01, 86400),
+        section="keys",
+        shown_default="5 s, capped",
+        help="how often each replica checks for key changes;"
+        " at most (pre-publication - max-age) / 2",
+    )
+    # -- limits --------------------------------------------------------------------------------
+    rate_limit: float = setting(
+        20.0,
+        _float(0, 1e6),
+        section="limits",
+        help="token requests per second per client; `0` disables",
+    )
+    rate_burst: int = setting(40, _int(1, 1_000_000), section="limits", help="bucket size")
+    client_cache_ttl: float = setting(
+        5.0,
+        _float(0, 3600),
+        section="limits",
+        help="seconds a client lookup is cached; `0` disables",
+    )
+    max_body_size: int = setting(
+        16 * 1024, _int(1024, 1024 * 1024), section="limits", help="request body cap, bytes"
+    )
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
@@ -254,59 +382,59 @@ class Settings:
         if path is not None:
             for key, value in _read_toml(Path(path)).items():
                 raw[key] = (value, f"{key} in {path}")
-        for name in _FIELDS:
-            env_name = "SEALRING_" + name.upper()
-            if env_name in environ:
-                raw[name] = (environ[env_name], env_name)
-        if "server_secret" not in raw and environ.get("SEALRING_SERVER_SECRET_FILE"):
-            file = Path(environ["SEALRING_SERVER_SECRET_FILE"])
-            try:
-                raw["server_secret"] = (
-                    file.read_text().strip(),
-                    f"SEALRING_SERVER_SECRET_FILE ({file})",
-                )
-            except OSError as exc:
-                raise SettingsError(
-                    f"invalid setting server_secret: cannot read {file}: {exc.strerror}"
-                ) from None
+        for spec in describe_settings():
+            if spec.env in environ:
+                raw[spec.name] = (environ[spec.env], spec.env)
+            elif spec.file_env and spec.name not in raw and environ.get(spec.file_env):
+                file = Path(environ[spec.file_env])
+                try:
+                    raw[spec.name] = (file.read_text().strip(), f"{spec.file_env} ({file})")
+                except OSError as exc:
+                    raise SettingsError(
+                        f"invalid setting {spec.name}: cannot read {file}: {exc.strerror}"
+                    ) from None
+        specs = {spec.name: spec for spec in describe_settings()}
         for name, value in (options or {}).items():
             if value is not None:
-                if name not in _FIELDS:
+                if name not in specs:
                     raise SettingsError(f"unknown setting {name!r}")
-                raw[name] = (value, _OPTION_NAMES.get(name, "--" + name.replace("_", "-")))
+                raw[name] = (value, specs[name].option or "--" + name.replace("_", "-"))
         return cls._build(raw)
 
     @classmethod
     def _build(cls, raw: Mapping[str, tuple[object, str]]) -> Settings:
-        values: dict[str, object] = {}
-        for name, (parse, default) in _FIELDS.items():
-            if name not in raw:
-                values[name] = default
+        values: dict[str, Any] = {}
+        for spec in describe_settings():
+            if spec.name not in raw:
                 continue
-            value, source = raw[name]
+            value, source = raw[spec.name]
             try:
-                values[name] = parse(value)
+                values[spec.name] = spec.parse(value)
             except (ValueError, TypeError, OverflowError):
-                shown = "(hidden)" if name in _SECRET_FIELDS else repr(value)
+                shown = "(hidden)" if spec.secret else repr(value)
                 raise SettingsError(
-                    f"invalid setting {name} from {source}: {shown} is not {parse.__doc__}"
+                    f"invalid setting {spec.name} from {source}: {shown} is not {spec.allowed}"
                 ) from None
-        host = str(values["host"])
-        issuer = values["issuer"] or f"http://{_url_host(host)}:{values['port']}"
-        values["issuer"] = _check_issuer(str(issuer), raw.get("issuer", (None, "default"))[1])
-        if values["signing_alg"] not in values["key_algorithms"]:  # type: ignore[operator]
-            values["key_algorithms"] = (*values["key_algorithms"], values["signing_alg"])  # type: ignore[misc]
+        settings = cls(**values)
+        issuer = settings.issuer or f"http://{_url_host(settings.host)}:{settings.port}"
+        issuer = _check_issuer(issuer, raw.get("issuer", (None, "default"))[1])
+        algorithms = settings.key_algorithms
+        if settings.signing_alg not in algorithms:
+            algorithms = (*algorithms, settings.signing_alg)
         try:
-            values["database_url"] = normalise_url(str(values["database_url"]))
+            database_url = normalise_url(settings.database_url)
         except DatabaseConfigError as exc:
             source = raw.get("database_url", (None, "default"))[1]
             raise SettingsError(f"invalid setting database_url from {source}: {exc}") from None
-        redis = values["redis_url"]
-        if redis is not None and not str(redis).startswith(("redis://", "rediss://", "unix://")):
+        redis = settings.redis_url
+        if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+            source = raw["redis_url"][1]
             raise SettingsError(
-                "invalid setting redis_url: expected redis://, rediss:// or unix://"
+                f"invalid setting redis_url from {source}: expected redis://, rediss:// or unix://"
             )
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = dataclasses.replace(
+            settings, issuer=issuer, key_algorithms=algorithms, database_url=database_url
+        )
         try:
             settings.rotation_policy()
         except SealringError as exc:
@@ -327,6 +455,60 @@ class Settings:
         return cls._build({k: (v, RESOLVED_ENV) for k, v in data.items() if v is not None})
 
 
+@dataclass(frozen=True)
+class SettingField:
+    """One setting, as documentation needs it (:func:`describe_settings`)."""
+
+    name: str  # also the TOML key
+    section: Section
+    type: str  # the Python type, as declared
+    default: object  # the built-in default (``None``: unset or derived)
+    shown_default: str  # the default as the docs show it
+    env: str  # the environment variable
+    file_env: str | None  # a variable naming a file to read the value from, if any
+    option: str | None  # the ``sealring serve`` option, if any
+    help: str
+    allowed: str  # what the parser accepts, as the error message says it
+    secret: bool
+    parse: Callable[[object], Any] = field(repr=False, compare=False)
+
+
+def describe_settings() -> tuple[SettingField, ...]:
+    """Every setting in declaration order, grouped by section: the one list docs are made from."""
+    out = []
+    for f in dataclasses.fields(Settings):
+        meta: _Meta = f.metadata["sealring"]
+        default = f.default
+        shown = meta.shown_default or _show_default(default)
+        out.append(
+            SettingField(
+                name=f.name,
+                section=meta.section,
+                type=str(f.type),
+                default=default,
+                shown_default=shown,
+                env=ENV_PREFIX + f.name.upper(),
+                file_env=meta.file_env,
+                option=meta.option,
+                help=meta.help,
+                allowed=meta.parse.__doc__ or "",
+                secret=meta.secret,
+                parse=meta.parse,
+            )
+        )
+    return tuple(out)
+
+
+def _show_default(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, tuple):
+        return "`" + " ".join(str(v) for v in value) + "`"
+    if isinstance(value, float) and value.is_integer():
+        return f"`{int(value)}`"
+    return f"`{value}`"
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
         return "127.0.0.1"
@@ -341,20 +523,11 @@ def _check_issuer(issuer: str, source: str) -> str:
         problem = "must be an absolute https URL"
     elif parts.query or parts.fragment or "?" in issuer or "#" in issuer:
         problem = "must not have a query or fragment"
-    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
+    elif parts.scheme == "http" and not is_loopback_host(parts.hostname):
         problem = "must use https (plain http is only allowed for loopback hosts)"
     if problem:
         raise SettingsError(f"invalid setting issuer from {source}: {issuer!r} {problem}")
     return issuer.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -367,7 +540,7 @@ def _read_toml(path: Path) -> dict[str, object]:
     section = data.get("sealring", data)
     if not isinstance(section, dict):
         raise SettingsError(f"config file {path}: [sealring] must be a table")
-    unknown = sorted(set(section) - set(_FIELDS))
+    unknown = sorted(set(section) - {spec.name for spec in describe_settings()})
     if unknown:
         raise SettingsError(f"config file {path}: unknown setting {unknown[0]!r}")
     return dict(section)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from sealring.jose.jwks import KeySet
-from sealring.resource.errors import JWKSError, JWKSFetchError
+from sealring.resource.errors import JWKSError, JWKSFetchError, JWKSTooLarge
 from sealring.resource.jwks._policy import (
     HTTPRequest,
     HTTPResponse,
@@ -55,14 +55,10 @@ class BodyReader:
             # wbits 47 = 32 + 15: zlib or gzip framing, detected from the header.
             self._inflate = zlib.decompressobj(47)
         elif encoding not in ("identity", ""):
-            raise JWKSFetchError(
-                f"{request.url} sent an unsupported Content-Encoding", code="jwks_fetch_failed"
-            )
+            raise JWKSFetchError(f"{request.url} sent an unsupported Content-Encoding")
 
     def _too_large(self) -> JWKSFetchError:
-        return JWKSFetchError(
-            f"{self.request.url} sent more than the size cap", code="jwks_too_large"
-        )
+        return JWKSTooLarge(f"{self.request.url} sent more than the size cap")
 
     def feed(self, chunk: bytes) -> None:
         if time.monotonic() > self.deadline:

@@ -31,8 +31,11 @@ from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.resource.errors import (
     DiscoveryError,
+    IssuerMismatch,
+    JWKSBadStatus,
     JWKSError,
-    JWKSFetchError,
+    JWKSInvalid,
+    JWKSRedirectRefused,
     KeySetUnavailable,
 )
 
@@ -285,9 +288,7 @@ class KeySetCache:
                 raise DiscoveryError(f"metadata at {url} is not a JSON object") from exc
             # RFC 8414 §3.3: the issuer in the document MUST be identical to the one configured.
             if metadata.get("issuer") != self.issuer:
-                raise DiscoveryError(
-                    f"metadata at {url} names another issuer", code="issuer_mismatch"
-                )
+                raise IssuerMismatch(f"metadata at {url} names another issuer")
             jwks_uri = metadata.get("jwks_uri")
             if not isinstance(jwks_uri, str):
                 raise DiscoveryError(f"metadata at {url} has no jwks_uri")
@@ -310,7 +311,7 @@ class KeySetCache:
         try:
             keys = KeySet.from_json(response.body, max_size=self.settings.max_size)
         except JoseError as exc:
-            raise JWKSFetchError(f"the JWK Set is refused: {exc}", code="jwks_invalid") from exc
+            raise JWKSInvalid(f"the JWK Set is refused: {exc}") from exc
         etag = response.headers.get("etag")
         # A malformed tag (control or non-ASCII characters) is not revalidated: sent back, it
         # would make every later request fail to encode.
@@ -332,6 +333,6 @@ def _too_old() -> KeySetUnavailable:
 
 def _check_status(response: HTTPResponse, url: str) -> None:
     if 300 <= response.status < 400:
-        raise JWKSFetchError(f"{url} answered a redirect; refused", code="jwks_redirect_refused")
+        raise JWKSRedirectRefused(f"{url} answered a redirect; refused")
     if response.status != 200:
-        raise JWKSFetchError(f"{url} answered HTTP {response.status}", code="jwks_bad_status")
+        raise JWKSBadStatus(f"{url} answered HTTP {response.status}")

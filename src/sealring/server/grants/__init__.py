@@ -10,10 +10,13 @@ comes from here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from sealring.server.grants import client_credentials
 from sealring.server.grants.base import Grant, GrantRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["GRANTS", "Grant", "GrantRequest"]
 

@@ -27,8 +27,11 @@ class GrantRequest:
 
 @dataclass(frozen=True)
 class Grant:
-    """One ``grant_type``: its handler, and whether a public client may use it."""
+    """One ``grant_type`` and its handler.
+
+    Which clients may use it is the handler's rule (RFC 6749 §4.4: ``client_credentials`` only
+    for confidential clients registered for it), checked on the plain values it receives.
+    """
 
     grant_type: str
     handler: Callable[[GrantRequest], IssuedToken]
-    public_clients: bool

@@ -57,4 +57,4 @@ def _handle(request: GrantRequest) -> IssuedToken:
     )
 
 
-GRANT = Grant("client_credentials", _handle, public_clients=False)
+GRANT = Grant("client_credentials", _handle)

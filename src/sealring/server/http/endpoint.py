@@ -32,10 +32,15 @@ def oauth_endpoint(name: str) -> Callable[[Handler], Handler]:
             try:
                 return await handler(request)
             except OAuthError as exc:
-                context_of(request).metrics.errors.labels(name, exc.code).inc()
+                context_of(request).metrics.errors.labels(name, exc.error).inc()
                 logger.info(
                     "oauth error",
-                    extra={"endpoint": name, "error": exc.code, "status": exc.status_code},
+                    extra={
+                        "endpoint": name,
+                        "error": exc.error,
+                        "code": exc.code,
+                        "status": exc.status,
+                    },
                 )
                 return error_response(exc)
 

@@ -26,5 +26,11 @@ def json_response(
 
 
 def error_response(error: OAuthError) -> Response:
-    """Render ``error`` as the JSON body of RFC 6749 §5.2 with its status and headers."""
-    return json_response(error.body(), status=error.status_code, headers=error.headers())
+    """Copy ``error``'s framework-free :class:`~sealring.errors.ErrorResponse` (RFC 6749 §5.2)."""
+    answer = error.response()
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        headers=dict(answer.headers),
+        media_type=answer.media_type,
+    )

@@ -142,7 +142,7 @@ class ClientRedirect:
 
     def with_error(self, error: OAuthError) -> str:
         """RFC 6749 §4.1.2.1: the error response; the description is cut to its allowed set."""
-        params = [("error", error.code)]
+        params: list[tuple[str, str]] = [("error", error.error)]
         description = _NOT_DESCRIPTION.sub("", error.description)
         if description:
             params.append(("error_description", description))

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import anyio.to_thread
 
+from sealring.jose.algorithms import SUPPORTED_ALGORITHMS
 from sealring.jose.errors import JoseError
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import parse_compact, select_key, verify_signature
@@ -42,10 +43,9 @@ __all__ = [
 ]
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Asymmetric only: a client_secret_jwt (HMAC) assertion would need the secret in clear.
-ASSERTION_ALGORITHMS = (
-    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
-)  # fmt: skip
+# Asymmetric only, as every algorithm of the JOSE layer: a client_secret_jwt (HMAC) assertion
+# would need the secret in clear.
+ASSERTION_ALGORITHMS = SUPPORTED_ALGORITHMS
 ASSERTION_LEEWAY = 30.0
 MAX_CLIENT_ID = 64
 
