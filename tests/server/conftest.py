@@ -7,6 +7,7 @@ to a socket the fixture opened, and is started once per test module per database
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -90,7 +91,7 @@ class LiveServer:
         body: dict[str, object] = {
             "iss": client_id,
             "sub": client_id,
-            "aud": self.settings.token_endpoint,
+            "aud": self.settings.issuer,
             "exp": now + 60,
             "iat": now,
             "jti": uuid.uuid4().hex,
@@ -142,6 +143,13 @@ def module_database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('server') / 'sealring.db'}"
         return
+    with postgres_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
     name = "sealring_srv_" + secrets.token_hex(6)
     admin = PG_ADMIN_URL
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -154,23 +162,36 @@ def module_database_url(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def live(module_database_url: str) -> Iterator[LiveServer]:
-    server = start_server(module_database_url)
+@contextlib.contextmanager
+def running_server(
+    database_url: str, issuer_path: str = "", **overrides: Any
+) -> Iterator[LiveServer]:
+    """:func:`start_server`, stopped on leaving the block."""
+    server = start_server(database_url, issuer_path, **overrides)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def live(module_database_url: str) -> Iterator[LiveServer]:
+    with running_server(module_database_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def tenant(module_database_url: str) -> Iterator[LiveServer]:
     """A second server on the same database whose issuer has a path (RFC 8414 §3.1)."""
-    server = start_server(module_database_url, issuer_path="/tenant")
-    try:
+    with running_server(module_database_url, issuer_path="/tenant") as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_live() -> Iterator[LiveServer]:
+    """A server on a PostgreSQL database of its own, for what only PostgreSQL shows."""
+    with postgres_database() as url, running_server(url) as server:
+        yield server
 
 
 @pytest.fixture

@@ -83,7 +83,9 @@ def test_private_key_jwt_with_authlib(live: LiveServer) -> None:
         client_id,
         ECKey.import_key(pem),
         # Authlib's defaults as a user gets them: among them a one-hour assertion lifetime.
-        token_endpoint_auth_method=PrivateKeyJWT(live.settings.token_endpoint, alg="ES256"),
+        token_endpoint_auth_method=PrivateKeyJWT(
+            live.url, alg="ES256"
+        ),  # aud: the issuer identifier
     ) as oauth:
         token = oauth.fetch_token(live.settings.token_endpoint, grant_type="client_credentials")
     _check_claims(_verify_pyjwt(live, token["access_token"]), client_id, "items:read")

@@ -114,6 +114,7 @@ def build_context(
         issuer=settings.issuer,
         token_endpoint=settings.token_endpoint,
         assertion_max_lifetime=settings.assertion_max_lifetime,
+        token_endpoint_audience=settings.assertion_token_endpoint_audience,
         clock=clock,
     )
     context = ServerContext(

@@ -142,6 +142,17 @@ def _secret(raw: object) -> bytes | None:
     return value
 
 
+def _bool(raw: object) -> bool:
+    """true or false"""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
+
+
 # name -> (parser, default).  Environment variable: SEALRING_<NAME upper-cased>.
 _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "issuer": (_opt_str, None),
@@ -166,6 +177,8 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "assertion_max_lifetime": (_int(10, 86400), 3600),
     "max_body_size": (_int(1024, 1024 * 1024), 16 * 1024),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
+    # -- security hardening (issue 10; docs/security.md) --
+    "assertion_token_endpoint_audience": (_bool, False),
 }
 _SECRET_FIELDS = frozenset({"server_secret"})
 
@@ -196,6 +209,8 @@ class Settings:
     assertion_max_lifetime: int = 3600
     max_body_size: int = 16 * 1024
     log_level: str = "info"
+    # -- security hardening (issue 10; docs/security.md) --
+    assertion_token_endpoint_audience: bool = False
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
