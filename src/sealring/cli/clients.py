@@ -218,6 +218,13 @@ def create(
     auth_method: AuthMethodOpt = None,
     jwks_uri: JwksUriOpt = None,
     jwks: JwksOpt = None,
+    introspect: Annotated[
+        bool,
+        typer.Option(
+            "--introspect",
+            help="A resource server: may introspect any token issued for one of its audiences.",
+        ),
+    ] = False,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = None,
@@ -241,6 +248,7 @@ def create(
             jwks=jwks_text,
             jwks_uri=jwks_uri,
             check_jwks=_check_jwks,
+            introspect=introspect,
         )
     except ClientMetadataError as exc:
         _fail(exc.message)

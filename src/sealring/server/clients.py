@@ -59,6 +59,8 @@ class Client:
     jwks_uri: str | None = None
     created_at: float = 0.0
     secret_hash: bytes | None = field(default=None, repr=False)
+    # RFC 7662 §4: may introspect tokens issued for one of its audiences (a resource server).
+    introspect: bool = False
 
     @property
     def public(self) -> bool:
@@ -81,6 +83,7 @@ class Client:
             "jwks_uri": self.jwks_uri,
             "has_jwks": self.jwks is not None,
             "public": self.public,
+            "introspect": self.introspect,
             "created_at": self.created_at,
         }
 
@@ -147,6 +150,7 @@ def new_client(
     jwks_uri: str | None = None,
     now: float | None = None,
     check_jwks: Callable[[str], None] | None = None,
+    introspect: bool = False,
 ) -> Client:
     """Check registration data and build a client (without a secret; see :func:`new_secret`)."""
     name = name.strip()
@@ -196,6 +200,10 @@ def new_client(
             )
     elif jwks is not None or jwks_uri is not None:
         raise ClientMetadataError("public keys are only used with auth method private_key_jwt")
+    if introspect and (public or not auds):
+        raise ClientMetadataError(
+            "the introspect permission needs a confidential client with at least one audience"
+        )
     if jwks_uri is not None:
         _check_uri(jwks_uri, "JWK Set URL")
     if jwks is not None and check_jwks is not None:
@@ -211,4 +219,5 @@ def new_client(
         jwks=jwks,
         jwks_uri=jwks_uri,
         created_at=time.time() if now is None else now,
+        introspect=introspect,
     )

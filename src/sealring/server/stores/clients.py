@@ -34,6 +34,7 @@ def _to_client(row: ClientRow) -> Client:
         jwks_uri=row.jwks_uri,
         created_at=row.created_at,
         secret_hash=row.secret_hash,
+        introspect=row.introspect,
     )
 
 
@@ -71,6 +72,7 @@ class ClientRepository:
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
             public=client.public,
+            introspect=client.introspect,
             created_at=created,
             updated_at=now,
         )
