@@ -47,7 +47,8 @@ async def readyz(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     context = context_of(request)
     body = await anyio.to_thread.run_sync(context.metrics.render)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    # Per-client volumes: no shared cache between the scraper and the server may keep them.
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
 
 async def openapi_endpoint(request: Request) -> Response:
