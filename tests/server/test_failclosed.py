@@ -76,7 +76,7 @@ def test_no_signing_key(broken_app: tuple[Starlette, Any]) -> None:
     state.repository.add(client, SecretHasher(SERVER_SECRET).hash("secret"))
     ready = _call(app, "GET", "/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "reason": "no active signing key"}
+    assert ready.json() == {"status": "unavailable", "reason": "no active ES256 signing key"}
     token = _call(
         app,
         "POST",

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sealring.errors import SealringError
 from sealring.server.context import ServerContext
 from sealring.server.http.endpoint import context_of
 from sealring.server.http.responses import json_response
@@ -38,6 +39,10 @@ async def readyz(request: Request) -> Response:
         return json_response(body, status=503, headers=_NO_STORE)
     try:
         context.keys.signer(context.settings.signing_alg)
+    except SealringError as exc:
+        # Our own message: names the algorithm and, when a KEK is missing, its id (not secret).
+        body = {"status": "unavailable", "reason": exc.message}
+        return json_response(body, status=503, headers=_NO_STORE)
     except Exception:
         body = {"status": "unavailable", "reason": "no active signing key"}
         return json_response(body, status=503, headers=_NO_STORE)
