@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class LiveServer:
     def create_client(self, **kwargs: Any) -> tuple[str, str | None]:
         """Register a client directly in the database; returns ``(client_id, secret)``."""
         kwargs.setdefault("name", "test client")
+        kwargs.setdefault("jwks_uri_networks", self.settings.jwks_uri_allowed_networks)
         client = new_client(**kwargs)
         hasher = SecretHasher(SERVER_SECRET)
         secret = new_secret() if client.auth_method.startswith("client_secret") else None
@@ -118,6 +120,8 @@ def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> 
         "server_secret": SERVER_SECRET,
         "rate_limit": 0,
         "client_cache_ttl": 5.0,
+        # The test servers' client key hosts run on loopback (docs/security.md, SSRF).
+        "jwks_uri_allowed_networks": "127.0.0.0/8",
     }
     options.update(overrides)
     settings = Settings.load(options, environ={})
@@ -203,3 +207,30 @@ def http(live: LiveServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-sqlite") / "sealring.db"
+
+
+@pytest.fixture
+def jwks_host() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A client's key host on loopback: ``(url, served)``; ``served["body"]`` is what it sends."""
+    served: dict[str, bytes] = {"body": b'{"keys":[]}'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(served["body"])))
+            self.end_headers()
+            self.wfile.write(served["body"])
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json", served
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

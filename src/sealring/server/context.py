@@ -110,7 +110,7 @@ def build_context(
         clients=clients,
         hasher=SecretHasher(secret),
         jtis=jtis,
-        jwks_fetcher=ClientJWKSFetcher(),
+        jwks_fetcher=ClientJWKSFetcher(allowed_networks=settings.jwks_uri_allowed_networks),
         issuer=settings.issuer,
         token_endpoint=settings.token_endpoint,
         assertion_max_lifetime=settings.assertion_max_lifetime,

@@ -153,6 +153,14 @@ def _bool(raw: object) -> bool:
     raise ValueError
 
 
+def _networks(raw: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """a space- or comma-separated list of networks (CIDR), or empty"""
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError
+    return tuple(ipaddress.ip_network(str(item), strict=False) for item in items)
+
+
 # name -> (parser, default).  Environment variable: SEALRING_<NAME upper-cased>.
 _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "issuer": (_opt_str, None),
@@ -179,6 +187,7 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
     # -- security hardening (issue 10; docs/security.md) --
     "assertion_token_endpoint_audience": (_bool, False),
+    "jwks_uri_allowed_networks": (_networks, ()),
 }
 _SECRET_FIELDS = frozenset({"server_secret"})
 
@@ -211,6 +220,7 @@ class Settings:
     log_level: str = "info"
     # -- security hardening (issue 10; docs/security.md) --
     assertion_token_endpoint_audience: bool = False
+    jwks_uri_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
@@ -332,6 +342,7 @@ class Settings:
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["key_algorithms"] = list(self.key_algorithms)
+        data["jwks_uri_allowed_networks"] = [str(n) for n in self.jwks_uri_allowed_networks]
         if self.server_secret is not None:
             data["server_secret"] = base64.b64encode(self.server_secret).decode()
         return json.dumps(data)
