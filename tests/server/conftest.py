@@ -41,6 +41,7 @@ from sealring.server.stores.clients import ClientRepository
 PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVER_SECRET = secrets.token_bytes(32)
 KEK = base64.b64encode(secrets.token_bytes(32)).decode()
+METRICS_TOKEN = secrets.token_urlsafe(32)
 ENVIRON = {"SEALRING_KEK": KEK}
 
 
@@ -122,6 +123,7 @@ def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> 
         "client_cache_ttl": 5.0,
         # The test servers' client key hosts run on loopback (docs/security.md, SSRF).
         "jwks_uri_allowed_networks": "127.0.0.0/8",
+        "metrics_token": METRICS_TOKEN,
     }
     options.update(overrides)
     settings = Settings.load(options, environ={})

@@ -16,7 +16,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey
 
-from tests.server.conftest import LiveServer
+from tests.server.conftest import METRICS_TOKEN, LiveServer
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 API = "https://api.example.test"
@@ -248,7 +248,7 @@ def test_health_ready_metrics_openapi(live: LiveServer, http: httpx.Client) -> N
     client_id, secret = live.create_client(scope="s", audiences=[API])
     http.post("/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret or ""))
     http.post("/token", data={"grant_type": "client_credentials"}, auth=(client_id, "wrong"))
-    metrics = http.get("/metrics").text
+    metrics = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert (
         f'sealring_tokens_issued_total{{client_id="{client_id}",grant_type="client_credentials"}} 1.0'
         in metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.server.conftest import LiveServer
+from tests.server.conftest import METRICS_TOKEN, LiveServer
 
 REQUESTS = [
     ("GET", "/jwks.json", {}),
@@ -43,7 +43,7 @@ def test_a_successful_token_response_says_nosniff(live: LiveServer, http: httpx.
 
 
 def test_metrics_are_not_cacheable(http: httpx.Client) -> None:
-    response = http.get("/metrics")
+    response = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"

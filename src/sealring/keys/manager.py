@@ -208,6 +208,10 @@ class KeyManager:
         self.refresh()
         return list(self._current().infos)
 
+    def loaded_keys(self) -> list[KeyInfo]:
+        """The keys as of the last load, without asking the database (a metrics scrape)."""
+        return list(self._current().infos)
+
     def rotate(self, alg: str | None = None, *, immediate: bool = False) -> list[Transition]:
         """Start a rotation now. Without ``immediate`` the new key still waits out the
         pre-publication time; with it, it signs at once (resource servers holding a cached

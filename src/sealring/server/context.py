@@ -80,7 +80,7 @@ def key_manager(
 def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
     def collect() -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
-        for info in km.list_keys():
+        for info in km.loaded_keys():
             counts[(info.alg, info.state)] = counts.get((info.alg, info.state), 0) + 1
         return counts
 

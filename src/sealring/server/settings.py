@@ -161,6 +161,17 @@ def _networks(raw: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
     return tuple(ipaddress.ip_network(str(item), strict=False) for item in items)
 
 
+def _token(raw: object) -> str | None:
+    """a bearer token of 32 to 512 visible ASCII characters"""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not 32 <= len(raw) <= 512 or not raw.isascii():
+        raise ValueError
+    if not raw.isprintable() or " " in raw:
+        raise ValueError
+    return raw
+
+
 # name -> (parser, default).  Environment variable: SEALRING_<NAME upper-cased>.
 _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "issuer": (_opt_str, None),
@@ -188,8 +199,9 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     # -- security hardening (issue 10; docs/security.md) --
     "assertion_token_endpoint_audience": (_bool, False),
     "jwks_uri_allowed_networks": (_networks, ()),
+    "metrics_token": (_token, None),
 }
-_SECRET_FIELDS = frozenset({"server_secret"})
+_SECRET_FIELDS = frozenset({"server_secret", "metrics_token"})
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ class Settings:
     # -- security hardening (issue 10; docs/security.md) --
     assertion_token_endpoint_audience: bool = False
     jwks_uri_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:

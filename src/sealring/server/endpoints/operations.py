@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,7 +53,25 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics: per-client volumes, so not public (issue 10).
+
+    Without a ``metrics_token`` setting the answer is the plain 404 of a path that does not
+    exist; with one, only ``Authorization: Bearer <token>`` (compared in constant time) is
+    served, anything else is 401.  Rendering reads memory only (no database query).
+    """
     context = context_of(request)
+    expected = context.settings.metrics_token
+    if expected is None:
+        raise HTTPException(status_code=404)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        return json_response(
+            {"error": "invalid_token"},
+            status=401,
+            headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     body = await anyio.to_thread.run_sync(context.metrics.render)
     # Per-client volumes: no shared cache between the scraper and the server may keep them.
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
