@@ -48,6 +48,7 @@ def measure(poll: float) -> dict[str, float]:
         "SEALRING_DATABASE_URL": url,
         "SEALRING_KEY_POLL_INTERVAL": str(poll),
         "SEALRING_RATE_LIMIT": "0",
+        "SEALRING_IP_RATE_LIMIT": "0",
         "SEALRING_LOG_LEVEL": "warning",
     }
     server = subprocess.Popen(

@@ -120,6 +120,7 @@ def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> 
         "database_url": database_url,
         "server_secret": SERVER_SECRET,
         "rate_limit": 0,
+        "ip_rate_limit": 0,
         "client_cache_ttl": 5.0,
         # The test servers' client key hosts run on loopback (docs/security.md, SSRF).
         "jwks_uri_allowed_networks": "127.0.0.0/8",

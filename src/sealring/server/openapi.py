@@ -26,6 +26,8 @@ _ERROR_CODES = [
     "temporarily_unavailable",
     "server_error",
     "method_not_allowed",
+    "not_found",
+    "invalid_token",  # RFC 6750 §3.1: /metrics without its bearer token
 ]
 _CLIENT_AUTH_PROPS: dict[str, Any] = {
     "client_id": {"type": "string"},
@@ -49,7 +51,14 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return out
 
 
-def _oauth_errors(*, rate_limited: bool = False) -> dict[str, Any]:
+def _rate_limited() -> dict[str, Any]:
+    return _error(
+        "the caller address's (or, after authentication, the client's) rate limit is exhausted",
+        {"Retry-After": {"schema": {"type": "string"}, "required": True}},
+    )
+
+
+def _oauth_errors() -> dict[str, Any]:
     errors = {
         "400": _error(
             "invalid_request (also for a body that is not a UTF-8 form), invalid_scope,"
@@ -60,13 +69,9 @@ def _oauth_errors(*, rate_limited: bool = False) -> dict[str, Any]:
             {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
         ),
         "413": _error("the request body is too large (invalid_request)"),
+        "429": _rate_limited(),
         "503": _error("no signing key or rate limiter available (temporarily_unavailable)"),
     }
-    if rate_limited:
-        errors["429"] = _error(
-            "the client's rate limit is exhausted",
-            {"Retry-After": {"schema": {"type": "string"}, "required": True}},
-        )
     return errors
 
 
@@ -138,7 +143,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         ),
                         "responses": {
                             **_json_ok("an access token (RFC 6749 §5.1)", "TokenResponse"),
-                            **_oauth_errors(rate_limited=True),
+                            **_oauth_errors(),
                         },
                     }
                 },
@@ -217,6 +222,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "summary": "The database is reachable and a signing key is active",
                         "responses": {
                             **_json_ok("ready", "Health"),
+                            "429": _rate_limited(),
                             "503": {
                                 "description": "not ready",
                                 "content": {
@@ -236,7 +242,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "200": {
                                 "description": "metrics",
                                 "content": {"text/plain": {"schema": {"type": "string"}}},
-                            }
+                            },
+                            "401": _error(
+                                "a metrics_token is set and the request does not bear it",
+                                {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                            ),
+                            "404": _error("no metrics_token is set: not served"),
                         },
                     }
                 },

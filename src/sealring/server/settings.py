@@ -200,6 +200,8 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "assertion_token_endpoint_audience": (_bool, False),
     "jwks_uri_allowed_networks": (_networks, ()),
     "metrics_token": (_token, None),
+    "ip_rate_limit": (_float(0, 1e6), 200.0),
+    "ip_rate_burst": (_int(1, 1_000_000), 400),
 }
 _SECRET_FIELDS = frozenset({"server_secret", "metrics_token"})
 
@@ -234,6 +236,8 @@ class Settings:
     assertion_token_endpoint_audience: bool = False
     jwks_uri_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     metrics_token: str | None = field(default=None, repr=False)
+    ip_rate_limit: float = 200.0
+    ip_rate_burst: int = 400
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:

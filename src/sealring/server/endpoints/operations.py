@@ -13,8 +13,9 @@ from starlette.responses import Response
 
 from sealring.errors import SealringError
 from sealring.server.context import ServerContext
+from sealring.server.errors import OAuthError
 from sealring.server.http.endpoint import context_of
-from sealring.server.http.responses import json_response
+from sealring.server.http.responses import error_response, json_response
 from sealring.server.openapi import openapi_document
 
 __all__ = ["healthz", "metrics_endpoint", "openapi_endpoint", "readyz"]
@@ -33,8 +34,15 @@ def _ping(context: ServerContext) -> None:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the database answers and a signing key is active for the token algorithm."""
+    """Ready when the database answers and a signing key is active for the token algorithm.
+
+    Rate-limited per caller address like the OAuth endpoints: each call queries the database.
+    """
     context = context_of(request)
+    try:
+        await context.check_address(request.client.host if request.client else None)
+    except OAuthError as exc:
+        return error_response(exc)
     try:
         await anyio.to_thread.run_sync(_ping, context)
     except Exception:
