@@ -96,3 +96,21 @@ def test_introspection_is_rate_limited_per_client(module_database_url: str) -> N
             ]
     assert codes[:3] == [200, 200, 200]
     assert codes[3:] == [429, 429]
+
+
+def test_revoking_one_ecdsa_form_of_a_token_revokes_the_other(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    """Item 9: the server keys revocation on ``jti``, which both string forms share."""
+    from tests.resource.test_ecdsa_malleability import _twin
+
+    client_id, secret = live.create_client(scope="read", audiences=[API])
+    client = (client_id, secret or "")
+    token = _token(http, client)
+    twin = _twin(token)
+    assert http.post("/introspect", data={"token": twin}, auth=client).json()["active"] is True
+    assert http.post("/revoke", data={"token": twin}, auth=client).status_code == 200
+    for form in (token, twin):
+        assert http.post("/introspect", data={"token": form}, auth=client).json() == {
+            "active": False
+        }
