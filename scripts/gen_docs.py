@@ -74,6 +74,17 @@ MEANING = {
     "assertion_max_lifetime": "Longest accepted `exp - now` of a client assertion, seconds.",
     "max_body_size": "Request body cap, bytes.",
     "log_level": "Log level.",
+    # -- security hardening (issue 10; docs/security.md) --
+    "assertion_token_endpoint_audience": "Compatibility: also accept a client assertion whose "
+    "`aud` is the token endpoint URL (one string); off, only the issuer identifier is accepted.",
+    "jwks_uri_allowed_networks": "Networks (CIDR) a client's `jwks_uri` may reach besides "
+    "public addresses; for tests and loopback set-ups ([security](security.md)).",
+    "metrics_token": "Bearer token a scraper sends as `Authorization: Bearer`; without it "
+    "`/metrics` answers 404.",
+    "ip_rate_limit": "Requests per second per caller address at `/token`, `/introspect`, "
+    "`/revoke` and `/readyz`, taken before authentication; `0` disables. Behind a proxy, raise "
+    "it or let uvicorn's `--forwarded-allow-ips` set the real address.",
+    "ip_rate_burst": "Bucket size of `ip_rate_limit`.",
 }
 
 
@@ -117,7 +128,9 @@ def _show_default(name: str, value: object) -> str:
             name, "unset"
         )
     if isinstance(value, tuple):
-        return "`" + " ".join(map(str, value)) + "`"
+        return "`" + " ".join(map(str, value)) + "`" if value else "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f"`{value}`"
