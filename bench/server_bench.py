@@ -180,6 +180,7 @@ def sealring_server(name: str, workers: int, log_level: str | None, tmp: Path) -
         SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
         SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
         SEALRING_RATE_LIMIT="0",
+        SEALRING_IP_RATE_LIMIT="0",
     )
     if log_level:
         env["SEALRING_LOG_LEVEL"] = log_level

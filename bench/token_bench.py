@@ -71,6 +71,7 @@ def run_one(server: str, workers: int, args: argparse.Namespace) -> dict[str, ob
             SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
             SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
             SEALRING_RATE_LIMIT="0",
+            SEALRING_IP_RATE_LIMIT="0",
             SEALRING_LOG_LEVEL=args.log_level,
         )
         created = subprocess.run(

@@ -39,43 +39,6 @@ class Setting:
     meaning: str
 
 
-# What each setting is for. The settings model does not carry descriptions yet; when it does
-# (per-field metadata), settings() reads them from there and this table goes.
-MEANING = {
-    "issuer": "Public issuer URL, the `iss` of every token; https, or http on loopback only; "
-    "no query or fragment; a trailing `/` is dropped.",
-    "host": "Address to bind.",
-    "port": "Port to bind.",
-    "database_url": "SQLAlchemy URL: `sqlite:///PATH` or `postgresql+psycopg://...` "
-    "(`postgresql://` is accepted).",
-    "workers": "Worker processes.",
-    "http_server": "`auto` is uvicorn (the faster token endpoint at one and two workers, "
-    "[benchmarks](benchmarks.md)); `granian` needs the `sealring[granian]` extra.",
-    "token_lifetime": "Access token lifetime, seconds.",
-    "signing_alg": "Algorithm of the access tokens.",
-    "key_algorithms": "Algorithms the key manager keeps an active key for (`signing_alg` is "
-    "added).",
-    "rotation_interval": "Signing key rotation interval, seconds (30 days by default); must "
-    "exceed the pre-publication time.",
-    "jwks_max_age": "`Cache-Control` max-age of the JWKS, seconds; also sets the key "
-    "pre-publication time ([keys](keys.md)).",
-    "key_prepublication": "How long a new key is published before it signs; at least 2 x "
-    "`jwks_max_age`, which is the default.",
-    "key_leeway": "Clock skew allowed to verifiers, seconds; part of a retired key's retention.",
-    "key_poll_interval": "How often each replica checks for key changes; default 5 s, capped "
-    "at (pre-publication - max-age) / 2.",
-    "rate_limit": "Token requests per second per client; `0` disables.",
-    "rate_burst": "Rate limit bucket size.",
-    "redis_url": "`redis://`, `rediss://` or `unix://`: share the rate limit between replicas.",
-    "server_secret": "HMAC key for client secrets (also `SEALRING_SERVER_SECRET_FILE`); by "
-    "default generated once and kept in the database.",
-    "client_cache_ttl": "Seconds a client lookup is cached; `0` disables.",
-    "assertion_max_lifetime": "Longest accepted `exp - now` of a client assertion, seconds.",
-    "max_body_size": "Request body cap, bytes.",
-    "log_level": "Log level.",
-}
-
-
 def settings() -> list[Setting]:
     """Every server setting, in the model's order.
 
@@ -91,31 +54,17 @@ def settings() -> list[Setting]:
     options = {opt for param in serve.params for opt in param.opts}
     rows = []
     for spec in model.describe_settings():
-        if spec.name not in MEANING:
-            raise SystemExit(f"gen_docs: setting {spec.name!r} has no description in MEANING")
         rows.append(
             Setting(
                 name=spec.name,
                 env=spec.env,
                 option=spec.option if spec.option in options else None,
-                default=_show_default(spec.name, spec.default),
+                default=spec.shown_default,
                 allowed=spec.allowed.strip(),
-                meaning=MEANING[spec.name],
+                meaning=spec.help[:1].upper() + spec.help[1:] + ".",
             )
         )
     return rows
-
-
-def _show_default(name: str, value: object) -> str:
-    if value is None:
-        return {"issuer": "`http://HOST:PORT`", "server_secret": "in the database"}.get(
-            name, "unset"
-        )
-    if isinstance(value, tuple):
-        return "`" + " ".join(map(str, value)) + "`"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"`{value}`"
 
 
 def configuration_page() -> str:

@@ -13,6 +13,8 @@ others find the schema at head.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,12 +96,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL over psycopg 3."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        _create_private(sqlite_path(url))
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _create_private(path: Path | None) -> None:
+    """Create a new SQLite database file 0600 before SQLite does (with the umask, often 0644).
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so they follow.
+    """
+    if path is None or path.exists() or not path.parent.is_dir():
+        return  # a missing directory stays SQLite's error to report
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:

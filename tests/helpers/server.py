@@ -8,6 +8,7 @@ every server test.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -15,10 +16,12 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
@@ -37,6 +40,7 @@ __all__ = [
     "API",
     "ENVIRON",
     "KEK",
+    "METRICS_TOKEN",
     "OTHER",
     "PG_ADMIN_URL",
     "SERVER_SECRET",
@@ -45,6 +49,8 @@ __all__ = [
     "no_store",
     "oauth_error",
     "own_token",
+    "postgres_database",
+    "running_server",
     "start_server",
 ]
 
@@ -53,6 +59,7 @@ SERVER_SECRET = secrets.token_bytes(32)
 API = "https://api.example.test"
 OTHER = "https://other.example.test"
 KEK = base64.b64encode(secrets.token_bytes(32)).decode()
+METRICS_TOKEN = secrets.token_urlsafe(32)
 ENVIRON = {"SEALRING_KEK": KEK}
 
 
@@ -77,6 +84,7 @@ class LiveServer:
     def create_client(self, **kwargs: Any) -> tuple[str, str | None]:
         """Register a client directly in the database; returns ``(client_id, secret)``."""
         kwargs.setdefault("name", "test client")
+        kwargs.setdefault("jwks_uri_networks", self.settings.jwks_uri_allowed_networks)
         client = new_client(**kwargs)
         hasher = SecretHasher(SERVER_SECRET)
         secret = new_secret() if client.auth_method.startswith("client_secret") else None
@@ -104,7 +112,7 @@ class LiveServer:
         body: dict[str, object] = {
             "iss": client_id,
             "sub": client_id,
-            "aud": self.settings.token_endpoint,
+            "aud": self.settings.issuer,
             "exp": now + 60,
             "iat": now,
             "jti": uuid.uuid4().hex,
@@ -130,7 +138,11 @@ def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> 
         "database_url": database_url,
         "server_secret": SERVER_SECRET,
         "rate_limit": 0,
+        "ip_rate_limit": 0,
         "client_cache_ttl": 5.0,
+        # The test servers' client key hosts run on loopback (docs/security.md, SSRF).
+        "jwks_uri_allowed_networks": "127.0.0.0/8",
+        "metrics_token": METRICS_TOKEN,
     }
     options.update(overrides)
     settings = Settings.load(options, environ={})
@@ -191,3 +203,30 @@ def own_token(live: LiveServer, **claims: object) -> str:
     typ = str(body.pop("typ", "at+jwt"))
     signer = live.context.keys.signer(live.settings.signing_alg)
     return encode_jwt({k: v for k, v in body.items() if v is not None}, signer, typ=typ)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
+    name = "sealring_srv_" + secrets.token_hex(6)
+    admin = PG_ADMIN_URL
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def running_server(
+    database_url: str, issuer_path: str = "", **overrides: Any
+) -> Iterator[LiveServer]:
+    """:func:`start_server`, stopped on leaving the block."""
+    server = start_server(database_url, issuer_path, **overrides)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ revocation, KEK handling and replicas."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -288,3 +289,38 @@ def test_kek_rotation_with_rewrap(
     assert only_new.signer("ES256").kid == kid
     with pytest.raises(KEKMismatch):
         managers(database_url, kek=old).ensure_ready()
+
+
+def test_revocation_wins_over_a_replacement_this_replica_cannot_open(
+    database_url: str, managers: Managers
+) -> None:
+    """Issue 10, item 1: mid KEK rotation the operator has ``NEW,OLD`` and a replica ``OLD``.
+
+    ``keys revoke`` makes the replacement under NEW.  The replica cannot open it, yet it must
+    stop signing with the revoked key and stop publishing it, and say which KEK it lacks.
+    """
+    old_text, new_text = KEKRing.generate_text(), KEKRing.generate_text()
+    new_id = KEKRing.from_string(new_text).primary_id
+    policy = dataclasses.replace(POLICY, algorithms=("ES256", "RS256"))
+    old, both = KEKRing.from_string(old_text), KEKRing.from_string(f"{new_text},{old_text}")
+    replica = _started(managers, database_url, kek=old, policy=policy)
+    revoked = replica.signer("ES256").kid
+    untouched = replica.signer("RS256").kid
+    operator = _started(managers, database_url, kek=both, policy=policy)
+    operator.revoke(revoked, "compromised")
+    replacement = operator.signer("ES256").kid
+
+    with pytest.raises(KEKMismatch) as caught:
+        replica.tick()
+    assert new_id in str(caught.value)
+    assert replacement in str(caught.value)
+    with pytest.raises(KeyUnavailable) as unavailable:
+        replica.signer("ES256")
+    assert new_id in str(unavailable.value)
+    assert revoked not in _published(replica)
+    assert replacement in _published(replica)  # its public key needs no KEK
+    assert replica.signer("RS256").kid == untouched  # what it can open, it still signs with
+    # Every later poll fails the same way and keeps the revoked key out.
+    with pytest.raises(KEKMismatch):
+        replica.tick()
+    assert revoked not in _published(replica)

@@ -15,8 +15,8 @@ import pytest
 
 from sealring.resource import AccessTokenVerifier, AsyncJWKSClient, InvalidToken
 from sealring.resource.example_api import create_app
+from tests.helpers.server import LiveServer, start_server
 from tests.helpers.servers import ThreadedUvicorn
-from tests.server.conftest import LiveServer, start_server
 
 API = "https://api.example.test"
 

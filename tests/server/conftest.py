@@ -5,15 +5,22 @@ The server itself and the checks shared by the tests are in tests/helpers/server
 
 from __future__ import annotations
 
-import secrets
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from tests.helpers.server import API, OTHER, PG_ADMIN_URL, LiveServer, start_server
+from tests.helpers.server import (
+    API,
+    OTHER,
+    LiveServer,
+    postgres_database,
+    running_server,
+    start_server,
+)
 
 # Kept importable from here for tests outside tests/server that have not moved yet.
 __all__ = ["LiveServer", "start_server"]
@@ -27,35 +34,28 @@ def module_database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('server') / 'sealring.db'}"
         return
-    name = "sealring_srv_" + secrets.token_hex(6)
-    admin = PG_ADMIN_URL
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def live(module_database_url: str) -> Iterator[LiveServer]:
-    server = start_server(module_database_url)
-    try:
+    with running_server(module_database_url) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def tenant(module_database_url: str) -> Iterator[LiveServer]:
     """A second server on the same database whose issuer has a path (RFC 8414 §3.1)."""
-    server = start_server(module_database_url, issuer_path="/tenant")
-    try:
+    with running_server(module_database_url, issuer_path="/tenant") as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_live() -> Iterator[LiveServer]:
+    """A server on a PostgreSQL database of its own, for what only PostgreSQL shows."""
+    with postgres_database() as url, running_server(url) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,30 @@ def http(live: LiveServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-sqlite") / "sealring.db"
+
+
+@pytest.fixture
+def jwks_host() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A client's key host on loopback: ``(url, served)``; ``served["body"]`` is what it sends."""
+    served: dict[str, bytes] = {"body": b'{"keys":[]}'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(served["body"])))
+            self.end_headers()
+            self.wfile.write(served["body"])
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json", served
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

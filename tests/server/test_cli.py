@@ -54,6 +54,15 @@ def test_clients_lifecycle(database_url: str, tmp_path: Path) -> None:
     assert code == 0
     assert json.loads(out)["client_secret"] != secret
 
+    code, out, err = _run(
+        "clients", "create", "--name", "api", "--audience", "https://api", "--introspect", *db
+    )
+    assert code == 0, err
+    assert sum(c["introspect"] for c in json.loads(_run("clients", "list", "--json", *db)[1])) == 1
+    code, _, err = _run("clients", "create", "--name", "api", "--introspect", *db)
+    assert code == 2
+    assert "introspect permission" in err
+
     code, out, _ = _run("clients", "delete", client_id, *db)
     assert code == 0
     code, _, err = _run("clients", "show", client_id, *db)

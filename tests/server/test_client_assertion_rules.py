@@ -92,7 +92,7 @@ def assertion(client_id: str, key: JWK = KEY, **claims: object) -> str:
     body: dict[str, object] = {
         "iss": client_id,
         "sub": client_id,
-        "aud": TOKEN_ENDPOINT,
+        "aud": ISSUER,
         "exp": NOW + 60,
         "iat": NOW,
         "jti": uuid.uuid4().hex,
@@ -216,18 +216,26 @@ def test_iat_and_nbf_allow_the_leeway_and_not_more(world: World) -> None:
         world.authenticate(creds(assertion(client.client_id, nbf=NOW + LEEWAY + 0.001)))
 
 
-@pytest.mark.parametrize("aud", [ISSUER, TOKEN_ENDPOINT, [ISSUER, "https://other"]])
-def test_the_audience_may_be_the_issuer_or_the_token_endpoint(world: World, aud: object) -> None:
+def test_the_audience_is_the_issuer_identifier(world: World) -> None:
     client = world.jwt_client()
-    assert world.authenticate(creds(assertion(client.client_id, aud=aud)))
+    assert world.authenticate(creds(assertion(client.client_id, aud=ISSUER)))
+    # The same assertion is good at any of the endpoints a client authenticates at.
+    client2 = world.jwt_client()
+    token = assertion(client2.client_id, aud=ISSUER)
+    assert world.authenticate(creds(token), endpoint=INTROSPECTION) == client2
 
 
-def test_the_audience_may_be_the_endpoint_in_use(world: World) -> None:
+# draft-ietf-oauth-rfc7523bis: an array (even one naming the issuer) or an endpoint URL is the
+# audience-injection class of CVE-2025-27370.
+@pytest.mark.parametrize(
+    "aud", [TOKEN_ENDPOINT, INTROSPECTION, [ISSUER], [ISSUER, "https://other"]]
+)
+def test_an_endpoint_or_array_audience_is_refused_by_default(world: World, aud: object) -> None:
     client = world.jwt_client()
-    token = assertion(client.client_id, aud=INTROSPECTION)
-    assert world.authenticate(creds(token), endpoint=INTROSPECTION)
     with pytest.raises(InvalidClient):
-        world.authenticate(creds(assertion(client.client_id, aud=INTROSPECTION)))
+        world.authenticate(creds(assertion(client.client_id, aud=aud)))
+    with pytest.raises(InvalidClient):
+        world.authenticate(creds(assertion(client.client_id, aud=aud)), endpoint=INTROSPECTION)
 
 
 @pytest.mark.parametrize("aud", [None, "https://other", ISSUER + "/"])
@@ -374,19 +382,13 @@ def test_public_clients_are_refused_unless_the_endpoint_allows_them(world: World
         world.authenticate(Credentials("none", client.client_id))
 
 
-def test_the_token_endpoint_is_an_audience_at_every_endpoint(world: World) -> None:
-    client = world.jwt_client()
-    token = assertion(client.client_id, aud=TOKEN_ENDPOINT)
-    assert world.authenticate(creds(token), endpoint=INTROSPECTION) == client
-
-
 def test_an_rsa_client_key_without_alg_may_sign_with_any_assertion_rsa_algorithm(
     world: World,
 ) -> None:
     rsa = JWK.from_key(JWK.generate("RS256").private_key())  # no alg
     client = world.jwt_client(rsa)
     for alg in ("RS256", "PS256"):
-        body = {"iss": client.client_id, "sub": client.client_id, "aud": TOKEN_ENDPOINT}
+        body = {"iss": client.client_id, "sub": client.client_id, "aud": ISSUER}
         token = encode_jwt(
             {**body, "exp": NOW + 60, "iat": NOW, "jti": uuid.uuid4().hex},
             LocalSigner(rsa, alg),

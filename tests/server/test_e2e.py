@@ -16,7 +16,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey
 
-from tests.helpers.server import LiveServer
+from tests.helpers.server import METRICS_TOKEN, LiveServer
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 API = "https://api.example.test"
@@ -83,7 +83,9 @@ def test_private_key_jwt_with_authlib(live: LiveServer) -> None:
         client_id,
         ECKey.import_key(pem),
         # Authlib's defaults as a user gets them: among them a one-hour assertion lifetime.
-        token_endpoint_auth_method=PrivateKeyJWT(live.settings.token_endpoint, alg="ES256"),
+        token_endpoint_auth_method=PrivateKeyJWT(
+            live.url, alg="ES256"
+        ),  # aud: the issuer identifier
     ) as oauth:
         token = oauth.fetch_token(live.settings.token_endpoint, grant_type="client_credentials")
     _check_claims(_verify_pyjwt(live, token["access_token"]), client_id, "items:read")
@@ -246,7 +248,7 @@ def test_health_ready_metrics_openapi(live: LiveServer, http: httpx.Client) -> N
     client_id, secret = live.create_client(scope="s", audiences=[API])
     http.post("/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret or ""))
     http.post("/token", data={"grant_type": "client_credentials"}, auth=(client_id, "wrong"))
-    metrics = http.get("/metrics").text
+    metrics = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert (
         f'sealring_tokens_issued_total{{client_id="{client_id}",grant_type="client_credentials"}} 1.0'
         in metrics

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sealring.jose.jwk import JWK
-from tests.helpers.server import LiveServer, oauth_error
+from tests.helpers.server import LiveServer, oauth_error, running_server
 
 API = "https://api.example.test"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -150,9 +150,6 @@ def test_assertion_accepted_with_issuer_audience(
     live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK]
 ) -> None:
     assert _assert_with(live, http, *jwt_client, aud=live.url).status_code == 200
-    assert (
-        _assert_with(live, http, *jwt_client, aud=[live.settings.token_endpoint]).status_code == 200
-    )
 
 
 @pytest.mark.parametrize(
@@ -166,13 +163,89 @@ def test_assertion_accepted_with_issuer_audience(
         {"iss": "someone-else"},
         {"sub": "nobody"},
         {"iat": int(time.time()) + 3600},
+        # draft-ietf-oauth-rfc7523bis §4 (the audience-injection class of CVE-2025-27370):
+        # aud is the issuer identifier alone, as a string; iat is required and bounded.
+        {"aud": ["https://evil.example/token", "TOKEN_ENDPOINT"]},
+        {"aud": ["https://evil.example/token", "ISSUER"]},
+        {"aud": ["ISSUER"]},
+        {"aud": "TOKEN_ENDPOINT"},
+        {"aud": "INTROSPECTION_ENDPOINT"},
+        {"aud": "ISSUER/"},
+        {"iat": None},
+        {"iat": int(time.time()) - 3600 - 120},
+        {"iat": "ISSUED_NOW_AS_STRING"},
     ],
-    ids=["aud", "expired", "too-long", "no-exp", "no-jti", "iss", "sub", "future-iat"],
+    ids=[
+        "aud",
+        "expired",
+        "too-long",
+        "no-exp",
+        "no-jti",
+        "iss",
+        "sub",
+        "future-iat",
+        "aud-array-with-foreign-party",
+        "aud-array-with-issuer",
+        "aud-array-issuer-only",
+        "aud-token-endpoint",
+        "aud-introspection-endpoint",
+        "aud-issuer-trailing-slash",
+        "no-iat",
+        "iat-too-old",
+        "iat-string",
+    ],
 )
 def test_bad_assertions(
     live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK], claims: dict[str, object]
 ) -> None:
-    _invalid_client(_assert_with(live, http, *jwt_client, **claims))
+    _invalid_client(_assert_with(live, http, *jwt_client, **_placeholders(live, claims)))
+
+
+def _placeholders(live: LiveServer, claims: dict[str, object]) -> dict[str, object]:
+    """Claims with the server's URLs put in (the parameter list is built before the server)."""
+    names = {
+        "TOKEN_ENDPOINT": live.settings.token_endpoint,
+        "INTROSPECTION_ENDPOINT": live.settings.introspection_endpoint,
+        "ISSUER/": live.url + "/",
+        "ISSUER": live.url,
+        "ISSUED_NOW_AS_STRING": str(int(time.time())),
+    }
+
+    def fill(value: object) -> object:
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return names.get(value, value) if isinstance(value, str) else value
+
+    return {k: fill(v) for k, v in claims.items()}
+
+
+def test_one_assertion_is_good_for_one_request_at_any_endpoint(
+    live: LiveServer, http: httpx.Client, jwt_client: tuple[str, JWK]
+) -> None:
+    """Spent at /token, the same assertion is refused at /introspect and /revoke."""
+    assertion = live.assertion(*jwt_client)
+    form = {"client_assertion_type": JWT_BEARER, "client_assertion": assertion}
+    assert http.post("/token", data={"grant_type": "client_credentials", **form}).status_code == 200
+    _invalid_client(http.post("/introspect", data={"token": "x", **form}))
+    _invalid_client(http.post("/revoke", data={"token": "x", **form}))
+
+
+def test_token_endpoint_audience_only_behind_the_compatibility_setting(
+    module_database_url: str,
+) -> None:
+    with running_server(module_database_url, assertion_token_endpoint_audience=True) as server:
+        client_id, key = server.create_jwt_client(scope="read", audiences=[API])
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+
+            def send(aud: object) -> int:
+                return _assert_with(server, http, client_id, key, aud=aud).status_code
+
+            assert send(server.settings.token_endpoint) == 200
+            assert send(server.url) == 200
+            # Still one string naming this server: no array, no other endpoint.
+            assert send([server.settings.token_endpoint]) == 401
+            assert send(["https://evil.example/token", server.settings.token_endpoint]) == 401
+            assert send(server.settings.introspection_endpoint) == 401
 
 
 def test_assertion_replay(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +74,7 @@ def test_no_signing_key(broken_app: tuple[Starlette, Any]) -> None:
     state.repository.add(client, SecretHasher(SERVER_SECRET).hash("secret"))
     ready = _call(app, "GET", "/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "reason": "no active signing key"}
+    assert ready.json() == {"status": "unavailable", "reason": "no active ES256 signing key"}
     token = _call(
         app,
         "POST",
@@ -123,32 +121,6 @@ def test_tokens_of_a_revoked_key_are_inactive(own_server: LiveServer) -> None:
         new = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
         assert new.status_code == 200
         assert old_kid not in new.text
-
-
-@pytest.fixture
-def jwks_host() -> Iterator[tuple[str, dict[str, bytes]]]:
-    served: dict[str, bytes] = {"body": b'{"keys":[]}'}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(served["body"])))
-            self.end_headers()
-            self.wfile.write(served["body"])
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json", served
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def test_private_key_jwt_with_jwks_uri(

@@ -137,7 +137,7 @@ def test_every_field_is_described_once_with_its_section_source_and_default() -> 
     # Sections are contiguous, in the documented order.
     order = [s.section for s in specs]
     assert order == sorted(order, key=list(SECTIONS).index)
-    assert {s.name for s in specs if s.secret} == {"server_secret"}
+    assert {s.name for s in specs if s.secret} == {"server_secret", "metrics_token"}
 
 
 def test_each_environment_variable_named_in_the_description_is_read() -> None:

@@ -28,6 +28,7 @@ from sealring.errors import SealringError
 
 if TYPE_CHECKING:
     from sealring.server.clients import Client, SecretHasher
+    from sealring.server.settings import Settings
     from sealring.server.stores.clients import ClientRepository
 
 __all__ = ["register"]
@@ -69,20 +70,25 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     fail("clients", message, code)
 
 
+def _settings(database: str | None, config: Path | None) -> Settings:
+    from sealring.server.settings import Settings
+
+    try:
+        return Settings.load({"database_url": database}, config_file=config)
+    except SealringError as exc:
+        _fail(exc.message)
+
+
 @contextmanager
 def _repository(
     database: str | None, config: Path | None
 ) -> Iterator[tuple[ClientRepository, SecretHasher]]:
     from sealring.db import make_engine, upgrade
     from sealring.server.clients import SecretHasher
-    from sealring.server.settings import Settings
     from sealring.server.stores.clients import ClientRepository
     from sealring.server.stores.server_secret import load_server_secret
 
-    try:
-        settings = Settings.load({"database_url": database}, config_file=config)
-    except SealringError as exc:
-        _fail(exc.message)
+    settings = _settings(database, config)
     engine = make_engine(settings.database_url, hide_parameters=True)
     try:
         try:
@@ -218,6 +224,13 @@ def create(
     auth_method: AuthMethodOpt = None,
     jwks_uri: JwksUriOpt = None,
     jwks: JwksOpt = None,
+    introspect: Annotated[
+        bool,
+        typer.Option(
+            "--introspect",
+            help="A resource server: may introspect any token issued for one of its audiences.",
+        ),
+    ] = False,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = None,
@@ -241,6 +254,8 @@ def create(
             jwks=jwks_text,
             jwks_uri=jwks_uri,
             check_jwks=_check_jwks,
+            introspect=introspect,
+            jwks_uri_networks=_settings(database, config).jwks_uri_allowed_networks,
         )
     except ClientMetadataError as exc:
         _fail(exc.message)
@@ -309,6 +324,8 @@ def update(
                 jwks=keys_text,
                 jwks_uri=keys_uri,
                 check_jwks=_check_jwks if jwks_text is not None else None,
+                introspect=old.introspect and method != "none",
+                jwks_uri_networks=_settings(database, config).jwks_uri_allowed_networks,
             )
         except ClientMetadataError as exc:
             _fail(exc.message)

@@ -42,11 +42,20 @@ class KEKMismatch(KeysError):
     # A KEK that cannot open the stored keys is configuration, as `serve` treats it.
     usage = True
 
-    def __init__(self, kids: list[str], source: str = "the configured KEK") -> None:
+    def __init__(
+        self,
+        kids: list[str],
+        source: str = "the configured KEK",
+        kek_ids: list[str | None] | None = None,
+    ) -> None:
         self.kids = tuple(kids)
+        under = kek_ids or [None] * len(kids)
+        named = [
+            f"{kid} (under KEK id {k})" if k else kid for kid, k in zip(kids, under, strict=True)
+        ]
         super().__init__(
             f"{source} cannot decrypt signing key(s) "
-            + ", ".join(kids)
+            + ", ".join(named)
             + ": it is not the KEK they were stored under. Restore the right one, or start a "
             "development database's keys over with `sealring keys reset --yes` "
             "(nothing was changed)"

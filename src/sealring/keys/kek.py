@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.request import pathname2url
@@ -149,6 +150,7 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
                 "development database's keys over with `sealring keys reset --yes`"
             )
         _create_dev_kek(kek_file)
+    _check_private(kek_file)
     if not env.get(DEV_KEK_WARNED_ENV):
         log.warning(
             "DEVELOPMENT SETUP: signing keys are encrypted with the KEK file %s that sits "
@@ -172,6 +174,24 @@ def _holds_encrypted_keys(db_file: Path) -> bool:
     except sqlite3.Error:  # no such table yet, or not a database: nothing to protect
         return False
     return row is not None
+
+
+def _check_private(kek_file: Path) -> None:
+    """Refuse a development KEK file another local user could have planted or can read.
+
+    Whoever writes the KEK beside the database decides the key that wraps the signing keys, and
+    whoever reads it can unwrap them (issue 10): owned by this user, no group or other access.
+    """
+    try:
+        info = kek_file.stat()
+    except OSError as exc:
+        raise KEKError(f"cannot read KEK file {kek_file}: {type(exc).__name__}") from None
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise KEKError(
+            f"KEK file {kek_file} must be owned by this user (uid {os.geteuid()}) and not "
+            f"accessible to group or others (it is uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):03o}); if it is yours, run: chmod 600 {kek_file}"
+        )
 
 
 def _create_dev_kek(kek_file: Path) -> None:

@@ -91,6 +91,9 @@ class _Snapshot:
     records: tuple[KeyRecord, ...]
     infos: tuple[KeyInfo, ...]
     next_due: float
+    # alg -> why its active key cannot sign here (a KEK this process lacks): revocation wins
+    # over availability, so such an algorithm has no signer rather than a stale one.
+    unusable: dict[str, str]
 
 
 class KeyManager:
@@ -140,16 +143,22 @@ class KeyManager:
         with self.engine.connect() as conn:
             generation = self._generation(conn)
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.generation == generation:
+        # A degraded snapshot (an active key it cannot open) is retried on every poll, so the
+        # error stays in the log until the process gets the missing KEK.
+        if snapshot is not None and snapshot.generation == generation and not snapshot.unusable:
             return False
         self._load()
         return True
 
     def signer(self, alg: str) -> Signer:
         """The active key for ``alg``; raises :class:`KeyUnavailable`."""
-        signer = self._current().signers.get(alg)
+        snapshot = self._current()
+        signer = snapshot.signers.get(alg)
         if signer is None:
-            raise KeyUnavailable(f"no active {alg} signing key")
+            why = snapshot.unusable.get(alg)
+            raise KeyUnavailable(
+                f"no usable {alg} signing key: {why}" if why else f"no active {alg} signing key"
+            )
         return signer
 
     def jwks(self) -> JWKSDocument:
@@ -197,6 +206,10 @@ class KeyManager:
     def list_keys(self) -> list[KeyInfo]:
         """Every stored key, newest first (after a refresh)."""
         self.refresh()
+        return list(self._current().infos)
+
+    def loaded_keys(self) -> list[KeyInfo]:
+        """The keys as of the last load, without asking the database (a metrics scrape)."""
         return list(self._current().infos)
 
     def rotate(self, alg: str | None = None, *, immediate: bool = False) -> list[Transition]:
@@ -316,10 +329,21 @@ class KeyManager:
 
     def _check_openable(self, rows: Sequence[SigningKeyRow]) -> None:
         """Raise KEKMismatch naming every published DB key the KEK ring cannot decrypt."""
-        bad = self._database.unopenable(rows)
+        bad = self._unopenable(rows)
         if bad:
-            kek = self._database.kek
-            raise KEKMismatch(bad, kek.source if kek else "a configuration without a KEK")
+            raise self._mismatch(bad)
+
+    def _unopenable(self, rows: Sequence[SigningKeyRow]) -> list[SigningKeyRow]:
+        kids = set(self._database.unopenable(rows))
+        return [row for row in rows if row.kid in kids]
+
+    def _mismatch(self, bad: list[SigningKeyRow]) -> KEKMismatch:
+        kek = self._database.kek
+        return KEKMismatch(
+            [r.kid for r in bad],
+            kek.source if kek else "a configuration without a KEK",
+            [r.kek_id for r in bad],
+        )
 
     def _write(
         self,
@@ -400,7 +424,13 @@ class KeyManager:
         return []
 
     def _load(self) -> None:
-        """Read every key and rebuild signers and the JWKS document."""
+        """Read every key and rebuild signers and the JWKS document.
+
+        A key this process cannot open (a KEK it lacks) raises :class:`KEKMismatch`, but only
+        after the new snapshot is in place: a revoked or removed key must leave the signers and
+        the JWKS even when its replacement cannot be opened here (issue 10: revocation wins
+        over availability); that algorithm then has no signer, and the server answers 503.
+        """
         with self._load_lock:
             with self.engine.connect() as conn, conn.begin():
                 generation = self._generation(conn)
@@ -408,19 +438,28 @@ class KeyManager:
                     rows = list(
                         session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
                     )
-                    self._check_openable(rows)
-                    snapshot = self._build(generation, rows)
+                    bad = self._unopenable(rows)
+                    snapshot = self._build(generation, rows, {r.kid for r in bad})
             self._snapshot = snapshot
+        if bad:
+            raise self._mismatch(bad)
 
-    def _build(self, generation: int, rows: list[SigningKeyRow]) -> _Snapshot:
+    def _build(self, generation: int, rows: list[SigningKeyRow], unopenable: set[str]) -> _Snapshot:
         old = self._snapshot
         signers: dict[str, Signer] = {}
+        unusable: dict[str, str] = {}
         for row in rows:
             if row.state != ACTIVE:
                 continue
             previous = old.signers.get(row.alg) if old is not None else None
             if previous is not None and previous.kid == row.kid:
                 signers[row.alg] = previous
+                continue
+            if row.kid in unopenable:
+                unusable[row.alg] = (
+                    f"the active key {row.kid} is encrypted under KEK id {row.kek_id}, "
+                    "which this process does not have (SEALRING_KEK / SEALRING_KEK_FILE)"
+                )
                 continue
             signers[row.alg] = self._store_of(row).open_signer(row)
         published = sorted(
@@ -443,7 +482,7 @@ class KeyManager:
             for r in sorted(rows, key=lambda r: -r.created_at)
         )
         due = next_due(records, self.policy)
-        return _Snapshot(generation, signers, document, records, infos, due)
+        return _Snapshot(generation, signers, document, records, infos, due, unusable)
 
 
 def _record(row: SigningKeyRow) -> KeyRecord:

@@ -98,6 +98,8 @@ def create_app(
                     await task
             if context.rate_limiter is not None:
                 await context.rate_limiter.aclose()
+            if context.address_limiter is not None:
+                await context.address_limiter.aclose()
             await context.authenticator.jwks_fetcher.aclose()
             km.close()
             context.engine.dispose()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,9 @@ __all__ = [
     "SECRET_METHODS",
     "Client",
     "ClientMetadataError",
+    "Network",
     "SecretHasher",
+    "address_allowed",
     "new_client",
     "new_client_id",
     "new_secret",
@@ -61,6 +65,8 @@ class Client:
     jwks_uri: str | None = None
     created_at: float = 0.0
     secret_hash: bytes | None = field(default=None, repr=False)
+    # RFC 7662 §4: may introspect tokens issued for one of its audiences (a resource server).
+    introspect: bool = False
 
     @property
     def public(self) -> bool:
@@ -83,6 +89,7 @@ class Client:
             "jwks_uri": self.jwks_uri,
             "has_jwks": self.jwks is not None,
             "public": self.public,
+            "introspect": self.introspect,
             "created_at": self.created_at,
         }
 
@@ -123,6 +130,53 @@ class SecretHasher:
         return hmac.compare_digest(digest, expected or b"\0" * 32) and expected is not None
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def address_allowed(address: str, allowed: Sequence[Network] = ()) -> bool:
+    """Whether the server may connect to ``address`` for a client's ``jwks_uri`` (SSRF guard).
+
+    Only globally routable unicast addresses, unless ``allowed`` (the
+    ``jwks_uri_allowed_networks`` setting) names the network.  An IPv4-mapped IPv6 address is
+    judged as the IPv4 address it carries.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allowed):
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+def _check_jwks_host(url: str, allowed: Sequence[Network]) -> None:
+    """Registration: the host, or every address its name resolves to now, must be allowed.
+
+    A name that does not resolve at all is accepted here; the connect-time check
+    (:class:`~sealring.server.stores.client_keys.ClientJWKSFetcher`) decides when it does.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        addresses = [host]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            infos = []
+        addresses = [str(info[4][0]) for info in infos]
+        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+            addresses.append("127.0.0.1")
+    for address in addresses:
+        if not address_allowed(address, allowed):
+            raise ClientMetadataError(
+                f"JWK Set URL {url!r}: {address} is not a public address "
+                "(jwks_uri_allowed_networks can allow a network)"
+            )
+
+
 def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
@@ -149,6 +203,8 @@ def new_client(
     jwks_uri: str | None = None,
     now: float | None = None,
     check_jwks: Callable[[str], None] | None = None,
+    introspect: bool = False,
+    jwks_uri_networks: Sequence[Network] = (),
 ) -> Client:
     """Check registration data and build a client (without a secret; see :func:`new_secret`)."""
     name = name.strip()
@@ -198,8 +254,13 @@ def new_client(
             )
     elif jwks is not None or jwks_uri is not None:
         raise ClientMetadataError("public keys are only used with auth method private_key_jwt")
+    if introspect and (public or not auds):
+        raise ClientMetadataError(
+            "the introspect permission needs a confidential client with at least one audience"
+        )
     if jwks_uri is not None:
         _check_uri(jwks_uri, "JWK Set URL")
+        _check_jwks_host(jwks_uri, jwks_uri_networks)
     if jwks is not None and check_jwks is not None:
         check_jwks(jwks)
     return Client(
@@ -213,4 +274,5 @@ def new_client(
         jwks=jwks,
         jwks_uri=jwks_uri,
         created_at=time.time() if now is None else now,
+        introspect=introspect,
     )

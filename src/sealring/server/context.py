@@ -53,6 +53,13 @@ class ServerContext:
     jtis: JtiStore
     verifier: OwnTokenVerifier
     clock: Callable[[], float] = time.time
+    # Per caller address, taken before anything is read or looked up (issue 10).
+    address_limiter: RateLimiter | None = None
+
+    async def check_address(self, address: str | None) -> None:
+        """Take one token from the caller address's bucket; raises ``RateLimited`` (429)."""
+        if self.address_limiter is not None:
+            await self.address_limiter.check("addr:" + (address or "unknown"))
 
     def signer(self) -> Signer:
         """The active key for ``signing_alg``; fails closed as ``temporarily_unavailable``."""
@@ -62,12 +69,12 @@ class ServerContext:
             raise TemporarilyUnavailable("no signing key is available") from exc
 
 
-def _rate_limiter(settings: Settings) -> RateLimiter | None:
-    if settings.rate_limit <= 0:
+def _rate_limiter(settings: Settings, rate: float, burst: int) -> RateLimiter | None:
+    if rate <= 0:
         return None
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.rate_limit, settings.rate_burst)
-    return MemoryRateLimiter(settings.rate_limit, settings.rate_burst)
+        return RedisRateLimiter(settings.redis_url, rate, burst)
+    return MemoryRateLimiter(rate, burst)
 
 
 def key_manager(
@@ -80,7 +87,7 @@ def key_manager(
 def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
     def collect() -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
-        for info in km.list_keys():
+        for info in km.loaded_keys():
             counts[(info.alg, info.state)] = counts.get((info.alg, info.state), 0) + 1
         return counts
 
@@ -110,10 +117,11 @@ def build_context(
         clients=clients,
         hasher=SecretHasher(secret),
         jtis=jtis,
-        jwks_fetcher=ClientJWKSFetcher(),
+        jwks_fetcher=ClientJWKSFetcher(allowed_networks=settings.jwks_uri_allowed_networks),
         issuer=settings.issuer,
         token_endpoint=settings.token_endpoint,
         assertion_max_lifetime=settings.assertion_max_lifetime,
+        token_endpoint_audience=settings.assertion_token_endpoint_audience,
         clock=clock,
     )
     context = ServerContext(
@@ -123,11 +131,12 @@ def build_context(
         repository=repository,
         clients=clients,
         authenticator=authenticator,
-        rate_limiter=_rate_limiter(settings),
+        rate_limiter=_rate_limiter(settings, settings.rate_limit, settings.rate_burst),
         metrics=Metrics(_key_states(km)),
         revocations=RevocationStore(engine),
         jtis=jtis,
         verifier=OwnTokenVerifier(km, settings.issuer, clock=clock),
         clock=clock,
+        address_limiter=_rate_limiter(settings, settings.ip_rate_limit, settings.ip_rate_burst),
     )
     return context, km

@@ -15,8 +15,11 @@ from sealring.server.settings import Settings
 __all__ = ["openapi_document"]
 
 _FORM = "application/x-www-form-urlencoded"
-# Every wire ``error`` an OAuthError class can carry, and Starlette's 405 (http/middleware.py).
-_ERROR_CODES = [*get_args(OAuthErrorName), "method_not_allowed"]
+# Every wire ``error`` an OAuthError class can carry; Starlette's 404/405 (http/middleware.py);
+# and RFC 6750's invalid_token from /metrics without its bearer token.
+_ERROR_CODES = list(
+    dict.fromkeys([*get_args(OAuthErrorName), "method_not_allowed", "not_found", "invalid_token"])
+)
 _CLIENT_AUTH_PROPS: dict[str, Any] = {
     "client_id": {"type": "string"},
     "client_secret": {"type": "string"},
@@ -39,7 +42,14 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return out
 
 
-def _oauth_errors(*, rate_limited: bool = False) -> dict[str, Any]:
+def _rate_limited() -> dict[str, Any]:
+    return _error(
+        "the caller address's (or, after authentication, the client's) rate limit is exhausted",
+        {"Retry-After": {"schema": {"type": "string"}, "required": True}},
+    )
+
+
+def _oauth_errors() -> dict[str, Any]:
     errors = {
         "400": _error(
             "invalid_request (also for a body that is not a UTF-8 form), invalid_scope,"
@@ -50,13 +60,9 @@ def _oauth_errors(*, rate_limited: bool = False) -> dict[str, Any]:
             {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
         ),
         "413": _error("the request body is too large (invalid_request)"),
+        "429": _rate_limited(),
         "503": _error("no signing key or rate limiter available (temporarily_unavailable)"),
     }
-    if rate_limited:
-        errors["429"] = _error(
-            "the client's rate limit is exhausted",
-            {"Retry-After": {"schema": {"type": "string"}, "required": True}},
-        )
     return errors
 
 
@@ -128,7 +134,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         ),
                         "responses": {
                             **_json_ok("an access token (RFC 6749 §5.1)", "TokenResponse"),
-                            **_oauth_errors(rate_limited=True),
+                            **_oauth_errors(),
                         },
                     }
                 },
@@ -207,6 +213,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "summary": "The database is reachable and a signing key is active",
                         "responses": {
                             **_json_ok("ready", "Health"),
+                            "429": _rate_limited(),
                             "503": {
                                 "description": "not ready",
                                 "content": {
@@ -226,7 +233,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "200": {
                                 "description": "metrics",
                                 "content": {"text/plain": {"schema": {"type": "string"}}},
-                            }
+                            },
+                            "401": _error(
+                                "a metrics_token is set and the request does not bear it",
+                                {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                            ),
+                            "404": _error("no metrics_token is set: not served"),
                         },
                     }
                 },

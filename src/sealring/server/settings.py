@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -46,7 +47,7 @@ __all__ = [
 RESOLVED_ENV = "SEALRING_RESOLVED_SETTINGS"  # how `serve` hands settings to worker processes
 ENV_PREFIX = "SEALRING_"
 
-Section = Literal["http", "storage", "tokens", "keys", "limits", "sessions"]
+Section = Literal["http", "storage", "tokens", "keys", "limits", "security", "sessions"]
 #: The sections, in documentation order, with what each groups.
 SECTIONS: Mapping[Section, str] = {
     "http": "serving HTTP",
@@ -54,6 +55,7 @@ SECTIONS: Mapping[Section, str] = {
     "tokens": "what the token endpoint issues and accepts",
     "keys": "signing keys and their rotation (docs/keys.md)",
     "limits": "rate limits, caches and size caps",
+    "security": "compatibility switches and allow-lists that relax a default (docs/security.md)",
     "sessions": "browser sessions of user login",
 }
 
@@ -153,6 +155,36 @@ def _secret(raw: object) -> bytes | None:
     if len(value) < 32:
         raise ValueError
     return value
+
+
+def _bool(raw: object) -> bool:
+    """true or false"""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _networks(raw: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """a space- or comma-separated list of networks (CIDR), or empty"""
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError
+    return tuple(ipaddress.ip_network(str(item), strict=False) for item in items)
+
+
+def _token(raw: object) -> str | None:
+    """a bearer token of 32 to 512 visible ASCII characters"""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not 32 <= len(raw) <= 512 or not raw.isascii():
+        raise ValueError
+    if not raw.isprintable() or " " in raw:
+        raise ValueError
+    return raw
 
 
 def _issuer_text(raw: object) -> str:
@@ -324,6 +356,39 @@ class Settings:
     max_body_size: int = setting(
         16 * 1024, _int(1024, 1024 * 1024), section="limits", help="request body cap, bytes"
     )
+    ip_rate_limit: float = setting(
+        200.0,
+        _float(0, 1e6),
+        section="limits",
+        help="requests per second per caller address at `/token`, `/introspect`, `/revoke` and"
+        " `/readyz`, taken before authentication; `0` disables",
+    )
+    ip_rate_burst: int = setting(
+        400, _int(1, 1_000_000), section="limits", help="bucket size of `ip_rate_limit`"
+    )
+    # -- security ------------------------------------------------------------------------------
+    assertion_token_endpoint_audience: bool = setting(
+        False,
+        _bool,
+        section="security",
+        help="compatibility: also accept a client assertion whose `aud` is the token endpoint URL"
+        " (one string); off, only the issuer identifier is accepted",
+    )
+    jwks_uri_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        (),
+        _networks,
+        section="security",
+        help="networks (CIDR) a client's `jwks_uri` may reach besides public addresses;"
+        " for tests and loopback set-ups (`docs/security.md`)",
+    )
+    metrics_token: str | None = setting(
+        None,
+        _token,
+        section="security",
+        secret=True,
+        help="bearer token a scraper sends as `Authorization: Bearer`; without it `/metrics`"
+        " answers 404",
+    )
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
@@ -445,6 +510,7 @@ class Settings:
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["key_algorithms"] = list(self.key_algorithms)
+        data["jwks_uri_allowed_networks"] = [str(n) for n in self.jwks_uri_allowed_networks]
         if self.server_secret is not None:
             data["server_secret"] = base64.b64encode(self.server_secret).decode()
         return json.dumps(data)
@@ -503,7 +569,9 @@ def _show_default(value: object) -> str:
     if value is None:
         return "unset"
     if isinstance(value, tuple):
-        return "`" + " ".join(str(v) for v in value) + "`"
+        return "`" + " ".join(str(v) for v in value) + "`" if value else "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
     if isinstance(value, float) and value.is_integer():
         return f"`{int(value)}`"
     return f"`{value}`"

@@ -24,6 +24,7 @@ async def token_request(
     this server issues access tokens only and always looks the token up as one, and RFC 7009
     §2.1 says an invalid hint "is ignored ... and does not influence the revocation response".
     """
+    await context.check_address(request.client.host if request.client else None)
     form = await read_form(request, context.settings.max_body_size)
     creds = extract_credentials(request.headers.getlist("authorization"), form)
     token = form.get("token")

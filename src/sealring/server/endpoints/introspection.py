@@ -3,21 +3,31 @@
 Only authenticated confidential clients may call it (§2.1); a public client or an anonymous
 caller gets ``invalid_client``.  Any token that is not an unexpired, unrevoked access token of
 this issuer is reported as ``{"active": false}`` and nothing more (§2.2).
+
+§4 ("the authorization server MUST determine whether or not the token can be used at the
+protected resource making the introspection call"): a caller learns about a token only when it
+was issued to the caller itself, or when the caller holds the ``introspect`` permission and is
+registered for one of the token's audiences (a resource server).  Anything else is answered
+``{"active": false}``, exactly as for a token that does not exist, so a caller cannot probe
+other clients' tokens.  Calls count against the caller's rate limit, as at the token endpoint.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sealring.jose.errors import JoseError
+from sealring.server.clients import Client
 from sealring.server.endpoints._token_call import token_request
 from sealring.server.http.endpoint import context_of, oauth_endpoint
 from sealring.server.http.responses import json_response
 from sealring.server.routes import endpoint_url
 
-__all__ = ["INTROSPECTED_CLAIMS", "introspection_endpoint"]
+__all__ = ["INTROSPECTED_CLAIMS", "introspection_endpoint", "may_introspect"]
 
 INTROSPECTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
 
@@ -25,15 +35,30 @@ INTROSPECTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", 
 @oauth_endpoint("introspection")
 async def introspection_endpoint(request: Request) -> Response:
     context = context_of(request)
-    _, token = await token_request(
+    client, token = await token_request(
         request, context, endpoint_url(context.settings.issuer, "introspection")
     )
+    if context.rate_limiter is not None:
+        await context.rate_limiter.check(client.client_id)
     try:
         claims = context.verifier.verify(token).claims
     except JoseError:
+        return json_response({"active": False})
+    if not may_introspect(client, claims):
         return json_response({"active": False})
     if await anyio.to_thread.run_sync(context.revocations.is_revoked, str(claims["jti"])):
         return json_response({"active": False})
     body: dict[str, object] = {"active": True, "token_type": "Bearer"}
     body.update({name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims})
     return json_response(body)
+
+
+def may_introspect(caller: Client, claims: Mapping[str, object]) -> bool:
+    """RFC 7662 §4: the token's own client, or a permitted resource server of its audience."""
+    if claims.get("client_id") == caller.client_id:
+        return True
+    if not caller.introspect:
+        return False
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return any(a in caller.audiences for a in audiences)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sealring.errors import SealringError
 from sealring.server.context import ServerContext
+from sealring.server.errors import OAuthError
 from sealring.server.http.endpoint import context_of
-from sealring.server.http.responses import json_response
+from sealring.server.http.responses import error_response, json_response
 from sealring.server.openapi import openapi_document
 
 __all__ = ["healthz", "metrics_endpoint", "openapi_endpoint", "readyz"]
@@ -29,8 +34,15 @@ def _ping(context: ServerContext) -> None:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the database answers and a signing key is active for the token algorithm."""
+    """Ready when the database answers and a signing key is active for the token algorithm.
+
+    Rate-limited per caller address like the OAuth endpoints: each call queries the database.
+    """
     context = context_of(request)
+    try:
+        await context.check_address(request.client.host if request.client else None)
+    except OAuthError as exc:
+        return error_response(exc)
     try:
         await anyio.to_thread.run_sync(_ping, context)
     except Exception:
@@ -38,6 +50,10 @@ async def readyz(request: Request) -> Response:
         return json_response(body, status=503, headers=_NO_STORE)
     try:
         context.keys.signer(context.settings.signing_alg)
+    except SealringError as exc:
+        # Our own message: names the algorithm and, when a KEK is missing, its id (not secret).
+        body = {"status": "unavailable", "reason": exc.message}
+        return json_response(body, status=503, headers=_NO_STORE)
     except Exception:
         body = {"status": "unavailable", "reason": "no active signing key"}
         return json_response(body, status=503, headers=_NO_STORE)
@@ -45,9 +61,28 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics: per-client volumes, so not public (issue 10).
+
+    Without a ``metrics_token`` setting the answer is the plain 404 of a path that does not
+    exist; with one, only ``Authorization: Bearer <token>`` (compared in constant time) is
+    served, anything else is 401.  Rendering reads memory only (no database query).
+    """
     context = context_of(request)
+    expected = context.settings.metrics_token
+    if expected is None:
+        raise HTTPException(status_code=404)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        return json_response(
+            {"error": "invalid_token"},
+            status=401,
+            headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     body = await anyio.to_thread.run_sync(context.metrics.render)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    # Per-client volumes: no shared cache between the scraper and the server may keep them.
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
 
 async def openapi_endpoint(request: Request) -> Response:

@@ -29,6 +29,7 @@ __all__ = ["token_endpoint"]
 async def token_endpoint(request: Request) -> Response:
     context = context_of(request)
     settings = context.settings
+    await context.check_address(request.client.host if request.client else None)
     form = await read_form(request, settings.max_body_size)
     creds = extract_credentials(request.headers.getlist("authorization"), form)
     grant_type = form.get("grant_type")

@@ -1,5 +1,8 @@
 """The ASGI middleware around every request: request id, access log, latency, 431 and opaque 500.
 
+Every response leaves with ``X-Content-Type-Options: nosniff`` (so no browser renders a JSON
+error or a JWKS as a page), whichever layer produced it.
+
 Also the JSON answer to Starlette's own 404/405 (:func:`http_error`).
 """
 
@@ -81,6 +84,7 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": headers}
             await send(message)
 

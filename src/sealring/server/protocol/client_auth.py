@@ -133,9 +133,20 @@ def extract_credentials(
         creds = Credentials("none", form_id)
     else:
         raise InvalidClient("client authentication is required")
-    if len(creds.client_id) > MAX_CLIENT_ID:
+    if creds.client_id and not _possible_client_id(creds.client_id):
         raise InvalidClient()
     return creds
+
+
+def _possible_client_id(value: str) -> bool:
+    """At most 64 characters, none of them a control character.
+
+    RFC 6749 Appendix A.1 allows only VSCHAR (%x20-7E); this server is more lenient with printable
+    non-ASCII, but a NUL, a line break or any other control character names no client and must
+    not reach a query: PostgreSQL refuses a NUL byte in a string with an error (a 500), where
+    SQLite stores it.
+    """
+    return 0 < len(value) <= MAX_CLIENT_ID and value.isprintable()
 
 
 class ClientLookup(Protocol):
@@ -174,14 +185,17 @@ class ClientAuthenticator:
         issuer: str,
         token_endpoint: str,
         assertion_max_lifetime: float = 3600.0,
+        token_endpoint_audience: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clients = clients
         self._hasher = hasher
         self._jtis = jtis
         self.jwks_fetcher = jwks_fetcher
-        self._issuer = issuer
-        self._token_endpoint = token_endpoint
+        # draft-ietf-oauth-rfc7523bis §4: the issuer identifier and nothing else; the token
+        # endpoint URL only behind the compatibility setting (CVE-2025-27370: an audience that
+        # lists several parties lets one of them replay the assertion at another).
+        self._audiences = (issuer, token_endpoint) if token_endpoint_audience else (issuer,)
         self._max_lifetime = assertion_max_lifetime
         self._clock = clock
         self._keysets: dict[str, KeySet] = {}  # parsed registered JWK Sets, by document text
@@ -210,7 +224,13 @@ class ClientAuthenticator:
         return client
 
     async def _assertion(self, creds: Credentials, endpoint: str) -> Client:
-        """RFC 7523 §3 and OIDC Core §9 checks on a ``private_key_jwt`` client assertion."""
+        """RFC 7523 §3, OIDC Core §9 and draft-ietf-oauth-rfc7523bis §4 checks on an assertion.
+
+        ``aud`` must be a single string naming this server (an array is refused whatever it
+        holds), and ``iat`` is required, not in the future and not older than the longest
+        assertion lifetime allowed.  ``endpoint`` does not widen the audience: one assertion
+        is good for one request at any of the three endpoints, and its ``jti`` is spent there.
+        """
         assert creds.assertion is not None
         try:
             jws = parse_compact(creds.assertion)
@@ -218,7 +238,7 @@ class ClientAuthenticator:
         except JoseError as exc:
             raise InvalidClient("malformed client assertion") from exc
         client_id = unverified.get("sub")
-        if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID:
+        if not isinstance(client_id, str) or not _possible_client_id(client_id):
             raise InvalidClient("malformed client assertion")
         if creds.client_id and creds.client_id != client_id:
             raise InvalidClient()
@@ -236,17 +256,22 @@ class ClientAuthenticator:
                 now=now,
                 leeway=ASSERTION_LEEWAY,
                 issuer=client.client_id,
-                audience=[self._issuer, self._token_endpoint, endpoint],
-                required=("iss", "sub", "aud", "exp", "jti"),
+                required=("iss", "sub", "aud", "exp", "iat", "jti"),
             )
         except JoseError as exc:
             raise InvalidClient() from exc
+        if not isinstance(claims["aud"], str) or claims["aud"] not in self._audiences:
+            raise InvalidClient("client assertion audience must be the issuer identifier")
         exp = claims["exp"]
+        iat = claims["iat"]
         jti = claims["jti"]
         assert isinstance(exp, int | float)
+        assert isinstance(iat, int | float)
         if not math.isfinite(exp) or exp > now + self._max_lifetime + ASSERTION_LEEWAY:
             raise InvalidClient("client assertion lifetime too long")
-        if not isinstance(jti, str) or not jti or len(jti) > 255:
+        if iat < now - self._max_lifetime - ASSERTION_LEEWAY:
+            raise InvalidClient("client assertion issued too long ago")
+        if not isinstance(jti, str) or not jti or len(jti) > 255 or "\0" in jti:
             raise InvalidClient("malformed client assertion")
         fresh = await anyio.to_thread.run_sync(
             self._jtis.use, client.client_id, jti, float(exp) + ASSERTION_LEEWAY

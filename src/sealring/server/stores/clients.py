@@ -34,6 +34,7 @@ def _to_client(row: ClientRow) -> Client:
         jwks_uri=row.jwks_uri,
         created_at=row.created_at,
         secret_hash=row.secret_hash,
+        introspect=row.introspect,
     )
 
 
@@ -71,6 +72,7 @@ class ClientRepository:
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
             public=client.public,
+            introspect=client.introspect,
             created_at=created,
             updated_at=now,
         )
@@ -121,8 +123,9 @@ class ClientCache:
     """Client lookups cached in memory for ``ttl`` seconds (default 5 s), misses included.
 
     A deletion or secret rotation made through another process is seen by this one within
-    ``ttl``.  At most ``max_entries`` are kept (oldest evicted first), so a flood of unknown
-    client ids cannot grow memory.
+    ``ttl``.  Known clients and unknown ids are kept apart, at most ``max_entries`` of each
+    (oldest evicted first): a flood of unknown client ids costs one query per id and ttl, cannot
+    grow memory, and cannot push a real client out of the cache (issue 10).
     """
 
     def __init__(
@@ -138,11 +141,12 @@ class ClientCache:
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
+        self._misses: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def cached(self, client_id: str) -> tuple[bool, Client | None]:
         """``(hit, client)`` without touching the database."""
-        entry = self._entries.get(client_id)
+        entry = self._entries.get(client_id) or self._misses.get(client_id)
         if entry is None or entry[0] <= self._clock():
             return False, None
         return True, entry[1]
@@ -153,16 +157,20 @@ class ClientCache:
             return client
         client = self._repository.get(client_id)
         if self._ttl > 0:
+            table = self._entries if client is not None else self._misses
             with self._lock:
-                self._entries[client_id] = (self._clock() + self._ttl, client)
-                self._entries.move_to_end(client_id)
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
+                (self._misses if client is not None else self._entries).pop(client_id, None)
+                table[client_id] = (self._clock() + self._ttl, client)
+                table.move_to_end(client_id)
+                while len(table) > self._max:
+                    table.popitem(last=False)
         return client
 
     def invalidate(self, client_id: str | None = None) -> None:
         with self._lock:
             if client_id is None:
                 self._entries.clear()
+                self._misses.clear()
             else:
                 self._entries.pop(client_id, None)
+                self._misses.pop(client_id, None)

@@ -31,6 +31,7 @@ class ClientRow(Base):
     jwks: Mapped[str | None] = mapped_column(Text)
     jwks_uri: Mapped[str | None] = mapped_column(Text)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
+    introspect: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0004
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

@@ -1,0 +1,108 @@
+"""A client's ``jwks_uri`` cannot make the server connect to a non-public address (issue 10,
+item 8: SSRF).
+
+An unauthenticated request naming a ``private_key_jwt`` client makes the server fetch that
+client's ``jwks_uri``; so loopback, private, link-local (the cloud metadata service at
+169.254.169.254), shared, multicast and reserved addresses are refused at registration, and again
+at connect time after the name is resolved (a name can resolve to anything, and differently
+later), unless the ``jwks_uri_allowed_networks`` setting names them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from sealring.server.clients import ClientMetadataError, new_client
+from sealring.server.errors import InvalidClient
+from sealring.server.stores.client_keys import ClientJWKSFetcher
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+REFUSED_HOSTS = [
+    "169.254.169.254", "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1",
+    "0.0.0.0", "[::1]", "[fe80::1]", "[fd00::1]", "[::ffff:127.0.0.1]", "[::ffff:169.254.169.254]",
+    "224.0.0.1", "localhost",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", REFUSED_HOSTS)
+def test_registration_refuses_a_non_public_address(host: str) -> None:
+    with pytest.raises(ClientMetadataError, match="not a public address"):
+        new_client(name="x", jwks_uri=f"https://{host}/jwks.json")
+
+
+def test_registration_accepts_an_allowed_network_and_public_addresses() -> None:
+    new_client(name="x", jwks_uri="http://127.0.0.1:8080/jwks", jwks_uri_networks=LOOPBACK)
+    new_client(name="x", jwks_uri="https://93.184.215.14/jwks")
+    new_client(name="x", jwks_uri="https://[2606:4700::1111]/jwks")
+    with pytest.raises(ClientMetadataError):  # the allow-list names 127/8, not 10/8
+        new_client(name="x", jwks_uri="https://10.0.0.1/jwks", jwks_uri_networks=LOOPBACK)
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A bare TCP listener on loopback: it tells whether anything connected at all."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.2)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        conn, _ = sock.accept()
+    except TimeoutError:
+        return False
+    conn.close()
+    return True
+
+
+def _fetch(url: str, networks: tuple[ipaddress.IPv4Network, ...] = ()) -> None:
+    async def run() -> None:
+        fetcher = ClientJWKSFetcher(allowed_networks=networks)
+        try:
+            await fetcher.get(url, None)
+        finally:
+            await fetcher.aclose()
+
+    anyio.run(run)
+
+
+def test_connect_time_check_after_resolution(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that was public at registration and now resolves to loopback is not connected
+    to: the check runs on the addresses the name resolves to when the server connects."""
+    port = listener.getsockname()[1]
+    real = socket.getaddrinfo
+
+    def rebinding(host: object, *args: object, **kwargs: object) -> object:
+        # anyio passes the name IDNA-encoded, as bytes.
+        rebound = host in ("keys.client.example", b"keys.client.example")
+        return real("127.0.0.1" if rebound else host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(InvalidClient):
+        _fetch(f"https://keys.client.example:{port}/jwks.json")
+    assert not _connected(listener)
+    with pytest.raises(InvalidClient):
+        _fetch(f"http://127.0.0.1:{port}/jwks.json")
+    assert not _connected(listener)
+
+
+def test_the_allow_list_lets_a_loopback_host_through(
+    jwks_host: tuple[str, dict[str, bytes]],
+) -> None:
+    """The tests' own set-up: a key host on loopback, reached because the setting names it."""
+    url = jwks_host[0]
+    with pytest.raises(InvalidClient):
+        _fetch(url)
+    _fetch(url, LOOPBACK)
