@@ -74,6 +74,18 @@ MEANING = {
     "assertion_max_lifetime": "Longest accepted `exp - now` of a client assertion, seconds.",
     "max_body_size": "Request body cap, bytes.",
     "log_level": "Log level.",
+    # Issue 12 (docs/reliability.md): how long a dependency can make a request wait.
+    "database_timeout": "Longest a request waits on the database before its 503 "
+    "`temporarily_unavailable`, seconds.",
+    "database_connect_timeout": "PostgreSQL connect timeout, seconds (libpq: whole seconds, at "
+    "least 2).",
+    "database_statement_timeout": "PostgreSQL `statement_timeout` of the server's connections, "
+    "seconds.",
+    "database_pool_timeout": "Longest wait for a pooled database connection, seconds.",
+    "redis_timeout": "Connect and read timeout of each Redis call, and of the whole call, "
+    "seconds.",
+    "rate_limit_fail_closed": "Answer 503 instead of letting token requests through unlimited "
+    "while Redis is down.",
 }
 
 

@@ -177,14 +177,22 @@ class KeyManager:
                 self.policy.prepublication_time,
             )
             interval = bound
+        failing = False
         while True:
             try:
                 await asyncio.to_thread(self.tick)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # A database hiccup must not stop the loop; the next tick retries.
-                log.error("key schedule tick failed: %s", _safe(exc))
+                # A database outage must not stop the loop; the next tick retries. One warning
+                # per outage, not one line per poll (the server logs the outage itself).
+                if not failing:
+                    log.warning("key schedule tick failed: %s", _safe(exc))
+                failing = True
+            else:
+                if failing:
+                    log.warning("key schedule running again")
+                failing = False
             await asyncio.sleep(interval)
 
     def tick(self) -> list[Transition]:

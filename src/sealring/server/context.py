@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sealring.db import make_engine, upgrade
 from sealring.jose.jws import Signer
 from sealring.keys import KeyManager, load_key_config
+from sealring.server.availability import Database, Outage
 from sealring.server.clients import SecretHasher
 from sealring.server.errors import TemporarilyUnavailable
 from sealring.server.metrics import Metrics
@@ -52,6 +53,7 @@ class ServerContext:
     revocations: RevocationStore
     jtis: JtiStore
     verifier: OwnTokenVerifier
+    database: Database
     clock: Callable[[], float] = time.time
 
     def signer(self) -> Signer:
@@ -62,11 +64,19 @@ class ServerContext:
             raise TemporarilyUnavailable("no signing key is available") from exc
 
 
-def _rate_limiter(settings: Settings) -> RateLimiter | None:
+def _rate_limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
     if settings.rate_limit <= 0:
         return None
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.rate_limit, settings.rate_burst)
+        return RedisRateLimiter(
+            settings.redis_url,
+            settings.rate_limit,
+            settings.rate_burst,
+            timeout=settings.redis_timeout,
+            fail_closed=settings.rate_limit_fail_closed,
+            outage=Outage("redis", metrics),
+            bypassed=metrics.rate_limit_bypassed,
+        )
     return MemoryRateLimiter(settings.rate_limit, settings.rate_burst)
 
 
@@ -94,7 +104,13 @@ def build_context(
     clock: Callable[[], float] = time.time,
 ) -> tuple[ServerContext, KeyManager]:
     """Everything the endpoints share, ready to serve (migrates, creates keys if needed)."""
-    engine = make_engine(settings.database_url, hide_parameters=True)
+    engine = make_engine(
+        settings.database_url,
+        hide_parameters=True,
+        connect_timeout=settings.database_connect_timeout,
+        statement_timeout=settings.database_statement_timeout,
+        pool_timeout=settings.database_pool_timeout,
+    )
     try:
         upgrade(engine)
         km = key_manager(settings, engine, environ)
@@ -103,6 +119,8 @@ def build_context(
     except BaseException:
         engine.dispose()
         raise
+    metrics = Metrics(_key_states(km))
+    database = Database(settings.database_timeout, Outage("database", metrics))
     repository = ClientRepository(engine, clock=clock)
     clients = ClientCache(repository, ttl=settings.client_cache_ttl)
     jtis = JtiStore(engine)
@@ -115,6 +133,7 @@ def build_context(
         token_endpoint=settings.token_endpoint,
         assertion_max_lifetime=settings.assertion_max_lifetime,
         clock=clock,
+        run=database.call,
     )
     context = ServerContext(
         settings=settings,
@@ -123,11 +142,12 @@ def build_context(
         repository=repository,
         clients=clients,
         authenticator=authenticator,
-        rate_limiter=_rate_limiter(settings),
-        metrics=Metrics(_key_states(km)),
+        rate_limiter=_rate_limiter(settings, metrics),
+        metrics=metrics,
         revocations=RevocationStore(engine),
         jtis=jtis,
         verifier=OwnTokenVerifier(km, settings.issuer, clock=clock),
+        database=database,
         clock=clock,
     )
     return context, km

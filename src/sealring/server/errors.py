@@ -125,8 +125,20 @@ class UnsupportedTokenType(OAuthError):
 
 
 class TemporarilyUnavailable(OAuthError):
+    """A dependency (database, signing key, Redis) is down: 503 with ``Retry-After``.
+
+    RFC 9110 §10.2.3: the client may retry after that many seconds; outages the server rides
+    out (docs/reliability.md) are over within seconds, so the default is 1.
+    """
+
     code = "temporarily_unavailable"
     status_code = 503
+    retry_after = 1
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
 class RateLimited(TemporarilyUnavailable):
@@ -137,11 +149,6 @@ class RateLimited(TemporarilyUnavailable):
     def __init__(self, retry_after: float) -> None:
         super().__init__("rate limit exceeded, retry later")
         self.retry_after = max(1, int(retry_after + 0.999))
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        headers["Retry-After"] = str(self.retry_after)
-        return headers
 
 
 class ServerError(OAuthError):

@@ -112,6 +112,18 @@ def _choice(*options: str) -> Callable[[object], str]:
     return parse
 
 
+def _bool(raw: object) -> bool:
+    """true or false"""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
 def _algs(raw: object) -> tuple[str, ...]:
     """a space- or comma-separated list of signing algorithms"""
     items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
@@ -166,6 +178,13 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "assertion_max_lifetime": (_int(10, 86400), 3600),
     "max_body_size": (_int(1024, 1024 * 1024), 16 * 1024),
     "log_level": (_choice("debug", "info", "warning", "error"), "info"),
+    # -- reliability (issue 12; docs/reliability.md): how long a dependency can make us wait --
+    "database_timeout": (_float(0.1, 600), 3.0),
+    "database_connect_timeout": (_float(1, 300), 2.0),
+    "database_statement_timeout": (_float(0.1, 3600), 5.0),
+    "database_pool_timeout": (_float(0.05, 300), 1.0),
+    "redis_timeout": (_float(0.05, 60), 0.5),
+    "rate_limit_fail_closed": (_bool, False),
 }
 _SECRET_FIELDS = frozenset({"server_secret"})
 
@@ -196,6 +215,13 @@ class Settings:
     assertion_max_lifetime: int = 3600
     max_body_size: int = 16 * 1024
     log_level: str = "info"
+    # -- reliability (issue 12; docs/reliability.md) ------------------------------------------
+    database_timeout: float = 3.0
+    database_connect_timeout: float = 2.0
+    database_statement_timeout: float = 5.0
+    database_pool_timeout: float = 1.0
+    redis_timeout: float = 0.5
+    rate_limit_fail_closed: bool = False
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:

@@ -7,7 +7,6 @@ this issuer is reported as ``{"active": false}`` and nothing more (§2.2).
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,7 +31,7 @@ async def introspection_endpoint(request: Request) -> Response:
         claims = context.verifier.verify(token).claims
     except JoseError:
         return json_response({"active": False})
-    if await anyio.to_thread.run_sync(context.revocations.is_revoked, str(claims["jti"])):
+    if await context.database.call(context.revocations.is_revoked, str(claims["jti"])):
         return json_response({"active": False})
     body: dict[str, object] = {"active": True, "token_type": "Bearer"}
     body.update({name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims})

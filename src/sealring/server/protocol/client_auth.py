@@ -15,9 +15,9 @@ import base64
 import binascii
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 import anyio.to_thread
@@ -32,7 +32,9 @@ from sealring.server.errors import InvalidClient, InvalidRequest
 __all__ = [
     "ASSERTION_ALGORITHMS",
     "JWT_BEARER",
+    "Admit",
     "AssertionJtis",
+    "Blocking",
     "ClientAuthenticator",
     "ClientKeySets",
     "ClientLookup",
@@ -161,6 +163,24 @@ class ClientKeySets(Protocol):
     async def aclose(self) -> None: ...
 
 
+T = TypeVar("T")
+
+
+class Blocking(Protocol):
+    """Runs a blocking store call off the event loop (the server's bounded database runner)."""
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any) -> T: ...
+
+
+async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+# Called with the client id once the client is authenticated and before anything is recorded
+# (the assertion's jti): a request it refuses (rate limit) leaves the assertion usable.
+Admit = Callable[[str], Awaitable[None]]
+
+
 class ClientAuthenticator:
     """Authenticate :class:`Credentials` against the registered client; return the client."""
 
@@ -175,7 +195,9 @@ class ClientAuthenticator:
         token_endpoint: str,
         assertion_max_lifetime: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        run: Blocking = _in_thread,
     ) -> None:
+        self._run = run
         self._clients = clients
         self._hasher = hasher
         self._jtis = jtis
@@ -190,26 +212,32 @@ class ClientAuthenticator:
         hit, client = self._clients.cached(client_id)
         if hit:
             return client
-        return await anyio.to_thread.run_sync(self._clients.get, client_id)
+        return await self._run(self._clients.get, client_id)
 
     async def authenticate(
-        self, creds: Credentials, *, endpoint: str, allow_public: bool = False
+        self,
+        creds: Credentials,
+        *,
+        endpoint: str,
+        allow_public: bool = False,
+        admit: Admit | None = None,
     ) -> Client:
         if creds.method == "private_key_jwt":
-            return await self._assertion(creds, endpoint)
+            return await self._assertion(creds, endpoint, admit)
         client = await self._client(creds.client_id)
         if creds.method in SECRET_METHODS:
             assert creds.secret is not None
             ok = self._hasher.matches(creds.secret, client.secret_hash if client else None)
             if client is None or not ok or client.auth_method != creds.method:
                 raise InvalidClient()
-            return client
         # method "none": only a registered public client, only where public clients are allowed.
-        if client is None or not client.public or not allow_public:
+        elif client is None or not client.public or not allow_public:
             raise InvalidClient()
+        if admit is not None:
+            await admit(client.client_id)
         return client
 
-    async def _assertion(self, creds: Credentials, endpoint: str) -> Client:
+    async def _assertion(self, creds: Credentials, endpoint: str, admit: Admit | None) -> Client:
         """RFC 7523 §3 and OIDC Core §9 checks on a ``private_key_jwt`` client assertion."""
         assert creds.assertion is not None
         try:
@@ -248,7 +276,9 @@ class ClientAuthenticator:
             raise InvalidClient("client assertion lifetime too long")
         if not isinstance(jti, str) or not jti or len(jti) > 255:
             raise InvalidClient("malformed client assertion")
-        fresh = await anyio.to_thread.run_sync(
+        if admit is not None:
+            await admit(client.client_id)
+        fresh = await self._run(
             self._jtis.use, client.client_id, jti, float(exp) + ASSERTION_LEEWAY
         )
         if not fresh:
