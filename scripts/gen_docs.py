@@ -56,12 +56,13 @@ MEANING = {
     "signing_alg": "Algorithm of the access tokens.",
     "key_algorithms": "Algorithms the key manager keeps an active key for (`signing_alg` is "
     "added).",
-    "rotation_interval": "Signing key rotation interval, seconds (30 days by default); must "
-    "exceed the pre-publication time.",
+    "rotation_interval": "Signing key rotation interval, seconds (30 days by default); at least "
+    "an hour, and longer than the pre-publication time.",
     "jwks_max_age": "`Cache-Control` max-age of the JWKS, seconds; also sets the key "
     "pre-publication time ([keys](keys.md)).",
     "key_prepublication": "How long a new key is published before it signs; at least 2 x "
-    "`jwks_max_age`, which is the default.",
+    "`jwks_max_age` and 30 s + `jwks_max_age` + the poll interval; the default is the larger "
+    "of 2 x `jwks_max_age` and `jwks_max_age` + 40 s ([keys](keys.md)).",
     "key_leeway": "Clock skew allowed to verifiers, seconds; part of a retired key's retention.",
     "key_poll_interval": "How often each replica checks for key changes; default 5 s, capped "
     "at (pre-publication - max-age) / 2.",
@@ -82,10 +83,12 @@ MEANING = {
     "database_statement_timeout": "PostgreSQL `statement_timeout` of the server's connections, "
     "seconds.",
     "database_pool_timeout": "Longest wait for a pooled database connection, seconds.",
-    "redis_timeout": "Connect and read timeout of each Redis call, and of the whole call, "
-    "seconds.",
+    "redis_timeout": "Connect and read timeout of each Redis call, and of the whole call, seconds.",
     "rate_limit_fail_closed": "Answer 503 instead of letting token requests through unlimited "
     "while Redis is down.",
+    "unsafe_key_schedule": "Tests only: accept a key schedule resource servers with a 30 s "
+    "refetch cooldown cannot follow, and keep retired keys for the token lifetime alone "
+    "([keys](keys.md)); warned on every start.",
 }
 
 

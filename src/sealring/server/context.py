@@ -19,6 +19,7 @@ from sealring.keys import KeyManager, load_key_config
 from sealring.server.availability import Database, Outage
 from sealring.server.clients import SecretHasher
 from sealring.server.errors import TemporarilyUnavailable
+from sealring.server.logging import logger
 from sealring.server.metrics import Metrics
 from sealring.server.protocol.client_auth import ClientAuthenticator
 from sealring.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -84,7 +85,7 @@ def key_manager(
     settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
 ) -> KeyManager:
     kek, hsm = load_key_config(settings.database_url, environ)
-    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
+    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm, publishes=True)
 
 
 def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
@@ -104,6 +105,12 @@ def build_context(
     clock: Callable[[], float] = time.time,
 ) -> tuple[ServerContext, KeyManager]:
     """Everything the endpoints share, ready to serve (migrates, creates keys if needed)."""
+    if settings.unsafe_key_schedule:
+        # A test setting: warn on every start (docs/keys.md).
+        logger.warning(
+            "unsafe_key_schedule is set: the key schedule is not checked against the resource "
+            "servers' caches, and retired keys are kept for the token lifetime only"
+        )
     engine = make_engine(
         settings.database_url,
         hide_parameters=True,

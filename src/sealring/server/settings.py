@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 
 from sealring.db import DatabaseConfigError, normalise_url
 from sealring.errors import SealringError
+from sealring.jose.jwks import DEFAULT_MAX_KEYS as MAX_JWKS_KEYS
 from sealring.keys import RotationPolicy
+from sealring.keys.schedule import followable_prepublication, unfollowable
 from sealring.server.routes import endpoint_url
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "SettingsError"]
@@ -185,6 +187,7 @@ _FIELDS: dict[str, tuple[Callable[[object], Any], object]] = {
     "database_pool_timeout": (_float(0.05, 300), 1.0),
     "redis_timeout": (_float(0.05, 60), 0.5),
     "rate_limit_fail_closed": (_bool, False),
+    "unsafe_key_schedule": (_bool, False),
 }
 _SECRET_FIELDS = frozenset({"server_secret"})
 
@@ -222,20 +225,28 @@ class Settings:
     database_pool_timeout: float = 1.0
     redis_timeout: float = 0.5
     rate_limit_fail_closed: bool = False
+    # Tests only: accept a key schedule common resource servers cannot follow (keys.unfollowable)
+    # and keep retired keys for the token lifetime alone, without the one-hour floor.
+    unsafe_key_schedule: bool = False
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
         """The key schedule these settings describe: the one the server and ``sealring keys`` use.
 
         Retention is computed from the longest lifetime of anything signed: access tokens, and
-        never less than an hour, which covers what later grants sign.
+        never less than an hour, which covers what later grants sign.  Pre-publication defaults
+        to what a verifier with a 30 s refetch cooldown needs (docs/keys.md).
         """
+        lifetime = float(self.token_lifetime)
+        prepublication = self.key_prepublication
+        if prepublication is None:
+            prepublication = followable_prepublication(self.jwks_max_age)
         return RotationPolicy(
             algorithms=self.key_algorithms,
             rotation_interval=self.rotation_interval,
             jwks_max_age=self.jwks_max_age,
-            prepublication=self.key_prepublication,
-            max_token_lifetime=max(3600.0, float(self.token_lifetime)),
+            prepublication=prepublication,
+            max_token_lifetime=lifetime if self.unsafe_key_schedule else max(3600.0, lifetime),
             leeway=self.key_leeway,
             poll_interval=self.key_poll_interval,
         )
@@ -334,9 +345,10 @@ class Settings:
             )
         settings = cls(**values)  # type: ignore[arg-type]
         try:
-            settings.rotation_policy()
+            policy = settings.rotation_policy()
         except SealringError as exc:
             raise SettingsError(f"invalid key rotation settings: {exc.message}") from None
+        _check_followable(policy, settings.unsafe_key_schedule)
         return settings
 
     # -- hand-over to worker processes ---------------------------------------------------------
@@ -351,6 +363,23 @@ class Settings:
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
         return cls._build({k: (v, RESOLVED_ENV) for k, v in data.items() if v is not None})
+
+
+def _check_followable(policy: RotationPolicy, unsafe: bool) -> None:
+    """Issue 12: refuse a schedule resource servers cannot follow, and one that would publish
+    more keys than Sealring's own verifier accepts (that one even for tests)."""
+    problem = unfollowable(policy)
+    if problem is not None and not unsafe:
+        raise SettingsError(
+            f"invalid key rotation settings: {problem}; resource servers that cache keys as node "
+            "jose does would reject valid tokens (docs/keys.md; unsafe_key_schedule is for tests)"
+        )
+    if policy.max_published_keys > MAX_JWKS_KEYS:
+        raise SettingsError(
+            f"invalid key rotation settings: the schedule publishes up to "
+            f"{policy.max_published_keys} keys at once and verifiers refuse a JWK Set of more "
+            f"than {MAX_JWKS_KEYS}; rotate less often or sign with fewer algorithms"
+        )
 
 
 def _url_host(host: str) -> str:
