@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ import httpx
 import pytest
 
 from tests.helpers.services import PostgresCluster, RedisServer, postgres_cluster, redis_server
-from tests.integration.conftest import ISSUER, Deployment, Replica
+from tests.integration.conftest import AUDIENCE, ISSUER, Deployment, Replica
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +32,7 @@ DATABASE_TIMEOUT = 1.0  # SEALRING_DATABASE_TIMEOUT in these tests (default 3 s)
 FAST_503 = DATABASE_TIMEOUT + 1.0  # a request during a database outage is answered within this
 RECOVERY = 2.0  # after the dependency is back, the first 200 comes within this
 REDIS_TIMEOUT = 0.3
+RESTART = 20.0  # a SIGKILLed replica started again is ready within this
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:
@@ -243,5 +247,60 @@ def test_redis_fail_closed_answers_503(
         _assert_unavailable(response)
         assert took < REDIS_TIMEOUT + 0.5
         assert httpx.get(replica.url + "/readyz", timeout=5).status_code == 503
+    finally:
+        _stop(deployment)
+
+
+def _killed_midway(env: dict[str, str], args: list[str], after: float) -> str:
+    """Run ``sealring ARGS`` and SIGKILL it after ``after`` seconds; its stdout so far."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sealring", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(after)
+    child.kill()
+    out, _ = child.communicate(timeout=10)
+    return out.decode(errors="replace")
+
+
+def test_sigkill_of_a_replica_and_of_cli_writes_loses_nothing_committed(
+    cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """Replica 1 and `keys rotate` / `clients create` runs are SIGKILLed at random moments while
+    replica 0 serves: replica 0 answers 200 throughout, every client whose credentials were
+    printed still gets tokens, exactly one key per algorithm is active, replica 1 is back within
+    RESTART seconds."""
+    rng = random.Random(12)
+    deployment = Deployment(_env(cluster.url), tmp_path)
+    survivor, victim = deployment.add_replicas(2)
+    try:
+        clients = [deployment.create_client()]
+        for round_ in range(6):
+            victim.sigkill()
+            out = _killed_midway(deployment.env, ["keys", "rotate", "--now"], rng.uniform(0.2, 1.5))
+            out = _killed_midway(
+                deployment.env,
+                ["clients", "create", "--name", f"k{round_}", "--audience", AUDIENCE, "--json"],
+                rng.uniform(0.5, 3.0),  # before, during or after the commit
+            )
+            if out.strip():
+                created = json.loads(out)
+                clients.append((created["client_id"], created["client_secret"]))
+            for client in clients:
+                response, _ = _token(survivor, client)
+                assert response.status_code == 200, response.text
+            started = time.monotonic()
+            victim.start()
+            victim.wait_ready(timeout=RESTART)
+            restarted = time.monotonic() - started
+            assert _token(victim, clients[-1])[0].status_code == 200
+        _assert_running(survivor)
+        listed = deployment.keys()
+        active = [k for k in listed if k["state"] == "active"]
+        assert sorted(str(k["alg"]) for k in active) == ["ES256", "RS256"]
+        assert len(clients) >= 2
+        print(f"sigkill: {len(clients)} clients kept, last restart ready in {restarted:.2f} s")
     finally:
         _stop(deployment)
