@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.deployment import AUDIENCE, ISSUER, Deployment, Replica
 from tests.helpers.services import PostgresCluster, RedisServer, postgres_cluster, redis_server
-from tests.integration.conftest import AUDIENCE, ISSUER, Deployment, Replica
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.deployment import AUDIENCE, ISSUER, Deployment
 from tests.helpers.services import PostgresCluster, free_port, postgres_cluster, wait_for_port
-from tests.integration.conftest import AUDIENCE, ISSUER, Deployment
 from tests.integration.test_faults import _env
 
 pytestmark = pytest.mark.slow
