@@ -279,7 +279,9 @@ def test_sigkill_of_a_replica_and_of_cli_writes_loses_nothing_committed(
         clients = [deployment.create_client()]
         for round_ in range(6):
             victim.sigkill()
-            out = _killed_midway(deployment.env, ["keys", "rotate", "--now"], rng.uniform(0.2, 1.5))
+            out = _killed_midway(
+                deployment.env, ["keys", "rotate", "--immediately"], rng.uniform(0.2, 1.5)
+            )
             out = _killed_midway(
                 deployment.env,
                 ["clients", "create", "--name", f"k{round_}", "--audience", AUDIENCE, "--json"],

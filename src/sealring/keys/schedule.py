@@ -319,7 +319,7 @@ def _activate(
 def activate_now(
     records: list[KeyRecord], record: KeyRecord, policy: RotationPolicy, now: float, why: str
 ) -> list[Transition]:
-    """Activate ``record`` at once, retiring its algorithm's active key (``rotate --now``)."""
+    """Activate ``record`` at once, retiring its algorithm's active key (``rotate --immediately``)."""
     return _activate(records, record, policy, now, why)
 
 
