@@ -14,6 +14,7 @@ others find the schema at head.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -92,8 +93,20 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL over psycopg 3."""
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    pool_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL over psycopg 3.
+
+    The three timeouts (seconds) bound what PostgreSQL can make a caller wait: establishing a
+    connection (libpq ``connect_timeout``, whole seconds, at least 2), one statement (the server's
+    ``statement_timeout``) and waiting for a pooled connection (``pool_timeout``).
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _create_private(sqlite_path(url))
@@ -102,7 +115,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    pg_args: dict[str, Any] = {}
+    if connect_timeout is not None:
+        # libpq reads the value as whole seconds and treats anything under 2 as 2.
+        pg_args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+    if statement_timeout is not None:
+        pg_args["options"] = f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"
+    if pool_timeout is not None:
+        kwargs["pool_timeout"] = pool_timeout
+    return create_engine(url, connect_args=pg_args, **kwargs)
 
 
 def _create_private(path: Path | None) -> None:

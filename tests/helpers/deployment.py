@@ -20,9 +20,9 @@ from tests.helpers.ports import free_port
 
 ISSUER = "https://auth.sealring.test"
 AUDIENCE = "https://api.sealring.test"
-# The compressed schedule. The server refuses a rotation interval under an hour and a token
-# lifetime under 30 s (settings), so the test starts each rotation with `sealring keys rotate`
-# and the replicas' own schedule activates it after the pre-publication time (2 x max-age).
+# The compressed schedule. The server refuses a token lifetime under 30 s (settings), so the test
+# starts each rotation with `sealring keys rotate` and the replicas' own schedule activates it
+# after the pre-publication time (2 x max-age, with unsafe_key_schedule: docs/keys.md).
 JWKS_MAX_AGE = 2
 TOKEN_LIFETIME = 30
 

@@ -97,7 +97,10 @@ class PostgresCluster:
     def _signal_all(self, sig: signal.Signals) -> None:
         # The postmaster and every backend: a paused postmaster alone still serves open
         # connections through their backends.
-        leader = self.pid()
+        try:
+            leader = self.pid()
+        except FileNotFoundError:  # stopped: nothing to signal
+            return
         for pid in [*_descendants(leader), leader]:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)

@@ -26,6 +26,10 @@ def deployment(fresh_postgres_url: str, tmp_path: Path) -> Iterator[Deployment]:
         SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
         SEALRING_ISSUER=ISSUER,
         SEALRING_JWKS_MAX_AGE=str(JWKS_MAX_AGE),
+        # A pre-publication of 2 x max-age is refused unless unsafe_key_schedule says the
+        # resource servers are the test's own (2 s cooldown): docs/keys.md.
+        SEALRING_KEY_PREPUBLICATION=str(2 * JWKS_MAX_AGE),
+        SEALRING_UNSAFE_KEY_SCHEDULE="true",
         SEALRING_TOKEN_LIFETIME=str(TOKEN_LIFETIME),
         SEALRING_LOG_LEVEL="warning",
     )

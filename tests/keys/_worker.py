@@ -36,6 +36,7 @@ def main() -> None:
         hsm=hsm,
         policy=RotationPolicy(**json.loads(policy)),
         clock=lambda: float(now),
+        publishes=True,  # a replica
     )
     if mode == "race":
         event.listen(engine, "release_savepoint", lambda *args: time.sleep(0.3))

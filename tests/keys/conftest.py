@@ -65,7 +65,13 @@ def managers(
     made: list[KeyManager] = []
 
     def make(url: str, **kwargs: object) -> KeyManager:
-        options: dict[str, object] = {"kek": kek, "policy": POLICY, "clock": clock}
+        # A replica serves the JWKS it holds (publishes=True); pass False for a CLI run.
+        options: dict[str, object] = {
+            "kek": kek,
+            "policy": POLICY,
+            "clock": clock,
+            "publishes": True,
+        }
         options.update(kwargs)
         manager = KeyManager(engines(url), **options)  # type: ignore[arg-type]
         made.append(manager)

@@ -324,3 +324,44 @@ def test_revocation_wins_over_a_replacement_this_replica_cannot_open(
     with pytest.raises(KEKMismatch):
         replica.tick()
     assert revoked not in _published(replica)
+
+
+def test_prepublication_counts_from_the_first_serving_publication(
+    database_url: str, managers: Managers, clock: FakeClock
+) -> None:
+    """Issue 12 item 6: a key created while no server ran (``sealring keys rotate``) went live
+    at the server's start without its pre-publication window; it must wait the window from the
+    moment a serving key manager first published it."""
+    cli = managers(database_url, publishes=False)  # `sealring keys`: it serves no JWKS
+    cli.ensure_ready()
+    (made,) = [t for t in cli.rotate() if t.to_state == "pending"]
+    clock.advance(10 * POLICY.prepublication_time)  # no server ran meanwhile
+    cli.run_due(force=True)
+    assert ("pending", made.kid) in {(k.state, k.kid) for k in cli.list_keys()}
+
+    server = managers(database_url)
+    server.ensure_ready()
+    started = clock.now
+    assert made.kid in _published(server)
+    assert server.signer("ES256").kid != made.kid
+    clock.advance(POLICY.prepublication_time - 1)
+    server.tick()
+    assert server.signer("ES256").kid != made.kid
+    clock.advance(1)
+    server.tick()
+    assert server.signer("ES256").kid == made.kid
+    info = next(k for k in server.list_keys() if k.kid == made.kid)
+    assert info.published_at == started
+    assert info.activated_at == started + POLICY.prepublication_time
+
+
+def test_a_key_the_server_creates_is_published_when_created(
+    database_url: str, managers: Managers, clock: FakeClock
+) -> None:
+    server = managers(database_url)
+    server.ensure_ready()
+    clock.advance(POLICY.rotation_interval - POLICY.prepublication_time)
+    (made,) = [t for t in server.tick() if t.to_state == "pending"]
+    info = next(k for k in server.list_keys() if k.kid == made.kid)
+    assert info.published_at == clock.now
+    assert info.activates_at == clock.now + POLICY.prepublication_time

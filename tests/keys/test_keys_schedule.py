@@ -17,6 +17,7 @@ from sealring.keys.schedule import (
     RETIRED,
     KeyRecord,
     advance,
+    mark_published,
     move,
     next_due,
 )
@@ -162,6 +163,7 @@ def test_rotation_schedule_properties(
     new_kid = _kids()
     now = 0.0
     advance(records, policy, now, new_kid)  # type: ignore[arg-type]
+    mark_published(records, policy, now)  # what a serving replica does after each tick
     tokens: list[tuple[str, float]] = []  # (kid, exp)
     for index, gap in enumerate(gaps):
         step = gap * scale * policy.rotation_interval
@@ -178,6 +180,9 @@ def test_rotation_schedule_properties(
             if t.to_state == ACTIVE and t.reason == "scheduled rotation":
                 record = next(r for r in records if r.kid == t.kid)
                 assert t.at - record.created_at >= policy.prepublication_time - 1e-6
+                assert record.published_at is not None
+                assert t.at - record.published_at >= policy.prepublication_time - 1e-6
+        mark_published(records, policy, now)
         published = {r.kid for r in records if r.state in PUBLISHED}
         for kid, exp in tokens:
             if exp + policy.leeway > now:

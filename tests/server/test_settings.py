@@ -172,3 +172,68 @@ def test_a_secret_setting_is_never_shown() -> None:
     settings = Settings.load(environ={"SEALRING_SERVER_SECRET": secret})
     assert secret not in repr(settings)
     assert "server_secret" not in repr(settings)
+
+
+# -- issue 12: schedules resource servers can follow -------------------------------------------
+
+
+def _env(**values: str) -> dict[str, str]:
+    return {f"SEALRING_{name.upper()}": value for name, value in values.items()}
+
+
+# Rotation every 6 s, max-age 1 s, pre-publication 3 s: 65-81 % of valid tokens got 401 at a
+# verifier with a 30 s unknown-kid cooldown (issue 12).
+ISSUE_12_SCHEDULE = _env(
+    rotation_interval="6", jwks_max_age="1", key_prepublication="3", key_algorithms="ES256"
+)
+
+
+def test_the_issue_12_schedule_is_refused_without_the_test_override() -> None:
+    # 30 s tokens and 1 s leeway keep the key count in bounds: only the cache rule refuses it.
+    fast = {**ISSUE_12_SCHEDULE, **_env(token_lifetime="30", key_leeway="1")}
+    with pytest.raises(
+        SettingsError, match=r"pre-publication 3 s is shorter than the 3\d(\.\d+)? s"
+    ):
+        Settings.load(environ=fast)
+    accepted = Settings.load(environ={**fast, "SEALRING_UNSAFE_KEY_SCHEDULE": "true"})
+    assert accepted.rotation_policy().prepublication_time == 3
+
+
+def test_rotation_under_an_hour_is_refused_as_docs_keys_says() -> None:
+    with pytest.raises(SettingsError, match="rotation interval 3599 s is under the minimum"):
+        Settings.load(environ=_env(rotation_interval="3599"))
+    assert Settings.load(environ=_env(rotation_interval="3600")).rotation_interval == 3600
+
+
+@pytest.mark.parametrize("max_age", ["1", "60", "300", "3600"])
+def test_the_default_prepublication_covers_a_30_s_cooldown(max_age: str) -> None:
+    policy = Settings.load(environ=_env(jwks_max_age=max_age)).rotation_policy()
+    assert policy.prepublication_time >= 30 + policy.jwks_max_age + policy.poll_interval_time
+
+
+def test_a_schedule_publishing_more_keys_than_verifiers_accept_is_refused() -> None:
+    many = _env(
+        key_algorithms="ES256 RS256 PS256 EdDSA", token_lifetime="86400", rotation_interval="3600"
+    )
+    with pytest.raises(SettingsError, match=r"up to 108 keys .* more than 100"):
+        Settings.load(environ=many)
+    # Not even for tests: the server's own verifier would refuse the JWK Set.
+    fast = {**ISSUE_12_SCHEDULE, **_env(unsafe_key_schedule="true")}
+    with pytest.raises(SettingsError, match="more than 100"):
+        Settings.load(environ=fast)
+    fine = {**many, "SEALRING_KEY_ALGORITHMS": "ES256 RS256"}
+    assert Settings.load(environ=fine).rotation_policy().max_published_keys == 54
+
+
+def test_reliability_settings_have_sane_defaults_and_bounds() -> None:
+    s = Settings.load(environ={})
+    assert (s.database_timeout, s.database_connect_timeout) == (3.0, 2.0)
+    assert (s.database_statement_timeout, s.database_pool_timeout) == (5.0, 1.0)
+    assert (s.redis_timeout, s.rate_limit_fail_closed, s.unsafe_key_schedule) == (0.5, False, False)
+    assert Settings.load(environ=_env(rate_limit_fail_closed="yes")).rate_limit_fail_closed
+    with pytest.raises(SettingsError, match=r"rate_limit_fail_closed .* is not true or false"):
+        Settings.load(environ=_env(rate_limit_fail_closed="maybe"))
+    with pytest.raises(SettingsError, match="database_timeout"):
+        Settings.load(environ=_env(database_timeout="0"))
+    restored = Settings.from_json(Settings.load(environ=_env(unsafe_key_schedule="1")).to_json())
+    assert restored.unsafe_key_schedule is True

@@ -26,17 +26,55 @@ def example_api(
     ] = None,
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", help="Port to bind.")] = 8001,
+    jwks_min_max_age: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS", help="Shortest time a fetched JWK Set is cached (default 30)."
+        ),
+    ] = None,
+    jwks_max_max_age: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS", help="Longest time a fetched JWK Set is cached (default 86400)."
+        ),
+    ] = None,
+    jwks_cooldown: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Least time between two fetches for an unknown kid or after a failure "
+            "(default 30).",
+        ),
+    ] = None,
+    jwks_timeout: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Deadline of one JWK Set fetch (default 5)."),
+    ] = None,
 ) -> None:
-    """Serve the example API: /api/hello, /api/items (items:read / items:write), /healthz."""
+    """Serve the example API: /api/hello, /api/items (items:read / items:write), /healthz,
+    /metrics."""
     import uvicorn
 
-    from sealring.resource import AccessTokenVerifier
+    from sealring.resource import AccessTokenVerifier, JWKSSettings
     from sealring.resource.example_api import create_app
 
     if not 1 <= port <= 65535:
         fail("example-api", f"--port must be from 1 to 65535, not {port}")
+    defaults = JWKSSettings()
+    low = defaults.min_max_age if jwks_min_max_age is None else jwks_min_max_age
+    high = defaults.max_max_age if jwks_max_max_age is None else jwks_max_max_age
     try:
-        verifier = AccessTokenVerifier(issuer, audience=audience, jwks_uri=jwks_uri)
+        jwks = JWKSSettings(
+            min_max_age=low,
+            max_max_age=high,
+            # The freshness of a JWKS without Cache-Control stays within the bounds given.
+            default_max_age=min(max(defaults.default_max_age, low), high),
+            cooldown=defaults.cooldown if jwks_cooldown is None else jwks_cooldown,
+            timeout=defaults.timeout if jwks_timeout is None else jwks_timeout,
+        )
+        verifier = AccessTokenVerifier(
+            issuer, audience=audience, jwks_uri=jwks_uri, jwks_settings=jwks
+        )
     except ValueError as exc:
         fail("example-api", str(exc))
     try:

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
@@ -46,8 +46,10 @@ from sealring.keys.schedule import (
     KeyRecord,
     RotationPolicy,
     Transition,
+    activate_now,
     advance,
     create,
+    mark_published,
     move,
     next_due,
 )
@@ -70,6 +72,7 @@ class KeyInfo:
     state: str
     backend: str
     created_at: float
+    published_at: float | None
     activates_at: float | None
     activated_at: float | None
     retires_at: float | None
@@ -107,7 +110,10 @@ class KeyManager:
         policy: RotationPolicy,
         hsm: HSMConfig | None = None,
         clock: Callable[[], float] = time.time,
+        publishes: bool = False,
     ) -> None:
+        """``publishes``: this manager serves the JWKS (a server replica, not a ``sealring keys``
+        command), so a pending key's pre-publication counts from its first load here."""
         if kek is None and hsm is None:
             raise KeyConfigError("configure a KEK (SEALRING_KEK) or an HSM for signing keys")
         self.engine = engine
@@ -117,6 +123,7 @@ class KeyManager:
         # New keys go to the HSM when one is configured; existing keys stay where they are.
         self._new_keys: KeyStore = self._hsm or self._database
         self._clock = clock
+        self._publishes = publishes
         self._actor = f"{socket.gethostname()}:{os.getpid()}"[:200]
         self._snapshot: _Snapshot | None = None
         self._load_lock = threading.Lock()
@@ -186,14 +193,22 @@ class KeyManager:
                 self.policy.prepublication_time,
             )
             interval = bound
+        failing = False
         while True:
             try:
                 await asyncio.to_thread(self.tick)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # A database hiccup must not stop the loop; the next tick retries.
-                log.error("key schedule tick failed: %s", _safe(exc))
+                # A database outage must not stop the loop; the next tick retries. One warning
+                # per outage, not one line per poll (the server logs the outage itself).
+                if not failing:
+                    log.warning("key schedule tick failed: %s", _safe(exc))
+                failing = True
+            else:
+                if failing:
+                    log.warning("key schedule running again")
+                failing = False
             await asyncio.sleep(interval)
 
     def tick(self) -> list[Transition]:
@@ -234,11 +249,10 @@ class KeyManager:
                     steps.append(made)
                 if immediate:
                     pending.activates_at = now
-            why = "manual rotation (--now)" if immediate else None
-            return steps + [
-                replace(t, reason=why) if why and t.to_state == ACTIVE else t
-                for t in advance(records, self.policy, now, new_kid)
-            ]
+                    steps += activate_now(
+                        records, pending, self.policy, now, "manual rotation (--now)"
+                    )
+            return steps + advance(records, self.policy, now, new_kid)
 
         return self._write(step)
 
@@ -365,7 +379,9 @@ class KeyManager:
                 return row.kid
 
             transitions = step(records, now, new_kid)
-            if not transitions:
+            # Issue 12 item 6: a pending key's window starts when a server first serves it.
+            marked = self._publishes and mark_published(records, self.policy, now)
+            if not transitions and not marked:
                 # Another replica may have done it first: pick up its result.
                 stale = self._snapshot is None or (
                     self._snapshot.generation != self._generation(conn)

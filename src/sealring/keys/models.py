@@ -38,6 +38,7 @@ class SigningKeyRow(Base):
     kek_id: Mapped[str | None] = mapped_column(String(32))
     hsm_ref: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[float | None] = mapped_column(Float)  # migration 0004
     activates_at: Mapped[float | None] = mapped_column(Float)
     activated_at: Mapped[float | None] = mapped_column(Float)
     retires_at: Mapped[float | None] = mapped_column(Float)

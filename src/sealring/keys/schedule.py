@@ -28,18 +28,24 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "DEFAULT_MAX_TOKEN_LIFETIME",
     "DEFAULT_POLL_INTERVAL",
+    "MIN_ROTATION_INTERVAL",
     "PENDING",
     "PUBLISHED",
     "REMOVED",
     "RETIRED",
     "REVOKED",
+    "SUPPORTED_REFETCH_COOLDOWN",
     "KeyRecord",
     "RotationPolicy",
     "Transition",
+    "activate_now",
     "advance",
     "create",
+    "followable_prepublication",
+    "mark_published",
     "move",
     "next_due",
+    "unfollowable",
 ]
 
 PENDING = "pending"
@@ -65,6 +71,13 @@ DEFAULT_MAX_TOKEN_LIFETIME = 3600.0
 # How often each replica polls for changes unless configured (and never more than the policy's
 # max_poll_interval allows).
 DEFAULT_POLL_INTERVAL = 5.0
+
+# The slowest key-set cache Sealring promises to follow (docs/keys.md, issue 12): a verifier that
+# refetches the JWK Set for an unknown kid at most once per 30 s. node jose's createRemoteJWKSet
+# (cooldownDuration 30 s) and Sealring's own JWKSClient (JWKSSettings.cooldown 30 s) both do.
+SUPPORTED_REFETCH_COOLDOWN = 30.0
+# Rotating faster than this is refused unless a test asks for it explicitly.
+MIN_ROTATION_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,44 @@ class RotationPolicy:
         """How long a retired key stays published: every token it signed has expired by then."""
         return self.max_token_lifetime + self.leeway + self.jwks_max_age
 
+    @property
+    def max_published_keys(self) -> int:
+        """The most keys the schedule ever publishes at once (manual rotations aside).
+
+        Per algorithm: the active key, the pending one, and the retired keys still within their
+        retention: one retires every rotation interval, so at most ``retention / interval + 1``.
+        """
+        retired = math.floor(self.retention / self.rotation_interval) + 1
+        return len(self.algorithms) * (2 + retired)
+
+
+def followable_prepublication(jwks_max_age: float) -> float:
+    """The default pre-publication: twice max-age, and never less than a verifier with the
+    supported refetch cooldown needs (:func:`unfollowable`), with a 10 s margin for the poll."""
+    return max(2 * jwks_max_age, jwks_max_age + SUPPORTED_REFETCH_COOLDOWN + 10)
+
+
+def unfollowable(policy: RotationPolicy) -> str | None:
+    """Why resource servers that cache as node jose does could reject valid tokens; else None.
+
+    A verifier that last fetched the JWK Set less than the cooldown before a new key signs will
+    not refetch for the new kid, so that fetch must already have held the key: published on every
+    replica (one poll) and through every HTTP cache (max-age) at least a cooldown before it signs.
+    """
+    needed = SUPPORTED_REFETCH_COOLDOWN + policy.jwks_max_age + policy.poll_interval_time
+    if policy.prepublication_time < needed:
+        return (
+            f"pre-publication {policy.prepublication_time:g} s is shorter than the "
+            f"{needed:g} s a verifier with a {SUPPORTED_REFETCH_COOLDOWN:g} s unknown-kid refetch "
+            f"cooldown needs (cooldown + jwks_max_age + poll interval)"
+        )
+    if policy.rotation_interval < MIN_ROTATION_INTERVAL:
+        return (
+            f"rotation interval {policy.rotation_interval:g} s is under the minimum of "
+            f"{MIN_ROTATION_INTERVAL:g} s"
+        )
+    return None
+
 
 # The first name is ours; SEALRING_ROTATION_INTERVAL is the server settings' name for the same.
 _ENV_NUMBERS = {
@@ -202,6 +253,8 @@ class KeyRecord:
     alg: str
     state: str
     created_at: float
+    # When a serving replica first published it (None: not yet; `sealring keys` publishes nothing).
+    published_at: float | None = None
     activates_at: float | None = None
     activated_at: float | None = None
     retires_at: float | None = None
@@ -263,6 +316,26 @@ def _activate(
     return steps
 
 
+def activate_now(
+    records: list[KeyRecord], record: KeyRecord, policy: RotationPolicy, now: float, why: str
+) -> list[Transition]:
+    """Activate ``record`` at once, retiring its algorithm's active key (``rotate --immediately``)."""
+    return _activate(records, record, policy, now, why)
+
+
+def mark_published(records: Iterable[KeyRecord], policy: RotationPolicy, now: float) -> bool:
+    """A serving replica publishes every pending key it holds: the first time, stamp it and
+    push its activation to a full pre-publication from now. True when something changed."""
+    changed = False
+    for record in records:
+        if record.state == PENDING and record.published_at is None:
+            record.published_at = now
+            earliest = now + policy.prepublication_time
+            record.activates_at = max(record.activates_at or earliest, earliest)
+            changed = True
+    return changed
+
+
 def _of(records: Iterable[KeyRecord], alg: str, state: str) -> KeyRecord | None:
     return next((r for r in records if r.alg == alg and r.state == state), None)
 
@@ -283,7 +356,9 @@ def _step(
             return [created, *_activate(records, pending, policy, now, "no active key")]
         return _activate(records, pending, policy, now, "no active key")
     if pending is not None:
-        if pending.activates_at is not None and now >= pending.activates_at:
+        # Never a key no server has published yet: its pre-publication has not started.
+        due = pending.activates_at is not None and now >= pending.activates_at
+        if due and pending.published_at is not None:
             return _activate(records, pending, policy, now, "scheduled rotation")
         return []
     retires_at = active.retires_at if active.retires_at is not None else now
@@ -332,6 +407,8 @@ def next_due(records: Iterable[KeyRecord], policy: RotationPolicy) -> float:
         active, pending = _of(records, alg, ACTIVE), _of(records, alg, PENDING)
         if active is None:
             return -math.inf
+        if pending is not None and pending.published_at is None:
+            return -math.inf  # a serving replica publishes it now; elsewhere nothing is due
         if pending is not None:
             due = min(due, pending.activates_at if pending.activates_at is not None else -math.inf)
         else:

@@ -1,7 +1,8 @@
 """The example resource server of the concept diagram, built only on the public toolkit.
 
 ``GET /api/hello`` (any valid token), ``GET /api/items`` (``items:read``), ``POST /api/items``
-(``items:write``; kept in memory) and ``GET /healthz``. Run it with
+(``items:write``; kept in memory), ``GET /healthz`` and ``GET /metrics`` (Prometheus: the
+toolkit's counters, such as refused JWK Sets). Run it with
 ``sealring example-api --issuer URL --audience AUD``; it is also the app of the load benchmark.
 
 The middleware demands a token on every route but ``/healthz`` (``required=True``), so
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -66,12 +68,16 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/api/hello", hello, methods=["GET"]),
             Route("/api/items", list_items, methods=["GET"]),
             Route("/api/items", create_item, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         middleware=[
             Middleware(
@@ -79,7 +85,7 @@ def create_app(verifier: AccessTokenVerifier, *, realm: str = "sealring-example"
                 verifier=verifier,
                 realm=realm,
                 required=True,
-                exempt_paths=["/healthz"],
+                exempt_paths=["/healthz", "/metrics"],
             )
         ],
     )

@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from sealring.db import make_engine, upgrade
 from sealring.jose.jws import Signer
 from sealring.keys import KeyManager, load_key_config
+from sealring.server.availability import Database, Outage
 from sealring.server.clients import SecretHasher
 from sealring.server.errors import TemporarilyUnavailable
+from sealring.server.logging import logger
 from sealring.server.metrics import Metrics
 from sealring.server.protocol.client_auth import ClientAuthenticator
 from sealring.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -52,6 +54,7 @@ class ServerContext:
     revocations: RevocationStore
     jtis: JtiStore
     verifier: OwnTokenVerifier
+    database: Database
     clock: Callable[[], float] = time.time
     # Per caller address, taken before anything is read or looked up (issue 10).
     address_limiter: RateLimiter | None = None
@@ -69,11 +72,21 @@ class ServerContext:
             raise TemporarilyUnavailable("no signing key is available") from exc
 
 
-def _rate_limiter(settings: Settings, rate: float, burst: int) -> RateLimiter | None:
+def _rate_limiter(
+    settings: Settings, metrics: Metrics, rate: float, burst: int
+) -> RateLimiter | None:
     if rate <= 0:
         return None
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, rate, burst)
+        return RedisRateLimiter(
+            settings.redis_url,
+            rate,
+            burst,
+            timeout=settings.redis_timeout,
+            fail_closed=settings.rate_limit_fail_closed,
+            outage=Outage("redis", metrics),
+            bypassed=metrics.rate_limit_bypassed,
+        )
     return MemoryRateLimiter(rate, burst)
 
 
@@ -81,7 +94,7 @@ def key_manager(
     settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
 ) -> KeyManager:
     kek, hsm = load_key_config(settings.database_url, environ)
-    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
+    return KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm, publishes=True)
 
 
 def _key_states(km: KeyManager) -> Callable[[], dict[tuple[str, str], int]]:
@@ -101,7 +114,19 @@ def build_context(
     clock: Callable[[], float] = time.time,
 ) -> tuple[ServerContext, KeyManager]:
     """Everything the endpoints share, ready to serve (migrates, creates keys if needed)."""
-    engine = make_engine(settings.database_url, hide_parameters=True)
+    if settings.unsafe_key_schedule:
+        # A test setting: warn on every start (docs/keys.md).
+        logger.warning(
+            "unsafe_key_schedule is set: the key schedule is not checked against the resource "
+            "servers' caches, and retired keys are kept for the token lifetime only"
+        )
+    engine = make_engine(
+        settings.database_url,
+        hide_parameters=True,
+        connect_timeout=settings.database_connect_timeout,
+        statement_timeout=settings.database_statement_timeout,
+        pool_timeout=settings.database_pool_timeout,
+    )
     try:
         upgrade(engine)
         km = key_manager(settings, engine, environ)
@@ -110,6 +135,8 @@ def build_context(
     except BaseException:
         engine.dispose()
         raise
+    metrics = Metrics(_key_states(km))
+    database = Database(settings.database_timeout, Outage("database", metrics))
     repository = ClientRepository(engine, clock=clock)
     clients = ClientCache(repository, ttl=settings.client_cache_ttl)
     jtis = JtiStore(engine)
@@ -123,6 +150,7 @@ def build_context(
         assertion_max_lifetime=settings.assertion_max_lifetime,
         token_endpoint_audience=settings.assertion_token_endpoint_audience,
         clock=clock,
+        run=database.call,
     )
     context = ServerContext(
         settings=settings,
@@ -131,12 +159,15 @@ def build_context(
         repository=repository,
         clients=clients,
         authenticator=authenticator,
-        rate_limiter=_rate_limiter(settings, settings.rate_limit, settings.rate_burst),
-        metrics=Metrics(_key_states(km)),
+        rate_limiter=_rate_limiter(settings, metrics, settings.rate_limit, settings.rate_burst),
+        metrics=metrics,
         revocations=RevocationStore(engine),
         jtis=jtis,
         verifier=OwnTokenVerifier(km, settings.issuer, clock=clock),
+        database=database,
         clock=clock,
-        address_limiter=_rate_limiter(settings, settings.ip_rate_limit, settings.ip_rate_burst),
+        address_limiter=_rate_limiter(
+            settings, metrics, settings.ip_rate_limit, settings.ip_rate_burst
+        ),
     )
     return context, km

@@ -196,12 +196,22 @@ class ServerError(OAuthError):
 
 
 class TemporarilyUnavailable(OAuthError):
-    """The server cannot answer now (no signing key, rate limiter down); retry later."""
+    """A dependency (database, signing key, Redis) is down: 503 with ``Retry-After``.
+
+    RFC 9110 §10.2.3: the client may retry after that many seconds; outages the server rides
+    out (docs/reliability.md) are over within seconds, so the default is 1.
+    """
 
     code: ClassVar[ErrorCode] = "temporarily_unavailable"
     error = "temporarily_unavailable"
     status = 503
     redirectable = True
+    retry_after = 1
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
 class RateLimited(TemporarilyUnavailable):
@@ -213,11 +223,6 @@ class RateLimited(TemporarilyUnavailable):
     def __init__(self, retry_after: float) -> None:
         super().__init__("rate limit exceeded, retry later")
         self.retry_after = max(1, int(retry_after + 0.999))
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        headers["Retry-After"] = str(self.retry_after)
-        return headers
 
 
 # -- RFC 8707 §2, RFC 7009 §2.2.1 --------------------------------------------------------------

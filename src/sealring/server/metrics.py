@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -54,6 +54,24 @@ class Metrics:
             "Request latency by endpoint",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        # Issue 12: dependencies' outages, and requests the rate limiter let through unchecked.
+        self.dependency_up = Gauge(
+            "sealring_dependency_up",
+            "1 while the dependency answers, 0 during an outage",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.dependency_outages = Counter(
+            "sealring_dependency_outages",
+            "Outages of a dependency seen by this process",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.rate_limit_bypassed = Counter(
+            "sealring_rate_limit_bypassed",
+            "Token requests let through unlimited because the rate limiter's store was down",
             registry=self.registry,
         )
         if key_states is not None:

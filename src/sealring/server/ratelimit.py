@@ -2,12 +2,19 @@
 
 ``rate`` tokens per second refill a bucket of ``burst``; each token request takes one.  In memory
 (per process) by default; shared by every replica through Redis when ``SEALRING_REDIS_URL`` is
-set, where one Lua script reads the Redis clock and updates the bucket atomically.  If Redis
-cannot be reached the request is refused (503): the limit fails closed.
+set, where one Lua script reads the Redis clock and updates the bucket atomically.
+
+If Redis cannot be reached or does not answer within ``redis_timeout`` the limit fails open by
+default: the request goes through unlimited, counted in ``sealring_rate_limit_bypassed``, with one
+warning per outage (availability of the token endpoint over a per-client quota; client
+authentication and the assertion replay check, which live in the database, are unaffected).
+``rate_limit_fail_closed`` answers 503 instead.  While Redis is down it is asked again at most
+once per ``PROBE_INTERVAL``, so a hung Redis does not add its timeout to every request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -18,7 +25,12 @@ from sealring.errors import MissingDependency
 from sealring.server.errors import RateLimited, TemporarilyUnavailable
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
     from redis.asyncio import Redis
+
+    from sealring.server.availability import Outage
+
+PROBE_INTERVAL = 1.0
 
 __all__ = ["MemoryRateLimiter", "RateLimiter", "RedisRateLimiter"]
 
@@ -26,6 +38,9 @@ __all__ = ["MemoryRateLimiter", "RateLimiter", "RedisRateLimiter"]
 class RateLimiter(Protocol):
     async def check(self, key: str) -> None:
         """Take one token for ``key``; raise :class:`RateLimited` if the bucket is empty."""
+
+    async def healthy(self) -> bool:
+        """Whether the bucket store answers now (``/readyz``)."""
 
     async def aclose(self) -> None: ...
 
@@ -58,6 +73,9 @@ class MemoryRateLimiter:
         self._buckets.move_to_end(key)
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
+
+    async def healthy(self) -> bool:
+        return True
 
     async def aclose(self) -> None:
         return None
@@ -92,7 +110,17 @@ class RedisRateLimiter:
     """Buckets in Redis, shared by every replica; the Redis server's clock is the only clock."""
 
     def __init__(
-        self, url: str, rate: float, burst: int, *, prefix: str = "sealring:ratelimit:"
+        self,
+        url: str,
+        rate: float,
+        burst: int,
+        *,
+        prefix: str = "sealring:ratelimit:",
+        timeout: float = 0.5,
+        fail_closed: bool = False,
+        outage: Outage | None = None,
+        bypassed: Counter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             from redis.asyncio import Redis
@@ -102,21 +130,59 @@ class RedisRateLimiter:
                 "SEALRING_REDIS_URL is set but the redis package is not installed: "
                 "pip install 'sealring[redis]'"
             ) from None
-        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, ValueError)
-        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._errors: tuple[type[BaseException], ...] = (
+            RedisError,
+            OSError,
+            ValueError,
+            TimeoutError,
+        )
+        self._redis: Redis = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._rate = rate
         self._burst = burst
         self._prefix = prefix
+        self._timeout = timeout
+        self._fail_closed = fail_closed
+        self._outage = outage
+        self._bypassed = bypassed
+        self._clock = clock
+        self._down_until = -math.inf
 
     async def check(self, key: str) -> None:
+        if self._clock() < self._down_until:
+            return self._unavailable(None)
         try:
-            raw = await self._script(keys=[self._prefix + key], args=[self._rate, self._burst])
+            # The socket timeouts bound each read; this bounds the whole exchange.
+            async with asyncio.timeout(self._timeout):
+                raw = await self._script(keys=[self._prefix + key], args=[self._rate, self._burst])
             wait = float(raw)
         except self._errors as exc:
-            raise TemporarilyUnavailable("rate limiter unavailable") from exc
+            self._down_until = self._clock() + PROBE_INTERVAL
+            if self._outage is not None:
+                self._outage.failed(exc)
+            return self._unavailable(exc)
+        self._down_until = -math.inf
+        if self._outage is not None:
+            self._outage.recovered()
         if wait > 0 and math.isfinite(wait):
             raise RateLimited(wait)
+        return None
+
+    def _unavailable(self, exc: BaseException | None) -> None:
+        if self._fail_closed:
+            raise TemporarilyUnavailable("rate limiter unavailable") from exc
+        if self._bypassed is not None:
+            self._bypassed.inc()
+
+    async def healthy(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
+        except self._errors:
+            return False
+        return True
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 from sealring.db import DatabaseConfigError, normalise_url
 from sealring.errors import SealringError
 from sealring.jose.algorithms import SUPPORTED_ALGORITHMS
+from sealring.jose.jwks import DEFAULT_MAX_KEYS as MAX_JWKS_KEYS
 from sealring.keys import DEFAULT_DATABASE_URL, RotationPolicy
-from sealring.keys.schedule import DEFAULT_ALGORITHMS
+from sealring.keys.schedule import DEFAULT_ALGORITHMS, followable_prepublication, unfollowable
 from sealring.server.routes import endpoint_url
 from sealring.urls import is_loopback_host
 
@@ -127,6 +128,18 @@ def _choice(*options: str) -> Callable[[object], str]:
     return parse
 
 
+def _bool(raw: object) -> bool:
+    """true or false"""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
 def _algs(raw: object) -> tuple[str, ...]:
     """a space- or comma-separated list of signing algorithms"""
     items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
@@ -155,17 +168,6 @@ def _secret(raw: object) -> bytes | None:
     if len(value) < 32:
         raise ValueError
     return value
-
-
-def _bool(raw: object) -> bool:
-    """true or false"""
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
-        return True
-    if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
-        return False
-    raise ValueError
 
 
 def _networks(raw: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -281,6 +283,38 @@ class Settings:
         secret=True,
         help="HMAC key for client secrets, base64 of at least 32 bytes",
     )
+    # -- storage: how long a dependency can make a request wait (docs/reliability.md) ----------
+    database_timeout: float = setting(
+        3.0,
+        _float(0.1, 600),
+        section="storage",
+        help="longest a request waits on the database before its 503 `temporarily_unavailable`,"
+        " seconds",
+    )
+    database_connect_timeout: float = setting(
+        2.0,
+        _float(1, 300),
+        section="storage",
+        help="PostgreSQL connect timeout, seconds (libpq: whole seconds, at least 2)",
+    )
+    database_statement_timeout: float = setting(
+        5.0,
+        _float(0.1, 3600),
+        section="storage",
+        help="PostgreSQL `statement_timeout` of the server's connections, seconds",
+    )
+    database_pool_timeout: float = setting(
+        1.0,
+        _float(0.05, 300),
+        section="storage",
+        help="longest wait for a pooled database connection, seconds",
+    )
+    redis_timeout: float = setting(
+        0.5,
+        _float(0.05, 60),
+        section="storage",
+        help="connect and read timeout of each Redis call, and of the whole call, seconds",
+    )
     # -- tokens --------------------------------------------------------------------------------
     token_lifetime: int = setting(
         600, _int(30, 86400), section="tokens", help="access token lifetime, seconds (30-86400)"
@@ -309,7 +343,8 @@ class Settings:
         _float(1, 10 * 365 * 86400),
         section="keys",
         shown_default="`2592000` (30 d)",
-        help="signing key rotation interval, seconds; must exceed the pre-publication time",
+        help="signing key rotation interval, seconds; at least an hour, and longer than the"
+        " pre-publication time",
     )
     jwks_max_age: int = setting(
         300,
@@ -322,8 +357,9 @@ class Settings:
         None,
         _opt_float(2, 10 * 365 * 86400),
         section="keys",
-        shown_default="2 x `jwks_max_age`",
-        help="how long a new key is published before it signs (at least 2 x `jwks_max_age`)",
+        shown_default="the larger of 2 x `jwks_max_age` and `jwks_max_age` + 40 s",
+        help="how long a new key is published before it signs; at least 2 x `jwks_max_age` and"
+        " 30 s + `jwks_max_age` + the poll interval (`docs/keys.md`)",
     )
     key_leeway: float = setting(
         60.0,
@@ -389,20 +425,39 @@ class Settings:
         help="bearer token a scraper sends as `Authorization: Bearer`; without it `/metrics`"
         " answers 404",
     )
+    rate_limit_fail_closed: bool = setting(
+        False,
+        _bool,
+        section="security",
+        help="answer 503 instead of letting token requests through unlimited while Redis is down",
+    )
+    unsafe_key_schedule: bool = setting(
+        False,
+        _bool,
+        section="security",
+        help="tests only: accept a key schedule resource servers with a 30 s refetch cooldown"
+        " cannot follow, and keep retired keys for the token lifetime alone (`docs/keys.md`);"
+        " warned on every start",
+    )
 
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
         """The key schedule these settings describe: the one the server and ``sealring keys`` use.
 
         Retention is computed from the longest lifetime of anything signed: access tokens, and
-        never less than an hour, which covers what later grants sign.
+        never less than an hour, which covers what later grants sign.  Pre-publication defaults
+        to what a verifier with a 30 s refetch cooldown needs (docs/keys.md).
         """
+        lifetime = float(self.token_lifetime)
+        prepublication = self.key_prepublication
+        if prepublication is None:
+            prepublication = followable_prepublication(self.jwks_max_age)
         return RotationPolicy(
             algorithms=self.key_algorithms,
             rotation_interval=self.rotation_interval,
             jwks_max_age=self.jwks_max_age,
-            prepublication=self.key_prepublication,
-            max_token_lifetime=max(3600.0, float(self.token_lifetime)),
+            prepublication=prepublication,
+            max_token_lifetime=lifetime if self.unsafe_key_schedule else max(3600.0, lifetime),
             leeway=self.key_leeway,
             poll_interval=self.key_poll_interval,
         )
@@ -501,9 +556,10 @@ class Settings:
             settings, issuer=issuer, key_algorithms=algorithms, database_url=database_url
         )
         try:
-            settings.rotation_policy()
+            policy = settings.rotation_policy()
         except SealringError as exc:
             raise SettingsError(f"invalid key rotation settings: {exc.message}") from None
+        _check_followable(policy, settings.unsafe_key_schedule)
         return settings
 
     # -- hand-over to worker processes ---------------------------------------------------------
@@ -519,6 +575,23 @@ class Settings:
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
         return cls._build({k: (v, RESOLVED_ENV) for k, v in data.items() if v is not None})
+
+
+def _check_followable(policy: RotationPolicy, unsafe: bool) -> None:
+    """Issue 12: refuse a schedule resource servers cannot follow, and one that would publish
+    more keys than Sealring's own verifier accepts (that one even for tests)."""
+    problem = unfollowable(policy)
+    if problem is not None and not unsafe:
+        raise SettingsError(
+            f"invalid key rotation settings: {problem}; resource servers that cache keys as node "
+            "jose does would reject valid tokens (docs/keys.md; unsafe_key_schedule is for tests)"
+        )
+    if policy.max_published_keys > MAX_JWKS_KEYS:
+        raise SettingsError(
+            f"invalid key rotation settings: the schedule publishes up to "
+            f"{policy.max_published_keys} keys at once and verifiers refuse a JWK Set of more "
+            f"than {MAX_JWKS_KEYS}; rotate less often or sign with fewer algorithms"
+        )
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,14 @@ What the policy enforces, and why (see ``docs/resource-server.md``):
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
+
+from prometheus_client import Counter
 
 from sealring.jose import _json
 from sealring.jose.errors import JoseError
@@ -40,6 +43,7 @@ from sealring.resource.errors import (
 )
 
 __all__ = [
+    "KEY_SETS_REFUSED",
     "HTTPRequest",
     "HTTPResponse",
     "JWKSSettings",
@@ -50,6 +54,15 @@ __all__ = [
     "freshness_lifetime",
     "metadata_urls",
 ]
+
+log = logging.getLogger("sealring.resource")
+
+# In the default registry: an application's /metrics shows it (the example API's does).
+KEY_SETS_REFUSED = Counter(
+    "sealring_resource_jwks_refused",
+    "JWK Sets fetched and refused (too many keys, too large, malformed), by error code",
+    ["code"],
+)
 
 _METADATA_SUFFIXES = ("oauth-authorization-server", "openid-configuration")
 _MAX_METADATA_SIZE = 64 * 1024
@@ -311,6 +324,10 @@ class KeySetCache:
         try:
             keys = KeySet.from_json(response.body, max_size=self.settings.max_size)
         except JoseError as exc:
+            # Not quiet (issue 12): the last good set stays in use, so without this line a
+            # refused set (say, more keys than the cap) shows only as 401s for new kids.
+            log.error("JWK Set from %s refused, keeping the last good one: %s", self.jwks_uri, exc)
+            KEY_SETS_REFUSED.labels(exc.code).inc()
             raise JWKSInvalid(f"the JWK Set is refused: {exc}") from exc
         etag = response.headers.get("etag")
         # A malformed tag (control or non-ASCII characters) is not revalidated: sent back, it

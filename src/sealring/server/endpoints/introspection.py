@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,7 +45,7 @@ async def introspection_endpoint(request: Request) -> Response:
         return json_response({"active": False})
     if not may_introspect(client, claims):
         return json_response({"active": False})
-    if await anyio.to_thread.run_sync(context.revocations.is_revoked, str(claims["jti"])):
+    if await context.database.call(context.revocations.is_revoked, str(claims["jti"])):
         return json_response({"active": False})
     body: dict[str, object] = {"active": True, "token_type": "Bearer"}
     body.update({name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims})

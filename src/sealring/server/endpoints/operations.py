@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from sealring.errors import SealringError
 from sealring.server.context import ServerContext
-from sealring.server.errors import OAuthError
+from sealring.server.errors import OAuthError, TemporarilyUnavailable
 from sealring.server.http.endpoint import context_of
 from sealring.server.http.responses import error_response, json_response
 from sealring.server.openapi import openapi_document
@@ -37,6 +37,9 @@ async def readyz(request: Request) -> Response:
     """Ready when the database answers and a signing key is active for the token algorithm.
 
     Rate-limited per caller address like the OAuth endpoints: each call queries the database.
+    Bounded like a token request (``database_timeout``), and it agrees with one: a database the
+    token endpoint answers 503 for is a 503 here.  A rate limiter whose Redis is down is reported
+    as ``degraded`` (still ready: it fails open) or, with ``rate_limit_fail_closed``, as 503.
     """
     context = context_of(request)
     try:
@@ -44,8 +47,8 @@ async def readyz(request: Request) -> Response:
     except OAuthError as exc:
         return error_response(exc)
     try:
-        await anyio.to_thread.run_sync(_ping, context)
-    except Exception:
+        await context.database.call(_ping, context)
+    except TemporarilyUnavailable:
         body = {"status": "unavailable", "reason": "database unreachable"}
         return json_response(body, status=503, headers=_NO_STORE)
     try:
@@ -57,6 +60,12 @@ async def readyz(request: Request) -> Response:
     except Exception:
         body = {"status": "unavailable", "reason": "no active signing key"}
         return json_response(body, status=503, headers=_NO_STORE)
+    limiter = context.rate_limiter
+    if limiter is not None and not await limiter.healthy():
+        if context.settings.rate_limit_fail_closed:
+            body = {"status": "unavailable", "reason": "rate limiter unreachable"}
+            return json_response(body, status=503, headers=_NO_STORE)
+        return json_response({"status": "ready", "degraded": ["redis"]}, headers=_NO_STORE)
     return json_response({"status": "ready"}, headers=_NO_STORE)
 
 

@@ -7,7 +7,6 @@ server that verifies locally does not see the revocation: docs/server.md, "Revoc
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,7 +39,7 @@ async def revocation_endpoint(request: Request) -> Response:
     if claims.get("client_id") != client.client_id:
         # §2.1: the token must have been issued to the client asking for its revocation.
         raise UnauthorizedClient("the token was not issued to this client")
-    await anyio.to_thread.run_sync(
+    await context.database.call(
         context.revocations.revoke,
         str(claims["jti"]),
         client.client_id,

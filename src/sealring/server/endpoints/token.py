@@ -35,14 +35,19 @@ async def token_endpoint(request: Request) -> Response:
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    client = await context.authenticator.authenticate(creds, endpoint=settings.token_endpoint)
-    request.scope["sealring.client_id"] = client.client_id
     grant = GRANTS.get(grant_type)
+    # The rate limit is taken once the client is authenticated but before its assertion's jti is
+    # recorded, so a request refused with 429 leaves the assertion usable for the retry.
+    limiter = context.rate_limiter
+    client = await context.authenticator.authenticate(
+        creds,
+        endpoint=settings.token_endpoint,
+        admit=limiter.check if limiter is not None and grant is not None else None,
+    )
+    request.scope["sealring.client_id"] = client.client_id
     if grant is None:
         # The value is not echoed: §5.2 limits error_description to printable ASCII.
         raise UnsupportedGrantType("grant_type must be one of " + ", ".join(GRANTS))
-    if context.rate_limiter is not None:
-        await context.rate_limiter.check(client.client_id)
     try:
         issued = grant.handler(
             GrantRequest(

@@ -15,9 +15,9 @@ import base64
 import binascii
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 import anyio.to_thread
@@ -33,7 +33,9 @@ from sealring.server.errors import InvalidClient, InvalidRequest
 __all__ = [
     "ASSERTION_ALGORITHMS",
     "JWT_BEARER",
+    "Admit",
     "AssertionJtis",
+    "Blocking",
     "ClientAuthenticator",
     "ClientKeySets",
     "ClientLookup",
@@ -172,6 +174,24 @@ class ClientKeySets(Protocol):
     async def aclose(self) -> None: ...
 
 
+T = TypeVar("T")
+
+
+class Blocking(Protocol):
+    """Runs a blocking store call off the event loop (the server's bounded database runner)."""
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any) -> T: ...
+
+
+async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+# Called with the client id once the client is authenticated and before anything is recorded
+# (the assertion's jti): a request it refuses (rate limit) leaves the assertion usable.
+Admit = Callable[[str], Awaitable[None]]
+
+
 class ClientAuthenticator:
     """Authenticate :class:`Credentials` against the registered client; return the client."""
 
@@ -187,7 +207,9 @@ class ClientAuthenticator:
         assertion_max_lifetime: float = 3600.0,
         token_endpoint_audience: bool = False,
         clock: Callable[[], float] = time.time,
+        run: Blocking = _in_thread,
     ) -> None:
+        self._run = run
         self._clients = clients
         self._hasher = hasher
         self._jtis = jtis
@@ -204,32 +226,40 @@ class ClientAuthenticator:
         hit, client = self._clients.cached(client_id)
         if hit:
             return client
-        return await anyio.to_thread.run_sync(self._clients.get, client_id)
+        return await self._run(self._clients.get, client_id)
 
     async def authenticate(
-        self, creds: Credentials, *, endpoint: str, allow_public: bool = False
+        self,
+        creds: Credentials,
+        *,
+        endpoint: str,
+        allow_public: bool = False,
+        admit: Admit | None = None,
     ) -> Client:
         if creds.method == "private_key_jwt":
-            return await self._assertion(creds, endpoint)
+            return await self._assertion(creds, endpoint, admit)
         client = await self._client(creds.client_id)
         if creds.method in SECRET_METHODS:
             assert creds.secret is not None
             ok = self._hasher.matches(creds.secret, client.secret_hash if client else None)
             if client is None or not ok or client.auth_method != creds.method:
                 raise InvalidClient()
-            return client
         # method "none": only a registered public client, only where public clients are allowed.
-        if client is None or not client.public or not allow_public:
+        elif client is None or not client.public or not allow_public:
             raise InvalidClient()
+        if admit is not None:
+            await admit(client.client_id)
         return client
 
-    async def _assertion(self, creds: Credentials, endpoint: str) -> Client:
+    async def _assertion(self, creds: Credentials, endpoint: str, admit: Admit | None) -> Client:
         """RFC 7523 §3, OIDC Core §9 and draft-ietf-oauth-rfc7523bis §4 checks on an assertion.
 
         ``aud`` must be a single string naming this server (an array is refused whatever it
         holds), and ``iat`` is required, not in the future and not older than the longest
         assertion lifetime allowed.  ``endpoint`` does not widen the audience: one assertion
         is good for one request at any of the three endpoints, and its ``jti`` is spent there.
+        ``admit`` (the rate limit) runs before the ``jti`` is spent, so a refused request does
+        not use up its assertion.
         """
         assert creds.assertion is not None
         try:
@@ -273,7 +303,9 @@ class ClientAuthenticator:
             raise InvalidClient("client assertion issued too long ago")
         if not isinstance(jti, str) or not jti or len(jti) > 255 or "\0" in jti:
             raise InvalidClient("malformed client assertion")
-        fresh = await anyio.to_thread.run_sync(
+        if admit is not None:
+            await admit(client.client_id)
+        fresh = await self._run(
             self._jtis.use, client.client_id, jti, float(exp) + ASSERTION_LEEWAY
         )
         if not fresh:
