@@ -28,6 +28,7 @@ from tests.helpers.services import PostgresCluster, RedisServer, postgres_cluste
 pytestmark = pytest.mark.slow
 
 # The bounds the tests assert (docs/reliability.md quotes them).
+METRICS_TOKEN = secrets.token_urlsafe(32)
 DATABASE_TIMEOUT = 1.0  # SEALRING_DATABASE_TIMEOUT in these tests (default 3 s)
 FAST_503 = DATABASE_TIMEOUT + 1.0  # a request during a database outage is answered within this
 RECOVERY = 2.0  # after the dependency is back, the first 200 comes within this
@@ -45,6 +46,7 @@ def _env(database_url: str, **extra: str) -> dict[str, str]:
         SEALRING_CLIENT_CACHE_TTL="0",
         SEALRING_DATABASE_TIMEOUT=str(DATABASE_TIMEOUT),
         SEALRING_LOG_LEVEL="warning",
+        SEALRING_METRICS_TOKEN=METRICS_TOKEN,
     )
     env.update(extra)
     return env
@@ -187,7 +189,11 @@ def test_database_hung_answers_503_within_the_bound_and_recovers(
 
 
 def _metric(replica: Replica, name: str) -> float:
-    text = httpx.get(replica.url + "/metrics", timeout=5).text
+    response = httpx.get(
+        replica.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+    )
+    assert response.status_code == 200, response.status_code
+    text = response.text
     values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
     return sum(values)
 
