@@ -20,6 +20,7 @@ import typer
 
 from sealring.cli._common import Command, JsonOpt, describe_database_error, fail, print_table
 from sealring.errors import SealringError
+from sealring.keys.config import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:
     from sealring.keys import KeyManager
@@ -38,7 +39,7 @@ DatabaseOption = Annotated[
     typer.Option(
         "--database",
         metavar="URL",
-        help="SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else sqlite:///./sealring.db).",
+        help=f"SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else {DEFAULT_DATABASE_URL}).",
         show_default=False,
     ),
 ]

@@ -16,6 +16,7 @@ import typer
 
 from sealring.cli._common import Command, describe_database_error, ensure_port_free, fail
 from sealring.errors import SealringError
+from sealring.keys.config import DEFAULT_DATABASE_URL
 from sealring.keys.kek import DEV_KEK_WARNED_ENV
 
 __all__ = ["register", "serve"]
@@ -39,7 +40,7 @@ def serve(
     database: Annotated[
         str | None,
         typer.Option(
-            metavar="URL", help="SQLAlchemy database URL (default sqlite:///./sealring.db)."
+            metavar="URL", help=f"SQLAlchemy database URL (default {DEFAULT_DATABASE_URL})."
         ),
     ] = None,
     workers: Annotated[

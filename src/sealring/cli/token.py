@@ -7,7 +7,6 @@ an option: a secret on a command line is visible to every user of the machine in
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from sealring.cli._common import Command, fail
+from sealring.urls import is_loopback_host
 
 __all__ = ["register", "token"]
 
@@ -34,18 +34,9 @@ def _check_issuer(issuer: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return issuer.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return issuer.rstrip("/")
     _fail(f"--issuer {issuer!r} must be an https URL (plain http only on loopback)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _metadata_url(issuer: str) -> str:

@@ -19,7 +19,6 @@ What the policy enforces, and why (see ``docs/resource-server.md``):
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import re
@@ -41,6 +40,7 @@ from sealring.resource.errors import (
     JWKSRedirectRefused,
     KeySetUnavailable,
 )
+from sealring.urls import is_loopback_host
 
 __all__ = [
     "KEY_SETS_REFUSED",
@@ -103,21 +103,12 @@ class JWKSSettings:
             )
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, what: str) -> str:
     """Refuse anything but ``https://`` (``http://`` only for loopback hosts)."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{what} must be an absolute https URL, not {url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValueError(
             f"{what} must use https (plain http is allowed for loopback only): {url!r}"
         )
