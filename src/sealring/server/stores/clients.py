@@ -62,19 +62,10 @@ class ClientRepository:
         created = client.created_at or now
         row = ClientRow(
             client_id=client.client_id,
-            name=client.name,
             secret_hash=secret_hash,
-            auth_method=client.auth_method,
-            grant_types=" ".join(client.grant_types),
-            scope=" ".join(client.scopes),
-            audiences=" ".join(client.audiences),
-            redirect_uris=" ".join(client.redirect_uris),
-            jwks=client.jwks,
-            jwks_uri=client.jwks_uri,
-            public=client.public,
-            introspect=client.introspect,
             created_at=created,
             updated_at=now,
+            **_registered(client),
         )
         with Session(self._engine) as session, session.begin():
             session.add(row)
@@ -103,17 +94,9 @@ class ClientRepository:
                 update(ClientRow)
                 .where(ClientRow.client_id == client.client_id)
                 .values(
-                    name=client.name,
                     secret_hash=client.secret_hash,
-                    auth_method=client.auth_method,
-                    grant_types=" ".join(client.grant_types),
-                    scope=" ".join(client.scopes),
-                    audiences=" ".join(client.audiences),
-                    redirect_uris=" ".join(client.redirect_uris),
-                    jwks=client.jwks,
-                    jwks_uri=client.jwks_uri,
-                    public=client.public,
                     updated_at=self._clock(),
+                    **_registered(client),
                 )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -174,3 +157,19 @@ class ClientCache:
             else:
                 self._entries.pop(client_id, None)
                 self._misses.pop(client_id, None)
+
+
+def _registered(client: Client) -> dict[str, object]:
+    """The columns of a client's registered metadata, as stored."""
+    return {
+        "name": client.name,
+        "auth_method": client.auth_method,
+        "grant_types": " ".join(client.grant_types),
+        "scope": " ".join(client.scopes),
+        "audiences": " ".join(client.audiences),
+        "redirect_uris": " ".join(client.redirect_uris),
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "public": client.public,
+        "introspect": client.introspect,
+    }
