@@ -34,6 +34,7 @@ LOGIN_TABLES = {
     "oauth_authorization_codes",
     "oauth_refresh_tokens",
     "oauth_consents",
+    "oauth_login_throttle",
 }
 NOW = 1_800_000_000.0
 HASHER = HandleHasher(b"s" * 32)
