@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from sealring.db import make_engine, upgrade
 from sealring.server.accounts import (
     AccountRecord,
     AuthenticationFailed,
@@ -43,30 +42,24 @@ FAST = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    try:
-        upgrade(engine)
-        with Session(engine) as session, session.begin():
-            for client_id in ("client-1", "client-2"):
-                session.add(
-                    ClientRow(
-                        client_id=client_id,
-                        name="App",
-                        auth_method="none",
-                        grant_types="authorization_code refresh_token",
-                        scope="openid offline_access",
-                        audiences="",
-                        redirect_uris="https://app.example.com/cb",
-                        public=True,
-                        created_at=NOW,
-                        updated_at=NOW,
-                    )
+@pytest.fixture(autouse=True)
+def _clients(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        for client_id in ("client-1", "client-2"):
+            session.add(
+                ClientRow(
+                    client_id=client_id,
+                    name="App",
+                    auth_method="none",
+                    grant_types="authorization_code refresh_token",
+                    scope="openid offline_access",
+                    audiences="",
+                    redirect_uris="https://app.example.com/cb",
+                    public=True,
+                    created_at=NOW,
+                    updated_at=NOW,
                 )
-        yield engine
-    finally:
-        engine.dispose()
+            )
 
 
 @pytest.fixture
