@@ -171,8 +171,19 @@ class DatabaseAccountStore:
             )
             return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
-    def password_changed_at(self, subject: str) -> float | None:
+    def describe(self, subject: str) -> dict[str, object] | None:
+        """What ``users show`` prints: the record without the hash, and whether one is set."""
         with Session(self._engine) as session:
-            return session.scalar(
-                select(AccountRow.password_changed_at).where(AccountRow.subject == subject)
-            )
+            row = session.get(AccountRow, subject)
+            if row is None:
+                return None
+            return {
+                "sub": row.subject,
+                "username": row.username,
+                "claims": json.loads(row.claims or "{}"),
+                "disabled": row.disabled,
+                "password_set": row.password_hash is not None,
+                "password_changed_at": row.password_changed_at,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+            }
