@@ -152,7 +152,7 @@ def test_downgrade_removes_only_the_throttle_table(engine: Engine) -> None:
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0003_login")
+        command.downgrade(config, "0005_key_published_at")
     names = set(inspect(engine).get_table_names())
     assert "oauth_login_throttle" not in names
     assert "oauth_accounts" in names

@@ -218,7 +218,7 @@ Index("ix_oauth_consents_client", ConsentRow.client_id)
 
 
 class LoginThrottleRow(Base):
-    """Failed sign-ins per username and per client IP (migration ``0004_login_throttle``), in
+    """Failed sign-ins per username and per client IP (migration ``0006_login_throttle``), in
     the database so every replica sees the same count.  ``key_hash`` is a keyed hash of the
     username or address, so the table does not collect what people typed as a username."""
 

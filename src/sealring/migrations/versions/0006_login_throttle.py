@@ -2,8 +2,8 @@
 
 The table of ``sealring.server.stores.login_tables.LoginThrottleRow``.
 
-Revision ID: 0004_login_throttle
-Revises: 0003_login
+Revision ID: 0006_login_throttle
+Revises: 0005_key_published_at
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_login_throttle"
-down_revision: str | None = "0003_login"
+revision: str = "0006_login_throttle"
+down_revision: str | None = "0005_key_published_at"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
