@@ -25,7 +25,12 @@ from sealring.server.stores.authorization_codes import (
 from sealring.server.stores.browser_sessions import BrowserSessionStore
 from sealring.server.stores.consents import ConsentStore
 from sealring.server.stores.interactions import InteractionStore
-from sealring.server.stores.login_tables import AccountRow, BrowserSessionRow, GrantRow
+from sealring.server.stores.login_tables import (
+    AccountRow,
+    BrowserSessionRow,
+    GrantRow,
+    RefreshTokenRow,
+)
 from sealring.server.stores.refresh_tokens import (
     RefreshPolicy,
     RefreshTokenInvalid,
@@ -389,6 +394,36 @@ def test_grace_window_returns_the_same_successor_once(engine: Engine, subject: s
     assert refresh.family_size(grant_id) == 2  # not forked
     with pytest.raises(RefreshTokenReused):  # only once
         rotate(refresh, first, NOW + 6)
+
+
+def test_prune_closes_grace_windows_and_drops_expired_families(
+    engine: Engine, subject: str
+) -> None:
+    policy = RefreshPolicy(absolute_lifetime=1000, grace_window=10)
+    refresh, grant_id, first = start_family(engine, subject, policy)
+    second = rotate(refresh, first, NOW + 1)
+    assert refresh.prune(NOW + 5) == 0
+    assert rotate(refresh, first, NOW + 6).retried  # the window is still open
+    refresh, grant_id, first = start_family(engine, subject, policy)
+    rotate(refresh, first, NOW + 1)
+
+    def sealed() -> int:
+        with Session(engine) as session:
+            return len(
+                session.scalars(
+                    select(RefreshTokenRow.token_hash).where(
+                        RefreshTokenRow.successor_sealed.is_not(None)
+                    )
+                ).all()
+            )
+
+    assert sealed() == 1  # the second family's; the first one's retry took its own
+    assert refresh.prune(NOW + 11.5) == 0
+    assert sealed() == 0  # no successor stays recoverable after its window
+    assert refresh.family_size(grant_id) == 2
+    assert refresh.prune(NOW + 1001) == 2
+    assert refresh.family_size(grant_id) == 0
+    assert refresh.find(second.refresh_token) is None
 
 
 def test_grace_window_closes(engine: Engine, subject: str) -> None:

@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sealring.errors import SealringError
@@ -339,6 +339,24 @@ class RefreshTokenStore:
         with Session(self._engine) as session:
             row = session.get(GrantRow, grant_id)
             return row is not None and row.revoked_at is None and now < row.expires_at
+
+    def prune(self, now: float) -> int:
+        """Close grace windows (drop sealed successors) and delete families past their absolute
+        lifetime with their tokens; returns the number of families deleted.
+
+        Consumed tokens of a live family are kept: they are how a later reuse is recognised.
+        """
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                update(RefreshTokenRow)
+                .where(
+                    RefreshTokenRow.successor_sealed.is_not(None),
+                    RefreshTokenRow.consumed_at < now - self.policy.grace_window,
+                )
+                .values(successor_sealed=None)
+            )
+            result = conn.execute(delete(GrantRow).where(GrantRow.expires_at < now))
+            return int(result.rowcount)
 
     def family_size(self, grant_id: str) -> int:
         with Session(self._engine) as session:
