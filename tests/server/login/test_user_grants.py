@@ -128,7 +128,7 @@ def test_replay_with_the_right_parameters_names_the_grant_to_revoke() -> None:
     with pytest.raises(CodeReplayed) as exc:
         redeem(used, now=NOW + 3600)  # even after the code expired
     assert exc.value.grant_id == "g-1"
-    assert exc.value.code == "invalid_grant"
+    assert exc.value.error == "invalid_grant"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sealring.server.clients import Client
-from sealring.server.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from sealring.server.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    OAuthError,
+    UnauthorizedClient,
+)
 from sealring.server.grants.user_tokens import Login
 from sealring.server.protocol.pkce import verify_code_verifier
 
@@ -42,8 +47,14 @@ class IssuedCode:
     grant_id: str | None = None
 
 
-class CodeReplayed(InvalidGrant):
-    """A used code came back with the right parameters: revoke ``grant_id`` (if any)."""
+class CodeReplayed(OAuthError):
+    """A used code came back with the right parameters: revoke ``grant_id`` (if any).
+
+    On the wire it is ``invalid_grant`` like any other refused code (RFC 6749 §5.2).
+    """
+
+    code = "code_replayed"
+    error = "invalid_grant"
 
     def __init__(self, grant_id: str | None) -> None:
         super().__init__("the authorization code was already used")
