@@ -80,7 +80,7 @@ def test_now_means_one_thing() -> None:
 def test_every_listing_has_json() -> None:
     listings = [p for p, c in _commands() if p and p[-1] in ("list", "rotate", "revoke")]
     assert {" ".join(p) for p in listings} == {
-        "clients list", "keys list", "keys rotate", "keys revoke",
+        "clients list", "keys list", "keys rotate", "keys revoke", "users list",
     }  # fmt: skip
     for path, command in _commands():
         if path in listings:

@@ -80,7 +80,7 @@ def test_rules_and_tokens_know_no_framework_database_or_http_client(package: str
         ("protocol", {"protocol", "clients", "errors"}),
         ("tokens", {"tokens"}),
         ("grants", {"grants", "protocol", "tokens", "clients", "errors"}),
-        ("stores", {"stores", "clients", "errors"}),
+        ("stores", {"stores", "clients", "accounts", "tokens", "errors"}),
         ("http", {"http", "context", "errors", "logging", "metrics", "routes"}),
     ],
 )

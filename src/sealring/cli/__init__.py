@@ -1,7 +1,7 @@
 """The ``sealring`` command.
 
 Each area registers its own commands from its own module so that the command tree reads like the
-package: ``verify``/``decode``/``jwk`` (JOSE), ``keys`` (signing keys), ``serve``/``clients``/
+package: ``verify``/``decode``/``jwk`` (JOSE), ``keys`` (signing keys), ``serve``/``clients``/``users``/
 ``token`` (authorization server), ``example-api`` (resource-server toolkit) and ``demo`` (all of
 them together, docs/concepts.md).
 
@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from sealring.cli import clients, demo, example_api, jose_commands, keys, serve, token
+from sealring.cli import clients, demo, example_api, jose_commands, keys, serve, token, users
 
 __all__ = ["app", "main"]
 
@@ -59,7 +59,7 @@ def _root(
     """Sealring: JWT authorization server and resource-server toolkit."""
 
 
-for _module in (jose_commands, keys, serve, clients, token, example_api, demo):
+for _module in (jose_commands, keys, serve, clients, users, token, example_api, demo):
     _module.register(app)
 
 

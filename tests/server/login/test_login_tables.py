@@ -13,7 +13,7 @@ from sqlalchemy import Engine, MetaData, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sealring.db import Base, alembic_config, make_engine, upgrade
+from sealring.db import Base, alembic_config, upgrade
 from sealring.server.stores.login_tables import (
     AccountRow,
     AuthorizationCodeRow,
@@ -34,19 +34,10 @@ LOGIN_TABLES = {
     "oauth_authorization_codes",
     "oauth_refresh_tokens",
     "oauth_consents",
+    "oauth_login_throttle",
 }
 NOW = 1_800_000_000.0
 HASHER = HandleHasher(b"s" * 32)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @contextmanager

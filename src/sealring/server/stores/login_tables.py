@@ -37,6 +37,7 @@ __all__ = [
     "ConsentRow",
     "GrantRow",
     "InteractionRow",
+    "LoginThrottleRow",
     "RefreshTokenRow",
 ]
 
@@ -214,3 +215,16 @@ class ConsentRow(Base):
 
 
 Index("ix_oauth_consents_client", ConsentRow.client_id)
+
+
+class LoginThrottleRow(Base):
+    """Failed sign-ins per username and per client IP (migration ``0006_login_throttle``), in
+    the database so every replica sees the same count.  ``key_hash`` is a keyed hash of the
+    username or address, so the table does not collect what people typed as a username."""
+
+    __tablename__ = "oauth_login_throttle"
+
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[float] = mapped_column(Float, index=True)
+    blocked_until: Mapped[float] = mapped_column(Float)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,8 +56,13 @@ def issue_access_token(
     lifetime: int,
     signer: Signer,
     now: float,
+    extra_claims: Mapping[str, object] | None = None,
 ) -> IssuedToken:
-    """RFC 9068 §2.2: sign ``iss sub aud exp iat jti client_id [scope]`` with header ``typ: at+jwt``."""
+    """RFC 9068 §2.2: sign ``iss sub aud exp iat jti client_id [scope]`` with header ``typ: at+jwt``.
+
+    ``extra_claims`` adds claims about the user's login (RFC 9068 §2.2.1 ``auth_time``, and
+    ``sid``); it can never replace one of the claims above.
+    """
     iat = int(now)
     claims: dict[str, object] = {
         "iss": issuer,
@@ -71,6 +76,10 @@ def issue_access_token(
     scope_text = " ".join(scopes)
     if scope_text:
         claims["scope"] = scope_text
+    for name, value in (extra_claims or {}).items():
+        if name in claims or name == "scope":
+            raise ValueError(f"extra claim {name!r} would replace a core claim")
+        claims[name] = value
     token = encode_jwt(claims, signer, typ=ACCESS_TOKEN_TYPE)
     return IssuedToken(token, lifetime, scope_text)
 

@@ -35,6 +35,8 @@ class HandleKind(enum.Enum):
     REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a label, not a secret
     SESSION = "session"
     INTERACTION = "interaction"
+    # Not a handle: the username or client IP a login-throttle row counts failures for.
+    LOGIN_THROTTLE = "login_throttle"
 
 
 def new_handle() -> str:

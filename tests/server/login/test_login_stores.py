@@ -1,0 +1,529 @@
+"""The login stores over the 0003_login tables, on SQLite and PostgreSQL (never mocked)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from sealring.server.accounts import (
+    AccountRecord,
+    AuthenticationFailed,
+    PasswordCheck,
+    PasswordPolicy,
+)
+from sealring.server.stores.accounts import AccountError, DatabaseAccountStore
+from sealring.server.stores.authorization_codes import (
+    AuthorizationCodeStore,
+    CodeAlreadyRedeemed,
+    CodeGrant,
+)
+from sealring.server.stores.browser_sessions import BrowserSessionStore
+from sealring.server.stores.consents import ConsentStore
+from sealring.server.stores.interactions import InteractionStore
+from sealring.server.stores.login_tables import (
+    AccountRow,
+    BrowserSessionRow,
+    GrantRow,
+    RefreshTokenRow,
+)
+from sealring.server.stores.refresh_tokens import (
+    RefreshPolicy,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    RefreshTokenStore,
+)
+from sealring.server.stores.tables import ClientRow
+from sealring.server.tokens.handles import HandleHasher
+
+NOW = 1_800_000_000.0
+SECRET = b"k" * 32
+HASHER = HandleHasher(SECRET)
+FAST = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+@pytest.fixture(autouse=True)
+def _clients(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        for client_id in ("client-1", "client-2"):
+            session.add(
+                ClientRow(
+                    client_id=client_id,
+                    name="App",
+                    auth_method="none",
+                    grant_types="authorization_code refresh_token",
+                    scope="openid offline_access",
+                    audiences="",
+                    redirect_uris="https://app.example.com/cb",
+                    public=True,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+
+
+@pytest.fixture
+def accounts(engine: Engine) -> DatabaseAccountStore:
+    return DatabaseAccountStore(engine, PasswordPolicy(**FAST), clock=lambda: NOW)
+
+
+@pytest.fixture
+def subject(accounts: DatabaseAccountStore) -> str:
+    return accounts.create("alice", "correct horse").subject
+
+
+def code_grant(subject: str, client_id: str = "client-1", **kw: Any) -> CodeGrant:
+    values: dict[str, Any] = {
+        "client_id": client_id,
+        "subject": subject,
+        "session_id": None,
+        "redirect_uri": "https://app.example.com/cb",
+        "redirect_uri_in_request": True,
+        "scope": ("openid", "offline_access"),
+        "code_challenge": CHALLENGE,
+        "auth_time": NOW - 5,
+        "nonce": "n-1",
+        "amr": ("pwd",),
+    }
+    values.update(kw)
+    return CodeGrant(**values)
+
+
+def count(engine: Engine, model: Any) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def run_concurrently(n: int, call: Callable[[], object]) -> list[object]:
+    """Run ``call`` in ``n`` threads released together; return results or raised errors."""
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            outcome: object = call()
+        except Exception as exc:  # collected and asserted on by the caller
+            outcome = exc
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == n
+    return results
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+def test_account_create_find_and_sign_in(accounts: DatabaseAccountStore) -> None:
+    alice = accounts.create("Alice", "correct horse", claims={"email": "a@example.com"})
+    assert alice.username == "alice"
+    assert accounts.find(alice.subject) == alice
+    assert accounts.by_username("ALICE ") == alice
+    assert accounts.authenticate("alice", "correct horse") == alice
+    assert accounts.authenticate("\uff21lice", "correct horse") == alice  # full-width A
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("alice", "wrong horse")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("bob", "correct horse")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("", "correct horse")
+
+
+def test_account_usernames_are_unique_after_normalisation(accounts: DatabaseAccountStore) -> None:
+    accounts.create("alice", "correct horse")
+    with pytest.raises(AccountError, match="taken"):
+        accounts.create("ALICE", "another password")
+    with pytest.raises(AccountError):
+        accounts.create("   ", "correct horse")
+    with pytest.raises(AccountError):
+        accounts.create("al ice", "correct horse")
+    with pytest.raises(AccountError, match="8 to 1024"):
+        accounts.create("bob", "short")
+    with pytest.raises(AccountError, match="unsupported claims"):
+        accounts.create("carol", "correct horse", claims={"sub": "admin"})
+    assert [a.username for a in accounts.list()] == ["alice"]
+
+
+def test_disabled_account_cannot_sign_in(engine: Engine, accounts: DatabaseAccountStore) -> None:
+    alice = accounts.create("alice", "correct horse")
+    with Session(engine) as session, session.begin():
+        session.get_one(AccountRow, alice.subject).disabled = True
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("alice", "correct horse")
+
+
+class CountingPolicy(PasswordPolicy):
+    """A real policy that also records what it was asked to check."""
+
+    def __init__(self) -> None:
+        super().__init__(**FAST)
+        self.checked: list[AccountRecord | None] = []
+
+    def check(self, record: AccountRecord | None, password: str) -> PasswordCheck:
+        self.checked.append(record)
+        return super().check(record, password)
+
+
+def test_unknown_user_still_goes_through_the_hash(engine: Engine) -> None:
+    policy = CountingPolicy()
+    store = DatabaseAccountStore(engine, policy, clock=lambda: NOW)
+    with pytest.raises(AuthenticationFailed):
+        store.authenticate("nobody", "correct horse")
+    with pytest.raises(AuthenticationFailed):
+        store.authenticate("x" * 300, "correct horse")  # longer than any username
+    assert policy.checked == [None, None]
+
+
+def test_rehash_on_sign_in_when_parameters_changed(engine: Engine) -> None:
+    old = DatabaseAccountStore(engine, PasswordPolicy(**FAST), clock=lambda: NOW)
+    alice = old.create("alice", "correct horse")
+
+    def stored() -> str | None:
+        with Session(engine) as session:
+            return session.get_one(AccountRow, alice.subject).password_hash
+
+    before = stored()
+    assert before is not None
+    assert "t=1" in before
+    with pytest.raises(AuthenticationFailed):  # a failed sign-in rehashes nothing
+        DatabaseAccountStore(
+            engine, PasswordPolicy(time_cost=2, memory_cost=16, parallelism=1)
+        ).authenticate("alice", "wrong horse")
+    assert stored() == before
+    stronger = DatabaseAccountStore(
+        engine, PasswordPolicy(time_cost=2, memory_cost=16, parallelism=1)
+    )
+    assert stronger.authenticate("alice", "correct horse") == alice
+    after = stored()
+    assert after is not None
+    assert "t=2" in after
+    assert "m=16" in after
+    assert stronger.authenticate("alice", "correct horse") == alice
+    assert stored() == after  # no rehash when the parameters match
+
+
+def test_set_password_and_delete_cascades(
+    engine: Engine, accounts: DatabaseAccountStore, subject: str
+) -> None:
+    assert accounts.set_password(subject, "new password!")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("alice", "correct horse")
+    accounts.authenticate("alice", "new password!")
+    assert not accounts.set_password("no-such-subject", "new password!")
+    BrowserSessionStore(engine, HASHER).create(subject, now=NOW)
+    assert accounts.delete(subject)
+    assert not accounts.delete(subject)
+    assert accounts.find(subject) is None
+    assert count(engine, BrowserSessionRow) == 0
+
+
+# -- authorization codes ----------------------------------------------------------------------
+
+
+def test_code_is_found_by_its_value_only(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    code = codes.issue(code_grant(subject), now=NOW)
+    found = codes.find(code)
+    assert found is not None
+    assert found.grant == code_grant(subject)
+    assert found.expires_at == NOW + 60
+    assert found.consumed_at is None
+    assert codes.find(code[:-1] + ("A" if code[-1] != "A" else "B")) is None
+    assert codes.find("not a code") is None
+    # The same value is not a refresh token: the kind is inside the hash.
+    refresh = RefreshTokenStore(engine, HASHER, SECRET)
+    assert refresh.find(code) is None
+    with pytest.raises(ValueError):
+        codes.issue(code_grant(subject), now=NOW, lifetime=61)
+
+
+def test_code_redeems_once_and_replay_names_the_grant(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    refresh = RefreshTokenStore(engine, HASHER, SECRET)
+    code = codes.issue(code_grant(subject), now=NOW)
+    stored = codes.find(code)
+    assert stored is not None
+    redeemed = codes.redeem(stored, now=NOW + 1, grant_lifetime=3600, refresh_tokens=refresh)
+    assert redeemed.refresh_token is not None
+    with pytest.raises(CodeAlreadyRedeemed) as replay:
+        codes.redeem(stored, now=NOW + 2, grant_lifetime=3600, refresh_tokens=refresh)
+    assert replay.value.grant_id == redeemed.grant_id
+    again = codes.find(code)
+    assert again is not None
+    assert again.consumed_at == NOW + 1
+    assert again.grant_id == redeemed.grant_id
+    assert count(engine, GrantRow) == 1  # the failed redemption left no grant behind
+    # The caller revokes on a proven replay; the first token of the family stops working.
+    assert refresh.revoke_grant(redeemed.grant_id, now=NOW + 2, reason="code_replay")
+    first = refresh.find(redeemed.refresh_token)
+    assert first is not None
+    assert not first.grant.active(NOW + 3)
+    with pytest.raises(RefreshTokenInvalid):
+        refresh.rotate(first, now=NOW + 3, scope=first.scope)
+
+
+def test_expired_code_cannot_be_redeemed(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    stored = codes.find(codes.issue(code_grant(subject), now=NOW, lifetime=30))
+    assert stored is not None
+    with pytest.raises(CodeAlreadyRedeemed) as exc:
+        codes.redeem(stored, now=NOW + 30, grant_lifetime=3600)
+    assert exc.value.grant_id is None
+    assert count(engine, GrantRow) == 0
+
+
+def test_concurrent_redemptions_of_one_code_yield_one_grant(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    stored = codes.find(codes.issue(code_grant(subject), now=NOW))
+    assert stored is not None
+    results = run_concurrently(8, lambda: codes.redeem(stored, now=NOW + 1, grant_lifetime=3600))
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, CodeAlreadyRedeemed)]
+    assert len(winners) == 1
+    assert len(losers) == 7
+    assert {loser.grant_id for loser in losers} == {winners[0].grant_id}  # type: ignore[attr-defined]
+    assert count(engine, GrantRow) == 1
+
+
+def test_code_prune_keeps_consumed_codes_for_replay_detection(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    unused = codes.issue(code_grant(subject), now=NOW)
+    used = codes.issue(code_grant(subject), now=NOW)
+    stored = codes.find(used)
+    assert stored is not None
+    codes.redeem(stored, now=NOW + 1, grant_lifetime=3600)
+    assert codes.prune(NOW + 61) == 1
+    assert codes.find(unused) is None
+    assert codes.find(used) is not None
+    assert codes.prune(NOW + 61 + 24 * 3600) == 1
+    assert codes.find(used) is None
+
+
+# -- refresh tokens ---------------------------------------------------------------------------
+
+
+def start_family(
+    engine: Engine, subject: str, policy: RefreshPolicy | None = None, client: str = "client-1"
+) -> tuple[RefreshTokenStore, str, str]:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    refresh = RefreshTokenStore(engine, HASHER, SECRET, policy)
+    stored = codes.find(codes.issue(code_grant(subject, client), now=NOW))
+    assert stored is not None
+    redeemed = codes.redeem(
+        stored,
+        now=NOW,
+        grant_lifetime=refresh.policy.absolute_lifetime,
+        refresh_tokens=refresh,
+    )
+    assert redeemed.refresh_token is not None
+    return refresh, redeemed.grant_id, redeemed.refresh_token
+
+
+def rotate(refresh: RefreshTokenStore, token: str, at: float, scope: tuple[str, ...] = ()) -> Any:
+    stored = refresh.find(token)
+    assert stored is not None
+    return refresh.rotate(stored, now=at, scope=scope or stored.scope)
+
+
+def test_rotation_issues_a_successor_and_reuse_revokes_that_family_only(
+    engine: Engine, subject: str
+) -> None:
+    refresh, grant_id, first = start_family(engine, subject)
+    _, other_grant, other = start_family(engine, subject, client="client-2")
+    second = rotate(refresh, first, NOW + 10, ("openid",))
+    assert second.generation == 1
+    assert second.scope == ("openid",)
+    assert second.refresh_token != first
+    third = rotate(refresh, second.refresh_token, NOW + 20)
+    assert third.scope == ("openid",)  # the narrowed scope sticks
+    with pytest.raises(RefreshTokenReused) as reused:
+        rotate(refresh, first, NOW + 30)
+    assert reused.value.grant_id == grant_id
+    grant = refresh.grant(grant_id)
+    assert grant is not None
+    assert grant.revoked_reason == "refresh_reuse"
+    with pytest.raises(RefreshTokenInvalid):  # the live token of that family is dead too
+        rotate(refresh, third.refresh_token, NOW + 31)
+    assert refresh.grant_active(other_grant, now=NOW + 31)
+    assert rotate(refresh, other, NOW + 32).generation == 1
+
+
+def test_refresh_idle_and_absolute_lifetimes(engine: Engine, subject: str) -> None:
+    policy = RefreshPolicy(idle_lifetime=100, absolute_lifetime=250)
+    refresh, grant_id, first = start_family(engine, subject, policy)
+    with pytest.raises(RefreshTokenInvalid):  # idle: unused for 100 s
+        rotate(refresh, first, NOW + 100)
+    assert refresh.grant_active(grant_id, now=NOW + 100)  # expiry is not reuse
+    refresh, _, first = start_family(engine, subject, policy)
+    second = rotate(refresh, first, NOW + 90)
+    third = rotate(refresh, second.refresh_token, NOW + 180)
+    stored = refresh.find(third.refresh_token)
+    assert stored is not None
+    assert stored.expires_at == NOW + 250
+    with pytest.raises(RefreshTokenInvalid):
+        rotate(refresh, third.refresh_token, NOW + 250)
+
+
+def test_grace_window_off_by_default(engine: Engine, subject: str) -> None:
+    refresh, _, first = start_family(engine, subject)
+    assert refresh.policy.grace_window == 0
+    rotate(refresh, first, NOW + 1)
+    with pytest.raises(RefreshTokenReused):
+        rotate(refresh, first, NOW + 1.5)
+
+
+def test_grace_window_returns_the_same_successor_once(engine: Engine, subject: str) -> None:
+    refresh, grant_id, first = start_family(engine, subject, RefreshPolicy(grace_window=10))
+    second = rotate(refresh, first, NOW + 1)
+    retry = rotate(refresh, first, NOW + 5)
+    assert retry.retried
+    assert retry.refresh_token == second.refresh_token
+    assert retry.generation == second.generation
+    assert refresh.family_size(grant_id) == 2  # not forked
+    with pytest.raises(RefreshTokenReused):  # only once
+        rotate(refresh, first, NOW + 6)
+
+
+def test_prune_closes_grace_windows_and_drops_expired_families(
+    engine: Engine, subject: str
+) -> None:
+    policy = RefreshPolicy(absolute_lifetime=1000, grace_window=10)
+    refresh, grant_id, first = start_family(engine, subject, policy)
+    second = rotate(refresh, first, NOW + 1)
+    assert refresh.prune(NOW + 5) == 0
+    assert rotate(refresh, first, NOW + 6).retried  # the window is still open
+    refresh, grant_id, first = start_family(engine, subject, policy)
+    rotate(refresh, first, NOW + 1)
+
+    def sealed() -> int:
+        with Session(engine) as session:
+            return len(
+                session.scalars(
+                    select(RefreshTokenRow.token_hash).where(
+                        RefreshTokenRow.successor_sealed.is_not(None)
+                    )
+                ).all()
+            )
+
+    assert sealed() == 1  # the second family's; the first one's retry took its own
+    assert refresh.prune(NOW + 11.5) == 0
+    assert sealed() == 0  # no successor stays recoverable after its window
+    assert refresh.family_size(grant_id) == 2
+    assert refresh.prune(NOW + 1001) == 2
+    assert refresh.family_size(grant_id) == 0
+    assert refresh.find(second.refresh_token) is None
+
+
+def test_grace_window_closes(engine: Engine, subject: str) -> None:
+    refresh, _, first = start_family(engine, subject, RefreshPolicy(grace_window=10))
+    rotate(refresh, first, NOW + 1)
+    with pytest.raises(RefreshTokenReused):
+        rotate(refresh, first, NOW + 11.5)
+
+
+def test_grace_window_ends_once_the_successor_is_used(engine: Engine, subject: str) -> None:
+    refresh, _, first = start_family(engine, subject, RefreshPolicy(grace_window=10))
+    second = rotate(refresh, first, NOW + 1)
+    rotate(refresh, second.refresh_token, NOW + 2)
+    with pytest.raises(RefreshTokenReused):
+        rotate(refresh, first, NOW + 3)
+
+
+def test_concurrent_uses_of_one_refresh_token(engine: Engine, subject: str) -> None:
+    """The documented outcome without a grace window: one rotation wins; the first loser finds a
+    consumed token and revokes the family, so the rest find it revoked.  Every loser is
+    ``invalid_grant`` on the wire, and the family ends up revoked."""
+    refresh, grant_id, first = start_family(engine, subject)
+    stored = refresh.find(first)
+    assert stored is not None
+    results = run_concurrently(10, lambda: refresh.rotate(stored, now=NOW + 1, scope=stored.scope))
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 1
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(losers) == 9
+    assert all(isinstance(r, (RefreshTokenReused, RefreshTokenInvalid)) for r in losers)
+    assert any(isinstance(r, RefreshTokenReused) for r in losers)
+    assert refresh.family_size(grant_id) == 2
+    assert not refresh.grant_active(grant_id, now=NOW + 2)
+
+
+# -- browser sessions, interactions, consents -------------------------------------------------
+
+
+def test_browser_session_lifetimes_and_logout(engine: Engine, subject: str) -> None:
+    sessions = BrowserSessionStore(engine, HASHER, idle_lifetime=100, absolute_lifetime=250)
+    cookie, created = sessions.create(subject, now=NOW)
+    assert created.auth_time == NOW
+    assert created.amr == ("pwd",)
+    assert sessions.resume(cookie, now=NOW + 99) == created
+    assert sessions.resume(cookie, now=NOW + 198) == created  # use keeps it alive
+    assert sessions.resume(cookie, now=NOW + 249) == created
+    assert sessions.resume(cookie, now=NOW + 250) is None  # absolute lifetime
+    cookie, created = sessions.create(subject, now=NOW)
+    assert sessions.resume(cookie, now=NOW + 100) is None  # idle
+    cookie, created = sessions.create(subject, now=NOW)
+    assert sessions.resume(cookie + "x", now=NOW) is None
+    assert sessions.end(created.session_id, now=NOW + 1)
+    assert not sessions.end(created.session_id, now=NOW + 2)
+    assert sessions.resume(cookie, now=NOW + 2) is None
+    assert sessions.prune(NOW + 300) == 3
+
+
+def test_interaction_finish_and_consume_once(engine: Engine) -> None:
+    interactions = InteractionStore(engine, HASHER, lifetime=600)
+    uid = interactions.create(
+        "client-1", {"scope": ["openid"], "state": "s"}, prompt="login", now=NOW
+    )
+    found = interactions.get(uid, now=NOW + 1)
+    assert found is not None
+    assert found.request == {"scope": ["openid"], "state": "s"}
+    assert found.prompt == "login"
+    assert found.result is None
+    assert not found.expired
+    assert interactions.finish(uid, {"login": "sub-1"}, now=NOW + 2, prompt="consent")
+    taken = interactions.consume(uid, now=NOW + 3)
+    assert taken is not None
+    assert taken.result == {"login": "sub-1"}
+    assert taken.prompt == "consent"
+    assert taken.consumed
+    assert interactions.consume(uid, now=NOW + 4) is None
+    assert not interactions.finish(uid, {"login": "sub-2"}, now=NOW + 5)
+    assert interactions.get("not-a-uid", now=NOW) is None
+
+
+def test_expired_interaction_is_flagged_not_hidden(engine: Engine) -> None:
+    interactions = InteractionStore(engine, HASHER, lifetime=600)
+    uid = interactions.create("client-1", {}, prompt="login", now=NOW)
+    expired = interactions.get(uid, now=NOW + 600)
+    assert expired is not None
+    assert expired.expired
+    assert expired.client_id == "client-1"
+    assert interactions.consume(uid, now=NOW + 600) is None
+    assert not interactions.finish(uid, {}, now=NOW + 600)
+    assert interactions.prune(NOW + 600 + 3601) == 1
+
+
+def test_consent_is_remembered_and_widened(engine: Engine, subject: str) -> None:
+    consents = ConsentStore(engine)
+    assert not consents.covers(subject, "client-1", ["openid"], now=NOW)
+    consents.remember(subject, "client-1", ["openid"], now=NOW)
+    assert consents.covers(subject, "client-1", ["openid"], now=NOW)
+    assert not consents.covers(subject, "client-1", ["openid", "email"], now=NOW)
+    assert not consents.covers(subject, "client-2", ["openid"], now=NOW)
+    merged = consents.remember(subject, "client-1", ["email"], now=NOW, expires_at=NOW + 10)
+    assert merged == {"openid", "email"}
+    assert consents.covers(subject, "client-1", ["openid", "email"], now=NOW + 9)
+    assert consents.granted(subject, "client-1", now=NOW + 10) == frozenset()
+    assert consents.forget(subject, "client-1")
+    assert not consents.forget(subject, "client-1")

@@ -1,0 +1,343 @@
+"""The authorization code and refresh token grants: the pure checks, then composed with the
+real stores on SQLite and PostgreSQL (what the token endpoint will do, minus HTTP)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from sealring.jose.jwk import JWK
+from sealring.jose.jwks import KeySet
+from sealring.jose.jws import LocalSigner
+from sealring.jose.jwt import JWTVerifier
+from sealring.server.accounts import PasswordPolicy
+from sealring.server.clients import Client
+from sealring.server.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from sealring.server.grants.authorization_code import (
+    CodeReplayed,
+    IssuedCode,
+    check_code_redemption,
+)
+from sealring.server.grants.refresh_token import PresentedRefreshToken, check_refresh
+from sealring.server.grants.user_tokens import Login, issue_user_tokens
+from sealring.server.protocol.pkce import s256_challenge
+from sealring.server.stores.accounts import DatabaseAccountStore
+from sealring.server.stores.authorization_codes import (
+    AuthorizationCodeStore,
+    CodeGrant,
+    StoredCode,
+)
+from sealring.server.stores.refresh_tokens import (
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    RefreshTokenStore,
+    StoredRefreshToken,
+)
+from sealring.server.stores.tables import ClientRow
+from sealring.server.tokens.handles import HandleHasher
+from sealring.server.tokens.id_token import token_hash
+
+NOW = 1_800_000_000.0
+ISSUER = "https://id.example.com"
+VERIFIER = "dBjftJeZ4CVP-mJ0kFmVwsAkTvsB_jDqDSLsDsFnfFU"  # RFC 7636 appendix B
+CHALLENGE = s256_challenge(VERIFIER)
+REDIRECT = "https://app.example.com/cb"
+CLIENT = Client(
+    client_id="client-1",
+    name="App",
+    auth_method="none",
+    grant_types=("authorization_code", "refresh_token"),
+    scopes=("openid", "profile", "offline_access"),
+    redirect_uris=(REDIRECT,),
+)
+LOGIN = Login(subject="sub-1", auth_time=NOW - 30, session_id="sid-1", amr=("pwd",))
+KEY = JWK.generate("ES256")
+SIGNER = LocalSigner(KEY, "ES256")
+
+
+def issued(**kw: Any) -> IssuedCode:
+    values: dict[str, Any] = {
+        "client_id": "client-1",
+        "redirect_uri": REDIRECT,
+        "redirect_uri_in_request": True,
+        "code_challenge": CHALLENGE,
+        "scope": ("openid", "offline_access"),
+        "resources": (),
+        "login": LOGIN,
+        "nonce": "n-0S6",
+        "expires_at": NOW + 60,
+        "consumed": False,
+    }
+    values.update(kw)
+    return IssuedCode(**values)
+
+
+def redeem(code: IssuedCode | None, **kw: Any) -> IssuedCode:
+    values: dict[str, Any] = {
+        "client": CLIENT,
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+        "now": NOW + 1,
+    }
+    values.update(kw)
+    return check_code_redemption(code, **values)
+
+
+# -- authorization_code: the checks -----------------------------------------------------------
+
+
+def test_code_with_the_right_parameters_is_accepted() -> None:
+    assert redeem(issued()) == issued()
+
+
+@pytest.mark.parametrize(
+    ("code", "kw", "error"),
+    [
+        (None, {}, InvalidGrant),
+        (issued(client_id="client-2"), {}, InvalidGrant),
+        (issued(), {"redirect_uri": REDIRECT + "/other"}, InvalidGrant),
+        (issued(), {"redirect_uri": None}, InvalidRequest),
+        (issued(), {"code_verifier": None}, InvalidRequest),
+        (issued(), {"code_verifier": VERIFIER[:-1] + "A"}, InvalidGrant),
+        (issued(), {"now": NOW + 60}, InvalidGrant),
+        (issued(), {"client": dataclasses.replace(CLIENT, grant_types=("refresh_token",))},
+         UnauthorizedClient),
+    ],
+    ids=["unknown", "other-client", "redirect-mismatch", "redirect-missing", "no-verifier",
+         "wrong-verifier", "expired", "grant-not-allowed"],
+)  # fmt: skip
+def test_code_refused(code: IssuedCode | None, kw: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error) as exc:
+        redeem(code, **kw)
+    assert not isinstance(exc.value, CodeReplayed)
+
+
+def test_redirect_uri_may_be_left_out_only_if_the_request_left_it_out() -> None:
+    code = issued(redirect_uri_in_request=False)
+    assert redeem(code, redirect_uri=None) == code
+    with pytest.raises(InvalidGrant):
+        redeem(code, redirect_uri=REDIRECT + "x")
+
+
+def test_replay_with_the_right_parameters_names_the_grant_to_revoke() -> None:
+    used = issued(consumed=True, grant_id="g-1")
+    with pytest.raises(CodeReplayed) as exc:
+        redeem(used, now=NOW + 3600)  # even after the code expired
+    assert exc.value.grant_id == "g-1"
+    assert exc.value.error == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"code_verifier": VERIFIER[:-1] + "A"},
+        {"redirect_uri": REDIRECT + "/other"},
+        {"client": dataclasses.replace(CLIENT, client_id="client-2")},
+    ],
+)
+def test_replay_with_wrong_parameters_revokes_nothing(kw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidGrant) as exc:
+        redeem(issued(consumed=True, grant_id="g-1"), **kw)
+    assert not isinstance(exc.value, CodeReplayed)
+
+
+# -- refresh_token: the checks ----------------------------------------------------------------
+
+
+def presented(**kw: Any) -> PresentedRefreshToken:
+    values: dict[str, Any] = {
+        "client_id": "client-1",
+        "scope": ("openid", "profile", "offline_access"),
+        "resources": (),
+        "login": LOGIN,
+        "expires_at": NOW + 3600,
+        "grant_active": True,
+    }
+    values.update(kw)
+    return PresentedRefreshToken(**values)
+
+
+def test_refresh_keeps_or_narrows_the_scope() -> None:
+    token = presented()
+    assert check_refresh(token, client=CLIENT, scope=None, now=NOW) == token.scope
+    assert check_refresh(token, client=CLIENT, scope="openid", now=NOW) == ("openid",)
+    with pytest.raises(InvalidScope):
+        check_refresh(token, client=CLIENT, scope="openid email", now=NOW)
+    with pytest.raises(InvalidScope):
+        check_refresh(token, client=CLIENT, scope="openid  profile", now=NOW)
+    with pytest.raises(InvalidScope):
+        check_refresh(token, client=CLIENT, scope="", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("token", "client", "error"),
+    [
+        (None, CLIENT, InvalidGrant),
+        (presented(client_id="client-2"), CLIENT, InvalidGrant),
+        (presented(grant_active=False), CLIENT, InvalidGrant),
+        (presented(expires_at=NOW), CLIENT, InvalidGrant),
+        (presented(), dataclasses.replace(CLIENT, grant_types=("authorization_code",)),
+         UnauthorizedClient),
+    ],
+    ids=["unknown", "other-client", "revoked", "expired", "grant-not-allowed"],
+)  # fmt: skip
+def test_refresh_refused(
+    token: PresentedRefreshToken | None, client: Client, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        check_refresh(token, client=client, scope=None, now=NOW)
+
+
+# -- the tokens -------------------------------------------------------------------------------
+
+
+def verify(token: str, audience: str, typ_required: tuple[str, ...]) -> dict[str, Any]:
+    return (
+        JWTVerifier(
+            KeySet((KEY.public(),)),
+            algorithms=["ES256"],
+            issuer=ISSUER,
+            audience=audience,
+            required=typ_required,
+            clock=lambda: NOW + 2,
+        )
+        .verify(token)
+        .claims
+    )
+
+
+def test_user_access_token_and_id_token_claims() -> None:
+    tokens = issue_user_tokens(
+        client=CLIENT, login=LOGIN, scopes=("openid", "offline_access"), resources=(),
+        issuer=ISSUER, lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW,
+        nonce="n-0S6", refresh_token="r" * 43,
+    )  # fmt: skip
+    at = verify(tokens.access.access_token, ISSUER, ("sub", "client_id", "auth_time", "sid"))
+    assert at["sub"] == "sub-1"
+    assert at["client_id"] == "client-1"
+    assert at["scope"] == "openid offline_access"
+    assert at["auth_time"] == int(NOW - 30)
+    assert at["sid"] == "sid-1"
+    assert tokens.id_token is not None
+    idt = verify(tokens.id_token, "client-1", ("sub", "nonce", "at_hash"))
+    assert idt["nonce"] == "n-0S6"
+    assert idt["sid"] == "sid-1"
+    assert idt["at_hash"] == token_hash(tokens.access.access_token, "ES256")
+    body = tokens.response_body()
+    assert b'"refresh_token":"' + b"r" * 43 in body
+    assert b'"id_token"' in body
+
+
+def test_no_id_token_without_openid_and_audience_from_resources() -> None:
+    client = dataclasses.replace(CLIENT, audiences=("https://api.example.com",))
+    tokens = issue_user_tokens(
+        client=client, login=LOGIN, scopes=("profile",), resources=(), issuer=ISSUER,
+        lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW,
+    )  # fmt: skip
+    assert tokens.id_token is None
+    assert tokens.refresh_token is None
+    assert b"id_token" not in tokens.response_body()
+    verify(tokens.access.access_token, "https://api.example.com", ("sub",))
+
+
+# -- composed with the stores -----------------------------------------------------------------
+
+
+def as_issued(stored: StoredCode) -> IssuedCode:
+    g = stored.grant
+    return IssuedCode(
+        client_id=g.client_id,
+        redirect_uri=g.redirect_uri,
+        redirect_uri_in_request=g.redirect_uri_in_request,
+        code_challenge=g.code_challenge,
+        scope=g.scope,
+        resources=g.resources,
+        login=Login(g.subject, g.auth_time, g.session_id, g.amr, g.acr),
+        nonce=g.nonce,
+        expires_at=stored.expires_at,
+        consumed=stored.consumed_at is not None,
+        grant_id=stored.grant_id,
+    )
+
+
+def as_presented(stored: StoredRefreshToken, now: float) -> PresentedRefreshToken:
+    g = stored.grant
+    return PresentedRefreshToken(
+        client_id=g.client_id,
+        scope=stored.scope,
+        resources=g.resources,
+        login=Login(g.subject, g.auth_time, g.session_id, g.amr, g.acr),
+        expires_at=stored.expires_at,
+        grant_active=g.active(now),
+    )
+
+
+def test_code_then_refresh_then_replay_on_the_real_stores(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.add(
+            ClientRow(
+                client_id="client-1", name="App", auth_method="none",
+                grant_types="authorization_code refresh_token", scope="openid offline_access",
+                audiences="", redirect_uris=REDIRECT, public=True, created_at=NOW,
+                updated_at=NOW,
+            )
+        )  # fmt: skip
+    hasher = HandleHasher(b"g" * 32)
+    alice = DatabaseAccountStore(
+        engine, PasswordPolicy(time_cost=1, memory_cost=8, parallelism=1)
+    ).create("alice", "correct horse")
+    codes = AuthorizationCodeStore(engine, hasher)
+    refresh = RefreshTokenStore(engine, hasher, b"g" * 32)
+    code = codes.issue(
+        CodeGrant(
+            client_id="client-1", subject=alice.subject, session_id=None, redirect_uri=REDIRECT,
+            redirect_uri_in_request=True, scope=("openid", "offline_access"),
+            code_challenge=CHALLENGE, auth_time=NOW - 30, nonce="n-1",
+        ),
+        now=NOW,
+    )  # fmt: skip
+
+    # A thief without the verifier fails and does not burn the code.
+    stored = codes.find(code)
+    assert stored is not None
+    with pytest.raises(InvalidGrant):
+        redeem(as_issued(stored), code_verifier=VERIFIER[:-1] + "A")
+    stored = codes.find(code)
+    assert stored is not None
+    assert stored.consumed_at is None
+
+    accepted = redeem(as_issued(stored))
+    redemption = codes.redeem(stored, now=NOW + 1, grant_lifetime=86400, refresh_tokens=refresh)
+    tokens = issue_user_tokens(
+        client=CLIENT, login=accepted.login, scopes=accepted.scope, resources=accepted.resources,
+        issuer=ISSUER, lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW + 1,
+        nonce=accepted.nonce, refresh_token=redemption.refresh_token,
+    )  # fmt: skip
+    assert verify(tokens.access.access_token, ISSUER, ("sub",))["sub"] == alice.subject
+    assert tokens.refresh_token is not None
+
+    found = refresh.find(tokens.refresh_token)
+    assert found is not None
+    scopes = check_refresh(as_presented(found, NOW + 2), client=CLIENT, scope="openid", now=NOW + 2)
+    rotated = refresh.rotate(found, now=NOW + 2, scope=scopes)
+    assert rotated.scope == ("openid",)
+
+    # The code comes back with the right parameters: the family it started is revoked.
+    replayed = codes.find(code)
+    assert replayed is not None
+    with pytest.raises(CodeReplayed) as exc:
+        redeem(as_issued(replayed), now=NOW + 3)
+    assert exc.value.grant_id == redemption.grant_id
+    assert refresh.revoke_grant(exc.value.grant_id, now=NOW + 3, reason="code_replay")
+    latest = refresh.find(rotated.refresh_token)
+    assert latest is not None
+    with pytest.raises(InvalidGrant):
+        check_refresh(as_presented(latest, NOW + 4), client=CLIENT, scope=None, now=NOW + 4)
+    with pytest.raises(RefreshTokenInvalid):
+        refresh.rotate(latest, now=NOW + 4, scope=latest.scope)
+    with pytest.raises((RefreshTokenReused, RefreshTokenInvalid)):
+        refresh.rotate(found, now=NOW + 4, scope=found.scope)
