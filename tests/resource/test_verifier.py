@@ -133,8 +133,8 @@ def _with_kid(key, issuer: str) -> str:  # type: ignore[no-untyped-def]
 def test_cross_issuer_kid_confusion(
     issuer_server: IssuerServer, second_issuer: IssuerServer, clock: FakeClock
 ) -> None:
-    a_key = new_key("ES256", kid="shared")
-    b_key = new_key("ES256", kid="shared")
+    a_key = new_key("ES256", kid="same-kid")
+    b_key = new_key("ES256", kid="same-kid")
     b_only = new_key("ES256", kid="b-only")
     issuer_server.publish(a_key)
     second_issuer.publish(b_key, b_only)
