@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from outside PyPI, only where it is missing:
-# SoftHSM2 (PKCS#11 tests) from Debian, and node's `jose` (cross-checks) from npm.
+# SoftHSM2 (PKCS#11 tests) and the PostgreSQL and Redis servers (fault tests) from Debian, and node's `jose` (cross-checks) from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
+# The fault tests start private clusters of their own (tests/helpers/services.py).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "system-deps: missing ${need_apt[*]}; run as root or install them with apt-get" >&2
