@@ -11,8 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from sealring.cli import app
-
-from .conftest import SEALRING, Served
+from tests.helpers.cli import SEALRING, Served
 
 runner = CliRunner()
 

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from sealring.cli import app
 from sealring.jose import JWK, LocalSigner, encode_jwt
-
-from .conftest import SEALRING, clean_env
+from tests.helpers.cli import SEALRING, clean_env
 
 runner = CliRunner()
 ISSUER = "https://as.example"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import SEALRING, clean_env
+from tests.helpers.cli import SEALRING, clean_env
 
 STORY_TIMEOUT = 240  # seconds; the staged rotation alone waits 30
 

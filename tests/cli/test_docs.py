@@ -25,8 +25,7 @@ from typer.testing import CliRunner
 from sealring.cli import app
 from sealring.jose import JWK, LocalSigner, encode_jwt
 from sealring.keys import KEKRing
-
-from .conftest import SEALRING, clean_env, free_port
+from tests.helpers.cli import SEALRING, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 
 from sealring.cli import app
 from sealring.keys import KEKRing
-
-from .conftest import SEALRING, clean_env, free_port
+from tests.helpers.cli import SEALRING, clean_env, free_port
 
 runner = CliRunner()
 
@@ -114,7 +113,7 @@ def test_keys_reset_refuses_a_database_that_is_not_sqlite(postgres_database: str
 @pytest.mark.slow
 def test_the_development_warning_is_shown_once_per_start(tmp_path: Path) -> None:
     """Item 9: the start-up check warns; its two workers, which load the KEK again, do not."""
-    from .conftest import stop, wait_until_ready
+    from tests.helpers.cli import stop, wait_until_ready
 
     port = free_port()
     proc = subprocess.Popen(

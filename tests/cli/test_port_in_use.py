@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SEALRING, clean_env, free_port
+from tests.helpers.cli import SEALRING, clean_env, free_port
 
 
 def _held_port() -> tuple[socket.socket, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SEALRING, clean_env, free_port, stop, wait_until_ready
+from tests.helpers.cli import SEALRING, clean_env, free_port, stop, wait_until_ready
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TOUR = "## Five minutes with it"
