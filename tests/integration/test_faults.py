@@ -178,6 +178,10 @@ def test_database_hung_answers_503_within_the_bound_and_recovers(
             assert ready.status_code == 503
             assert time.monotonic() - started < FAST_503
             assert httpx.get(replica.url + "/healthz", timeout=5).status_code == 200
+            # A scrape reads memory only: it neither waits for the hung database nor fails.
+            started = time.monotonic()
+            assert _metric(replica, "sealring_signing_keys") >= 1
+            assert time.monotonic() - started < FAST_503
         finally:
             cluster.resume()
         recovered = _wait_for_200(replica, client, RECOVERY)
