@@ -36,6 +36,7 @@ __all__ = [
     "DatabaseConfigError",
     "make_engine",
     "normalise_url",
+    "schema_is_current",
     "sqlite_path",
     "upgrade",
     "write_transaction",
@@ -180,6 +181,19 @@ def alembic_config() -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
     return config
+
+
+def schema_is_current(engine: Engine) -> bool | None:
+    """True when the database is at the newest migration, False when at an older one, None
+    when it has none (not a Sealring database). Reads only."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    if not current:
+        return None
+    return set(current) == set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def upgrade(engine: Engine) -> None:

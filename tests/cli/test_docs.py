@@ -177,7 +177,8 @@ def _check_clients_usage(tmp_path: Path, token: str, jwks: str) -> None:
 def _check_keys_usage_and_wrong_kek(tmp_path: Path, token: str, jwks: str) -> None:
     db = tmp_path / "sealring.db"
     env = {"SEALRING_KEK": KEKRing.generate_text(), "SEALRING_KEK_FILE": None}
-    assert _code(["keys", "list", "--database", f"sqlite:///{db}"], **env) == 0
+    assert _code(["keys", "list", "--database", f"sqlite:///{db}"], **env) == 2  # reads only
+    assert _code(["keys", "init", "--database", f"sqlite:///{db}"], **env) == 0
     assert _code(["keys", "revoke", "nope", "--reason", "x", "--database", f"sqlite:///{db}"],
                  **env) == 2  # fmt: skip
     wrong = {"SEALRING_KEK": KEKRing.generate_text()}

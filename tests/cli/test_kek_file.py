@@ -46,7 +46,7 @@ def _serve(cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def dev_db(tmp_path: Path) -> Path:
     db = tmp_path / "sealring.db"
-    code, out = _keys(db, "list")
+    code, out = _keys(db, "init")
     assert code == 0, out
     assert (tmp_path / "sealring.db.kek").exists()
     return db
@@ -60,7 +60,7 @@ def test_a_missing_kek_file_is_never_replaced(dev_db: Path) -> None:
         f"{dev_db} holds signing keys encrypted under it: restore the file, or start the "
         "development database's keys over with `sealring keys reset --yes`"
     )
-    for command in (["list"], ["rotate"], ["export-public"]):
+    for command in (["list"], ["rotate"], ["export-public"], ["init"]):
         code, out = _keys(dev_db, *command)
         assert code == 2, out
         assert out.strip().splitlines()[-1] == expected
@@ -96,6 +96,8 @@ def test_keys_reset_recovers_a_development_database(dev_db: Path) -> None:
     code, out = _keys(dev_db, "reset", "--yes")
     assert code == 0, out
     assert "deleted 2 signing key(s)" in out
+    code, out = _keys(dev_db, "init")
+    assert code == 0, out
     code, out = _keys(dev_db, "list", "--json")
     assert code == 0, out
     new_kids = {k["kid"] for k in json.loads(out[out.index("[") :])}

@@ -38,6 +38,9 @@ def env(database_url: str) -> dict[str, str]:
 
 
 def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
+    out = _run(env, "list", code=2)  # listing does not create the database or its keys
+    assert "no Sealring schema" in out or "there is no database" in out
+    assert _run(env, "init") == "ready: 2 published signing key(s)\n"
     table = _run(env, "list")
     for column in ("kid", "alg", "state", "created", "activates", "retires", "removed"):
         assert column.upper() in table
@@ -74,7 +77,7 @@ def test_usage_errors_exit_2_with_one_line(env: dict[str, str]) -> None:
     assert "sealring keys: no key with kid -not-an-option" in out
     assert "sealring keys: --reason TEXT is required" in _run(env, "revoke", "nope", code=2)
     assert "sealring keys: give the key id once" in _run(env, "revoke", "--reason", "x", code=2)
-    out = _run({**env, "SEALRING_KEK": "short"}, "list", code=2)
+    out = _run({**env, "SEALRING_KEK": "short"}, "init", code=2)
     assert "sealring keys: KEK #1 is not valid base64" in out or "32 bytes" in out
     out = _run(env, "list", "--database", "mysql://h/db", code=2)
     assert (
@@ -88,6 +91,11 @@ def test_real_command_on_the_embedded_default(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
     cmd = [sys.executable, "-m", "sealring", "keys"]
     done = subprocess.run([*cmd, "list", "--json"], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert not (tmp_path / "sealring.db").exists()  # a read-only command creates nothing
+    assert not (tmp_path / "sealring.db.kek").exists()
+    done = subprocess.run([*cmd, "init"], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "DEVELOPMENT SETUP" in done.stderr
@@ -127,7 +135,7 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
     env = {"SEALRING_DATABASE_URL": database_url, "SEALRING_KEK": kek_text}
     seen: list[str] = []
     with caplog.at_level(logging.DEBUG):
-        for args in (["list"], ["list", "--json"], ["rotate"], ["rotate", "--immediately"],
+        for args in (["init"], ["list"], ["list", "--json"], ["rotate"], ["rotate", "--immediately"],
                      ["export-public"], ["rewrap"]):  # fmt: skip
             seen.append(_run(env, *args))
         kek = KEKRing.from_string(kek_text)
@@ -160,10 +168,12 @@ def test_no_private_material_in_logs_errors_jwks_or_cli_output(
 
 
 def test_unopenable_database_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
-    out = _run(env, "list", "--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", code=2)
+    out = _run(env, "init", "--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", code=2)
     assert out.strip().splitlines()[-1] == (
         "sealring keys: database error: unable to open database file (check --database)"
     )
+    out = _run(env, "list", "--database", f"sqlite:///{tmp_path}/no/such/dir/x.db", code=2)
+    assert out.strip().splitlines()[-1].startswith("sealring keys: there is no database ")
 
 
 def test_keys_commands_follow_the_servers_settings_file(
@@ -172,10 +182,12 @@ def test_keys_commands_follow_the_servers_settings_file(
     """The same TOML file drives `serve` and `keys`: a PS256 key the server signs with is kept."""
     config = tmp_path / "sealring.toml"
     config.write_text('signing_alg = "PS256"\nkey_algorithms = ["ES256"]\n')
+    _run(env, "init", "--config", str(config))
     listed = json.loads(_run(env, "list", "--json", "--config", str(config)))
     assert {k["alg"] for k in listed if k["state"] == "active"} == {"ES256", "PS256"}
     # Without the file the policy is the default one, which has no PS256: the same database
     # then retires that key, so the settings file is what kept it.
+    _run(env, "init")
     active = {k["alg"] for k in json.loads(_run(env, "list", "--json")) if k["state"] == "active"}
     assert active == {"ES256", "RS256"}
 

@@ -41,15 +41,17 @@ def test_private_keys_are_sensitive_and_never_extractable(hsm_config: HSMConfig)
 
     hsm = HSM(hsm_config)
     try:
-        ref, _ = hsm.generate("ES256")
+        ref, _ = hsm.generate("ES256", "0123456789abcdef")
         private = hsm._private(ref)
         assert private[Attribute.SENSITIVE] is True
         assert private[Attribute.EXTRACTABLE] is False
         assert private[Attribute.NEVER_EXTRACTABLE] is True
         assert private[Attribute.TOKEN] is True
-        assert private[Attribute.LABEL] == hsm_config.label_prefix + ref
+        assert private[Attribute.LABEL] == f"{hsm_config.label_prefix}0123456789abcdef-{ref}"
         assert private[Attribute.CLASS] == ObjectClass.PRIVATE_KEY
-        hsm.destroy(ref)
+        assert hsm.destroy(ref, {hsm_config.label_prefix + ref}) == 0  # not under that label
+        assert ref in hsm.refs()
+        assert hsm.destroy(ref, {hsm.label("0123456789abcdef", ref)}) == 2  # private + public
         assert ref not in hsm.refs()
     finally:
         hsm.close()
@@ -79,17 +81,28 @@ def test_lifecycle_on_the_token_destroys_removed_keys(
         inspector.close()
 
 
-def test_orphans_of_a_killed_rotation_are_destroyed(
+def test_an_orphan_of_a_killed_rotation_waits_for_gc_hsm(
     sqlite_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig
 ) -> None:
+    """An object labelled as this installation's that no row records is left alone by every
+    write, listed by the dry run and destroyed by ``gc_hsm(delete=True)`` alone."""
     manager = managers(sqlite_url, kek=None, hsm=hsm_config)
     manager.ensure_ready()
+    installation = manager.gc_hsm().installation
     stray = HSM(hsm_config)
     try:
-        orphan, _ = stray.generate("ES256")  # as if a process died before committing it
+        orphan, _ = stray.generate("ES256", installation)  # as if a rotation died uncommitted
         manager.rotate()
+        assert orphan in stray.refs()
+        assert len(stray.refs()) == 3
+        listed = manager.gc_hsm()
+        assert [(o.ref, o.kid, o.state) for o in listed.orphans] == [(orphan, None, None)]
+        assert not listed.deleted
+        assert len(stray.refs()) == 3  # the dry run destroyed nothing
+        assert manager.gc_hsm(delete=True).deleted
         assert orphan not in stray.refs()
         assert len(stray.refs()) == 2
+        assert manager.gc_hsm().orphans == []
     finally:
         stray.close()
 
@@ -124,7 +137,7 @@ def test_wrong_pin_is_a_clear_error_without_the_pin(hsm_config: HSMConfig) -> No
         good.close()
 
 
-def test_sigkill_mid_rotation_leaves_no_token_object_behind(
+def test_sigkill_mid_rotation_leaves_an_object_only_gc_hsm_destroys(
     sqlite_url: str,
     managers: Callable[..., KeyManager],
     hsm_config: HSMConfig,
@@ -150,9 +163,11 @@ def test_sigkill_mid_rotation_leaves_no_token_object_behind(
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
         assert [k.state for k in manager.list_keys()] == ["active"]  # ...but not in the database
-        manager.rotate()  # the next write destroys the orphan and rotates properly
-        assert len(inspector.refs()) == 2
+        manager.rotate()  # the next write rotates properly and leaves the orphan alone
+        assert len(inspector.refs()) == 3
         assert sorted(k.state for k in manager.list_keys()) == ["active", "pending"]
+        assert len(manager.gc_hsm(delete=True).orphans) == 1  # gc-hsm destroys it
+        assert len(inspector.refs()) == 2
     finally:
         inspector.close()
 

@@ -97,6 +97,7 @@ def test_kek_from_env_and_file(tmp_path: Path) -> None:
     assert load_kek("postgresql+psycopg://h/db", {"SEALRING_KEK": value}).ids
     path = tmp_path / "kek"
     path.write_text(value + "\n")
+    path.chmod(0o600)
     ring = load_kek("postgresql+psycopg://h/db", {"SEALRING_KEK_FILE": str(path)})
     assert ring.primary_id == KEKRing.from_string(value).primary_id
     with pytest.raises(KEKError):

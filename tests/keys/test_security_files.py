@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from sealring.cli import app
 from sealring.db import make_engine
 from sealring.keys.errors import KEKError
-from sealring.keys.kek import KEKRing, load_kek
+from sealring.keys.kek import KEKRing, existing_kek, load_kek
 
 
 def _mode(path: Path) -> int:
@@ -44,6 +46,35 @@ def test_a_planted_kek_written_before_first_start_is_refused(tmp_path: Path) -> 
     kek_file.chmod(0o666)
     with pytest.raises(KEKError):
         load_kek(f"sqlite:///{tmp_path / 'sealring.db'}", {})
+
+
+def test_an_explicit_kek_file_gets_the_same_owner_and_mode_check(tmp_path: Path) -> None:
+    """SEALRING_KEK_FILE is refused on the same terms as the development file, naming the
+    variable and the fix; `sealring keys` and `sealring serve` exit 2 on it."""
+    kek_file = tmp_path / "mounted.kek"
+    kek_file.write_text(KEKRing.generate_text() + "\n")
+    env = {"SEALRING_KEK_FILE": str(kek_file)}
+    url = "postgresql+psycopg://h/db"
+    for mode in (0o644, 0o640, 0o604, 0o620, 0o602, 0o660):
+        kek_file.chmod(mode)
+        with pytest.raises(KEKError, match=r"\(SEALRING_KEK_FILE\).*chmod 600"):
+            load_kek(url, env)
+    kek_file.chmod(0o400)
+    assert load_kek(url, env).primary_id == KEKRing.from_file(kek_file).primary_id
+    kek_file.chmod(0o600)
+    os.chown(kek_file, os.geteuid() + 1, -1)  # planted by another local user
+    with pytest.raises(KEKError, match=r"owned by this user.*chown"):
+        load_kek(url, env)
+    with pytest.raises(KEKError, match="owned by this user"):
+        existing_kek(url, env)  # the read-only commands' KEK, too
+    os.chown(kek_file, os.geteuid(), -1)
+    kek_file.chmod(0o644)
+    db = f"sqlite:///{tmp_path / 'sealring.db'}"
+    for command in (["keys", "init"], ["serve", "--port", "1"]):
+        result = CliRunner().invoke(app, [*command, "--database", db], env=env)
+        assert result.exit_code == 2, result.output
+        assert "(SEALRING_KEK_FILE) must be owned by this user" in result.output
+        assert "Traceback" not in result.output
 
 
 def test_a_new_sqlite_database_and_its_wal_files_are_0600(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sealring.db import make_engine, upgrade
 from sealring.jose.jwk import JWK
+from sealring.keys import KEKRing
 from sealring.server.clients import ClientMetadataError, SecretHasher, new_client, new_secret
 from sealring.server.stores.clients import ClientCache, ClientRepository
 from sealring.server.stores.server_secret import load_server_secret
@@ -67,8 +68,9 @@ def test_repository_and_cache(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         upgrade(engine)
-        secret_key = load_server_secret(engine, None)
-        assert load_server_secret(engine, None) == secret_key  # created once, then reused
+        kek = KEKRing.from_string(KEKRing.generate_text())
+        secret_key = load_server_secret(engine, None, kek=kek)
+        assert load_server_secret(engine, None, kek=kek) == secret_key  # created once, reused
         assert load_server_secret(engine, b"k" * 32) == b"k" * 32
         repo = ClientRepository(engine)
         key = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")

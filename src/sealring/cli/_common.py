@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 __all__ = [
+    "DATABASE_URL_HINT",
     "Command",
     "JsonOpt",
     "describe_database_error",
@@ -27,6 +28,11 @@ __all__ = [
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+#: Said by every --database option: a command line is visible to every local user (issue 10).
+DATABASE_URL_HINT = (
+    "A password in it shows in `ps`: prefer SEALRING_DATABASE_URL, or a file named by "
+    "SEALRING_DATABASE_URL_FILE."
+)
 
 
 class Command(TyperCommand):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from sealring.cli._common import (
+    DATABASE_URL_HINT,
     Command,
     JsonOpt,
     describe_database_error,
@@ -42,7 +43,7 @@ DatabaseOpt = Annotated[
     typer.Option(
         "--database",
         metavar="URL",
-        help="Database URL (default: SEALRING_DATABASE_URL or ./sealring.db).",
+        help=f"Database URL (default: SEALRING_DATABASE_URL or ./sealring.db). {DATABASE_URL_HINT}",
     ),
 ]
 ConfigOpt = Annotated[
@@ -84,6 +85,7 @@ def _repository(
     database: str | None, config: Path | None
 ) -> Iterator[tuple[ClientRepository, SecretHasher]]:
     from sealring.db import make_engine, upgrade
+    from sealring.keys import load_key_config
     from sealring.server.clients import SecretHasher
     from sealring.server.stores.clients import ClientRepository
     from sealring.server.stores.server_secret import load_server_secret
@@ -93,7 +95,10 @@ def _repository(
     try:
         try:
             upgrade(engine)
-            secret = load_server_secret(engine, settings.server_secret)
+            kek = None
+            if settings.server_secret is None:  # the stored one is sealed under the KEK
+                kek, _ = load_key_config(settings.database_url)
+            secret = load_server_secret(engine, settings.server_secret, kek=kek)
         except SealringError as exc:
             _fail(exc.message)
         except Exception as exc:

@@ -6,8 +6,10 @@ prints private material: the key manager hands out public JWKs and signers only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,13 +20,23 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from sealring.cli._common import Command, JsonOpt, describe_database_error, fail, print_table
+from sealring.cli._common import (
+    DATABASE_URL_HINT,
+    Command,
+    JsonOpt,
+    describe_database_error,
+    fail,
+    print_table,
+)
 from sealring.errors import SealringError
 from sealring.keys.config import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:
-    from sealring.keys import KeyManager
+    from sqlalchemy import Engine
+
+    from sealring.keys import JWKSDocument, KeyInfo, KeyManager
     from sealring.keys.schedule import Transition
+    from sealring.server.settings import Settings
 
 __all__ = ["register"]
 
@@ -39,7 +51,8 @@ DatabaseOption = Annotated[
     typer.Option(
         "--database",
         metavar="URL",
-        help=f"SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else {DEFAULT_DATABASE_URL}).",
+        help=f"SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else {DEFAULT_DATABASE_URL}). "
+        f"{DATABASE_URL_HINT}",
         show_default=False,
     ),
 ]
@@ -64,10 +77,22 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
-    """The key manager under the server's own settings, so both apply one rotation policy."""
+def _exits() -> Iterator[None]:
+    """Usage and configuration problems (SealringError.usage) and an unusable database exit 2;
+    the rest exits 1; each with its one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    try:
+        yield
+    except SealringError as exc:
+        _fail(exc.message, 2 if exc.usage else 1)
+    except SQLAlchemyError as exc:
+        _fail(f"{describe_database_error(exc)} (check --database)", 2)
+
+
+@contextmanager
+def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
+    """The key manager under the server's own settings, so both apply one rotation policy."""
     from sealring.db import make_engine, upgrade
     from sealring.keys import KeyManager, load_key_config
     from sealring.server.settings import Settings
@@ -77,24 +102,62 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
     engine = None
     manager = None
     try:
-        settings = Settings.load({"database_url": database}, config_file=config)
-        url = settings.database_url
-        engine = make_engine(url)
-        upgrade(engine)
-        kek, hsm = load_key_config(url)
-        manager = KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
-        manager.ensure_ready()
-        yield manager
-    except SealringError as exc:
-        # Usage and configuration problems (SealringError.usage) exit 2; the rest exits 1.
-        _fail(exc.message, 2 if exc.usage else 1)
-    except SQLAlchemyError as exc:
-        _fail(f"{describe_database_error(exc)} (check --database)", 2)
+        with _exits():
+            settings = Settings.load({"database_url": database}, config_file=config)
+            url = settings.database_url
+            engine = make_engine(url)
+            upgrade(engine)
+            kek, hsm = load_key_config(url)
+            manager = KeyManager(engine, kek=kek, policy=settings.rotation_policy(), hsm=hsm)
+            manager.ensure_ready()
+            yield manager
     finally:
         if manager is not None:
             manager.close()
         if engine is not None:
             engine.dispose()
+
+
+@contextmanager
+def _reader(database: str | None, config: Path | None) -> Iterator[tuple[Engine, Settings]]:
+    """An engine on an existing database at the current schema, for commands that only read:
+    nothing is migrated, created or scheduled (issue 10: a wrong ``--database`` changes
+    nothing, and listing keys is not a write)."""
+    from sealring.db import make_engine, schema_is_current, sqlite_path
+    from sealring.server.settings import Settings
+
+    engine = None
+    try:
+        with _exits():
+            settings = Settings.load({"database_url": database}, config_file=config)
+            path = sqlite_path(settings.database_url)
+            if path is not None and not path.is_file():
+                _fail(f"there is no database {path} (check --database; `keys init` makes one)", 2)
+            engine = make_engine(settings.database_url)
+            current = schema_is_current(engine)
+            if current is None:
+                _fail("the database has no Sealring schema (check --database)", 2)
+            if not current:
+                _fail(
+                    "the database schema is older than this sealring: migrate it with "
+                    "`sealring keys init` (or start the server), then run this again",
+                    2,
+                )
+            yield engine, settings
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _stored(database: str | None, config: Path | None) -> tuple[list[KeyInfo], JWKSDocument]:
+    """The stored keys and their JWK Set, read only; a configured KEK is checked against them
+    (a wrong one exits 2, as a start would), the development KEK file is never created."""
+    from sealring.keys.kek import existing_kek
+    from sealring.keys.manager import stored_keys
+
+    with _reader(database, config) as (engine, settings), _exits():
+        kek = existing_kek(settings.database_url)
+        return stored_keys(engine, settings.rotation_policy(), kek=kek)
 
 
 def _when(value: float | None) -> str:
@@ -107,9 +170,8 @@ def _when(value: float | None) -> str:
 def list_keys(
     database: DatabaseOption = None, config: ConfigOption = None, as_json: JsonOpt = False
 ) -> None:
-    """List every key: kid, algorithm, state and its lifecycle times (UTC)."""
-    with _manager(database, config) as manager:
-        infos = manager.list_keys()
+    """List every key: kid, algorithm, state and its lifecycle times (UTC). Reads only."""
+    infos, _ = _stored(database, config)
     if as_json:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
         return
@@ -207,10 +269,19 @@ def revoke(
 
 @keys_app.command("rewrap", cls=Command)
 def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None:
-    """Re-encrypt every stored private key under the first configured KEK."""
+    """Re-encrypt every stored private key, and the server secret, under the first KEK."""
+    from sealring.server.stores.server_secret import reseal_server_secret
+
     with _manager(database, config) as manager:
         count = manager.rewrap()
+        assert manager.kek is not None  # rewrap() refuses to run without one
+        try:
+            resealed = reseal_server_secret(manager.engine, manager.kek)
+        except SealringError as exc:
+            _fail(exc.message, 2)
     typer.echo(f"rewrapped {count} key(s)")
+    if resealed:
+        typer.echo("sealed the server secret under the first KEK")
 
 
 @keys_app.command("reset", cls=Command)
@@ -226,7 +297,6 @@ def reset(
     New keys are made at the next start (under the KEK file, created anew if it is missing).
     Tokens signed by the deleted keys stop verifying. Refused on PostgreSQL and with an HSM.
     """
-    import os
 
     from sqlalchemy import delete, select, update
     from sqlalchemy.exc import SQLAlchemyError
@@ -280,7 +350,83 @@ def reset(
 
 @keys_app.command("export-public", cls=Command)
 def export_public(database: DatabaseOption = None, config: ConfigOption = None) -> None:
-    """Print the published JWK Set (public keys only)."""
+    """Print the published JWK Set (public keys only). Reads only."""
+    _, jwks = _stored(database, config)
+    sys.stdout.write(json.dumps(json.loads(jwks.body), indent=2) + "\n")
+
+
+@keys_app.command("init", cls=Command)
+def init(database: DatabaseOption = None, config: ConfigOption = None) -> None:
+    """Migrate the database and make the first keys, as a server start does (idempotent)."""
     with _manager(database, config) as manager:
-        body = manager.jwks().body
-    sys.stdout.write(json.dumps(json.loads(body), indent=2) + "\n")
+        infos = manager.list_keys()
+    published = sum(1 for info in infos if info.state in ("pending", "active", "retired"))
+    typer.echo(f"ready: {published} published signing key(s)")
+
+
+@keys_app.command("gc-hsm", cls=Command)
+def gc_hsm(
+    delete: Annotated[
+        bool,
+        typer.Option("--delete/--dry-run", help="Destroy the objects listed, or only list them."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="The same as --delete.")] = False,
+    database: DatabaseOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List (and with --delete destroy) this installation's orphaned HSM key objects.
+
+    An orphan is a token object labelled with this database's installation id that no published
+    key owns: the new key of a rotation killed before its commit, or a removed key whose destroy
+    never ran. Objects of other installations sharing the token are never touched.
+    """
+    from sealring.keys import HSMConfig, KeyManager
+    from sealring.keys.kek import existing_kek
+
+    with _reader(database, config) as (engine, settings), _exits():
+        hsm = HSMConfig.from_env()
+        if hsm is None:
+            _fail("no HSM is configured (SEALRING_HSM_MODULE)", 2)
+        manager = KeyManager(
+            engine,
+            kek=existing_kek(settings.database_url),
+            policy=settings.rotation_policy(),
+            hsm=hsm,
+        )
+        try:
+            report = manager.gc_hsm(delete=delete or yes)
+        finally:
+            manager.close()
+    if as_json:
+        typer.echo(json.dumps({
+            "installation": report.installation,
+            "orphans": [dataclasses.asdict(item) for item in report.orphans],
+            "others": report.others,
+            "deleted": report.deleted,
+        }, indent=2))  # fmt: skip
+        return
+    typer.echo(
+        f"installation {report.installation}: {len(report.orphans)} orphaned token object(s)"
+    )
+    if report.orphans:
+        print_table(
+            ("id", "label", "key", "state"),
+            [
+                (item.ref, item.label, item.kid or "-", item.state or "no key row")
+                for item in report.orphans
+            ],
+            no_wrap=("id", "label", "key"),
+        )
+    if report.others:
+        typer.echo(
+            f"{report.others} object(s) with the label prefix belong to other installations "
+            "(or predate installation ids and no key here records them): never touched"
+        )
+    if report.deleted:
+        typer.echo(f"destroyed {len(report.orphans)} token object(s)")
+    elif report.orphans:
+        typer.echo(
+            "dry run: nothing destroyed; run `sealring keys gc-hsm --delete` to destroy them "
+            "(a rotation running right now may show its new key here: check it has finished)"
+        )

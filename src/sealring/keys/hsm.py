@@ -1,8 +1,9 @@
 """Signing keys on a PKCS#11 token (tested against SoftHSM2), through ``python-pkcs11``.
 
 Keys are generated on the token as sensitive and non-extractable; signing happens on the token;
-the database keeps only the public JWK and the object's id. Removing a key destroys its token
-objects. The PIN comes from ``SEALRING_HSM_PIN`` or ``SEALRING_HSM_PIN_FILE``, never from the
+the database keeps only the public JWK and the object's id. Every object's label names the
+installation that made it (``<prefix><installation id>-<id>``), and an object is only ever
+destroyed under a label this installation wrote (issue 10: a token may be shared). The PIN comes from ``SEALRING_HSM_PIN`` or ``SEALRING_HSM_PIN_FILE``, never from the
 command line, and is never logged.
 """
 
@@ -13,7 +14,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,19 @@ class HSM:
                 with shared.lock:
                     shared.session.close()
 
-    def generate(self, alg: str) -> tuple[str, JWK]:
-        """Generate a key pair for ``alg`` on the token; return ``(ref, public JWK)``."""
+    def label(self, owner: str, ref: str) -> str:
+        """The label of the objects ``owner`` (an installation id) makes under id ``ref``."""
+        return f"{self.config.label_prefix}{owner}-{ref}"
+
+    def generate(self, alg: str, owner: str) -> tuple[str, JWK]:
+        """Generate a key pair for ``alg`` on the token, labelled as ``owner``'s; return
+        ``(ref, public JWK)``."""
         from pkcs11 import Attribute, KeyType, MechanismFlag
         from pkcs11.util.ec import encode_named_curve_parameters
 
         ref = secrets.token_hex(16)
         ident = bytes.fromhex(ref)
-        label = self.config.label_prefix + ref
+        label = self.label(owner, ref)
         private_template = {
             Attribute.SENSITIVE: True,
             Attribute.EXTRACTABLE: False,
@@ -196,27 +202,39 @@ class HSM:
                     f"the token refused to sign with key {ref}: {type(exc).__name__}"
                 ) from None
 
-    def destroy(self, ref: str) -> None:
-        """Destroy every object (private and public key) with this id; idempotent."""
+    def destroy(self, ref: str, labels: Collection[str]) -> int:
+        """Destroy the objects (private and public key) with id ``ref`` whose label is one of
+        ``labels``; returns how many. An object under any other label is left alone."""
         with self._lock:
             session = self._open()
             self._handles.pop(ref, None)
-            for obj in list(session.get_objects({_attr("ID"): bytes.fromhex(ref)})):
+            doomed = [
+                obj
+                for obj in session.get_objects({_attr("ID"): bytes.fromhex(ref)})
+                if obj[_attr("LABEL")] in labels
+            ]
+            for obj in doomed:
                 obj.destroy()
+        return len(doomed)
 
-    def refs(self) -> set[str]:
-        """Ids of the token objects that carry this installation's label prefix."""
+    def objects(self) -> dict[str, str]:
+        """``{id: label}`` of the private keys on the token whose label has the configured
+        prefix, whoever made them. Reads only."""
         from pkcs11 import Attribute, ObjectClass
 
         prefix = self.config.label_prefix
-        found = set()
+        found = {}
         with self._lock:
             session = self._open()
             for obj in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}):
                 label = obj[Attribute.LABEL]
                 if isinstance(label, str) and label.startswith(prefix):
-                    found.add(bytes(obj[Attribute.ID]).hex())
+                    found[bytes(obj[Attribute.ID]).hex()] = label
         return found
+
+    def refs(self) -> set[str]:
+        """Ids of the prefixed private keys on the token (:meth:`objects`)."""
+        return set(self.objects())
 
     def _open(self) -> Any:
         if self._shared is None:

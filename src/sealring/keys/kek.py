@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sealring.db import sqlite_path
 from sealring.keys.errors import KEKError, KeyConfigError
 
-__all__ = ["DEV_KEK_WARNED_ENV", "KEKRing", "load_kek"]
+__all__ = ["DEV_KEK_WARNED_ENV", "KEKRing", "existing_kek", "load_kek"]
 
 log = logging.getLogger("sealring.keys")
 
@@ -95,20 +95,29 @@ class KEKRing:
         return f"KEKRing(ids={list(self.ids)!r})"
 
     def encrypt(self, plaintext: bytes, *, kid: str, alg: str) -> tuple[str, bytes]:
-        """Encrypt under the primary KEK; returns ``(kek_id, blob)``."""
-        kek_id, aead = self._keys[0]
-        nonce = os.urandom(_NONCE_LEN)
-        return kek_id, _FORMAT + nonce + aead.encrypt(nonce, plaintext, _aad(kid, alg))
+        """Encrypt a signing key under the primary KEK; returns ``(kek_id, blob)``."""
+        return self.seal(plaintext, aad=_aad(kid, alg))
 
     def decrypt(self, blob: bytes, *, kid: str, alg: str, kek_id: str | None = None) -> bytes:
         """Decrypt with the KEK named ``kek_id`` (or any); raises ``InvalidTag`` on failure."""
+        return self.unseal(blob, aad=_aad(kid, alg), kek_id=kek_id)
+
+    def seal(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
+        """Encrypt anything under the primary KEK, bound to ``aad`` (which names what it is, so
+        one kind of blob never opens as another); returns ``(kek_id, blob)``."""
+        kek_id, aead = self._keys[0]
+        nonce = os.urandom(_NONCE_LEN)
+        return kek_id, _FORMAT + nonce + aead.encrypt(nonce, plaintext, aad)
+
+    def unseal(self, blob: bytes, *, aad: bytes, kek_id: str | None = None) -> bytes:
+        """Open what :meth:`seal` made; raises ``InvalidTag`` on failure."""
         if len(blob) < 1 + _NONCE_LEN + 16 or blob[:1] != _FORMAT:
             raise InvalidTag
         nonce, body = blob[1 : 1 + _NONCE_LEN], blob[1 + _NONCE_LEN :]
         candidates = [a for i, a in self._keys if i == kek_id] or [a for _, a in self._keys]
         for aead in candidates:
             try:
-                return aead.decrypt(nonce, body, _aad(kid, alg))
+                return aead.decrypt(nonce, body, aad)
             except InvalidTag:
                 continue
         raise InvalidTag
@@ -130,10 +139,9 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
     ``<database>.kek`` is created beside it (mode 0600) and a warning is logged on every start.
     """
     env = os.environ if environ is None else environ
-    if env.get("SEALRING_KEK"):
-        return KEKRing.from_string(env["SEALRING_KEK"], source="SEALRING_KEK")
-    if env.get("SEALRING_KEK_FILE"):
-        return KEKRing.from_file(Path(env["SEALRING_KEK_FILE"]))
+    configured = _configured_kek(env)
+    if configured is not None:
+        return configured
     db_file = sqlite_path(database_url)
     if db_file is None:
         raise KeyConfigError(
@@ -143,12 +151,7 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
     kek_file = db_file.with_name(db_file.name + ".kek")
     if not kek_file.exists():
         # A new KEK could never open the keys already stored: refuse rather than make one.
-        if _holds_encrypted_keys(db_file):
-            raise KEKError(
-                f"the development KEK file {kek_file} is missing, but the database {db_file} "
-                "holds signing keys encrypted under it: restore the file, or start the "
-                "development database's keys over with `sealring keys reset --yes`"
-            )
+        _refuse_if_keys_need(kek_file, db_file)
         _create_dev_kek(kek_file)
     _check_private(kek_file)
     if not env.get(DEV_KEK_WARNED_ENV):
@@ -159,6 +162,44 @@ def load_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEK
             kek_file,
         )
     return KEKRing.from_file(kek_file, source=f"the development KEK file {kek_file}")
+
+
+def existing_kek(database_url: str, environ: Mapping[str, str] | None = None) -> KEKRing | None:
+    """The KEK :func:`load_kek` would use, without creating or announcing anything: ``None``
+    when none is configured and the development KEK file does not exist (read-only commands)."""
+    env = os.environ if environ is None else environ
+    configured = _configured_kek(env)
+    db_file = sqlite_path(database_url)
+    if configured is not None or db_file is None:
+        return configured
+    kek_file = db_file.with_name(db_file.name + ".kek")
+    if not kek_file.exists():
+        _refuse_if_keys_need(kek_file, db_file)
+        return None
+    _check_private(kek_file)
+    return KEKRing.from_file(kek_file, source=f"the development KEK file {kek_file}")
+
+
+def _configured_kek(env: Mapping[str, str]) -> KEKRing | None:
+    if env.get("SEALRING_KEK"):
+        return KEKRing.from_string(env["SEALRING_KEK"], source="SEALRING_KEK")
+    if env.get("SEALRING_KEK_FILE"):
+        # Whoever can write it chooses the key that wraps the signing keys: the same rule as
+        # the development file (issue 10).
+        path = Path(env["SEALRING_KEK_FILE"])
+        _check_private(path, setting="SEALRING_KEK_FILE")
+        return KEKRing.from_file(path)
+    return None
+
+
+def _refuse_if_keys_need(kek_file: Path, db_file: Path) -> None:
+    """Raise when the missing development KEK file wraps keys the database holds."""
+    if _holds_encrypted_keys(db_file):
+        raise KEKError(
+            f"the development KEK file {kek_file} is missing, but the database {db_file} "
+            "holds signing keys encrypted under it: restore the file, or start the "
+            "development database's keys over with `sealring keys reset --yes`"
+        )
 
 
 def _holds_encrypted_keys(db_file: Path) -> bool:
@@ -176,21 +217,26 @@ def _holds_encrypted_keys(db_file: Path) -> bool:
     return row is not None
 
 
-def _check_private(kek_file: Path) -> None:
-    """Refuse a development KEK file another local user could have planted or can read.
+def _check_private(kek_file: Path, *, setting: str | None = None) -> None:
+    """Refuse a KEK file another local user could have planted or can read.
 
-    Whoever writes the KEK beside the database decides the key that wraps the signing keys, and
-    whoever reads it can unwrap them (issue 10): owned by this user, no group or other access.
+    Whoever writes the KEK decides the key that wraps the signing keys, and whoever reads it can
+    unwrap them (issue 10): owned by this user, no group or other access.
     """
+    named = f"KEK file {kek_file}" + (f" ({setting})" if setting else "")
     try:
         info = kek_file.stat()
     except OSError as exc:
-        raise KEKError(f"cannot read KEK file {kek_file}: {type(exc).__name__}") from None
+        reason = exc.strerror or type(exc).__name__
+        raise KEKError(f"cannot read {named}: {reason}") from None
     if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        fix = f"chmod 600 {kek_file}"
+        if info.st_uid != os.geteuid():
+            fix = f"chown {os.geteuid()} {kek_file} && {fix} (as its owner or root)"
         raise KEKError(
-            f"KEK file {kek_file} must be owned by this user (uid {os.geteuid()}) and not "
+            f"{named} must be owned by this user (uid {os.geteuid()}) and not "
             f"accessible to group or others (it is uid {info.st_uid}, mode "
-            f"{stat.S_IMODE(info.st_mode):03o}); if it is yours, run: chmod 600 {kek_file}"
+            f"{stat.S_IMODE(info.st_mode):03o}); if it is yours, run: {fix}"
         )
 
 

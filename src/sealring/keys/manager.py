@@ -4,8 +4,9 @@ Every change happens in one serialised write transaction (PostgreSQL advisory lo
 ``BEGIN IMMEDIATE``) that re-reads the keys, runs the schedule, writes the new state and the
 audit rows, and bumps the generation counter. A replica that reaches the same rotation a moment
 later finds it done; the partial unique indexes (one active, one pending per algorithm) back this
-up. A process killed inside the transaction leaves nothing behind: the database rolls it back,
-and HSM objects created by it are destroyed as orphans on the next write.
+up. A process killed inside the transaction leaves nothing in the database: it rolls back. HSM
+objects such a process made stay on the token, labelled with this installation's id, until
+``sealring keys gc-hsm --delete`` (nothing destroys an object no row records on its own).
 
 Where private keys live is a :class:`~sealring.keys.stores.KeyStore`'s business (the database
 under the KEK, or a PKCS#11 token); the manager only runs the schedule and owns the transaction.
@@ -35,7 +36,7 @@ from sealring.keys.errors import KEKMismatch, KeyConfigError, KeyUnavailable, Un
 from sealring.keys.hsm import HSMConfig
 from sealring.keys.jwks import JWKSDocument
 from sealring.keys.kek import KEKRing
-from sealring.keys.models import KeyEventRow, KeyGenerationRow, SigningKeyRow
+from sealring.keys.models import InstallationRow, KeyEventRow, KeyGenerationRow, SigningKeyRow
 from sealring.keys.schedule import (
     ACTIVE,
     PENDING,
@@ -53,9 +54,9 @@ from sealring.keys.schedule import (
     move,
     next_due,
 )
-from sealring.keys.stores import DatabaseKeyStore, HSMKeyStore, KeyStore
+from sealring.keys.stores import DatabaseKeyStore, HSMKeyStore, HSMObject, KeyStore
 
-__all__ = ["KeyInfo", "KeyManager"]
+__all__ = ["HSMCleanup", "KeyInfo", "KeyManager", "stored_keys"]
 
 log = logging.getLogger("sealring.keys")
 
@@ -302,6 +303,37 @@ class KeyManager:
                 for e in session.scalars(query)
             ]
 
+    def gc_hsm(self, *, delete: bool = False) -> HSMCleanup:
+        """This installation's token objects that no published key owns (the keys of a rotation
+        killed before its commit, a destroy that never ran); with ``delete``, destroy them.
+
+        Only objects labelled with this database's installation id are considered; another
+        installation's objects on the same token, and objects from before migration 0007 that
+        no row here records, are counted and never touched. The dry run only reads; the delete
+        holds the keys write lock, so a rotation in flight cannot lose its new key.
+        """
+        if self._hsm is None:
+            raise KeyConfigError("no HSM is configured (SEALRING_HSM_MODULE)")
+        hsm = self._hsm
+        if not delete:
+            with self.engine.connect() as conn:
+                hsm.installation = _installation_id(conn)
+                rows = list(Session(bind=conn).scalars(select(SigningKeyRow)))
+            found, others = hsm.orphans(rows)
+            return HSMCleanup(hsm.installation, found, others, deleted=False)
+        with write_transaction(self.engine, KEYS_LOCK_ID) as conn, _session(conn) as session:
+            hsm.installation = _installation_id(conn)
+            found, others = hsm.orphans(list(session.scalars(select(SigningKeyRow))))
+            for item in found:
+                log.warning("gc-hsm: destroying token object %s (%s)", item.ref, item.label)
+                hsm.destroy(item)
+        return HSMCleanup(hsm.installation, found, others, deleted=True)
+
+    @property
+    def kek(self) -> KEKRing | None:
+        """The KEK ring this manager opens database keys with (also seals the server secret)."""
+        return self._database.kek
+
     def close(self) -> None:
         """Close the HSM session, if any (the engine belongs to the caller)."""
         for store in self._stores():
@@ -326,6 +358,10 @@ class KeyManager:
         if row.backend == HSMKeyStore.backend:
             raise KeyConfigError("a key is stored on an HSM but no HSM is configured")
         raise KeyConfigError(f"a key is stored on backend {row.backend!r}, which is not known")
+
+    def _bind_installation(self, conn: Connection) -> None:
+        if self._hsm is not None and self._hsm.installation is None:
+            self._hsm.installation = _installation_id(conn)
 
     @staticmethod
     def _generation(conn: Connection) -> int:
@@ -369,8 +405,9 @@ class KeyManager:
             now = self._clock()
             rows = {r.kid: r for r in session.scalars(select(SigningKeyRow))}
             self._check_openable(list(rows.values()))
+            self._bind_installation(conn)
             for store in self._stores():
-                store.collect_orphans(rows.values())
+                store.finish_erasures(rows.values())
             records = [_record(row) for row in rows.values()]
 
             def new_kid(alg: str) -> str:
@@ -478,27 +515,72 @@ class KeyManager:
                 )
                 continue
             signers[row.alg] = self._store_of(row).open_signer(row)
-        published = sorted(
-            (r for r in rows if r.state in PUBLISHED),
-            key=lambda r: (_STATE_ORDER.get(r.state, 2), r.alg, -r.created_at),
-        )
-        document = JWKSDocument.build(
-            (json.loads(r.public_jwk) for r in published), self.policy.jwks_max_age
-        )
+        document = _jwks_document(rows, self.policy.jwks_max_age)
         if old is not None and old.jwks.body == document.body:
             document = old.jwks
         records = tuple(_record(r) for r in rows)
-        infos = tuple(
-            KeyInfo(
-                kid=r.kid,
-                alg=r.alg,
-                backend=r.backend,
-                **{name: getattr(r, name) for name in _LIFECYCLE_FIELDS},
-            )
-            for r in sorted(rows, key=lambda r: -r.created_at)
-        )
         due = next_due(records, self.policy)
-        return _Snapshot(generation, signers, document, records, infos, due, unusable)
+        return _Snapshot(generation, signers, document, records, _infos(rows), due, unusable)
+
+
+@dataclass(frozen=True)
+class HSMCleanup:
+    """What :meth:`KeyManager.gc_hsm` found (and, when ``deleted``, destroyed)."""
+
+    installation: str
+    orphans: list[HSMObject]
+    others: int  # prefixed objects of other installations (or unknown), never touched
+    deleted: bool
+
+
+def stored_keys(
+    engine: Engine, policy: RotationPolicy, *, kek: KEKRing | None = None
+) -> tuple[list[KeyInfo], JWKSDocument]:
+    """The stored keys and the JWK Set they publish, read without writing anything: no
+    migration, no schedule, no HSM session (``sealring keys list``, ``export-public``).
+
+    With ``kek``, also check that it opens every published database key (reads only) and raise
+    :class:`KEKMismatch` naming those it cannot, as a start would.
+    """
+    with engine.connect() as conn, conn.begin():
+        rows = list(
+            Session(bind=conn).scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
+        )
+    if kek is not None:
+        bad = DatabaseKeyStore(kek).unopenable(rows)
+        if bad:
+            kek_ids = [r.kek_id for r in rows if r.kid in bad]
+            raise KEKMismatch(bad, kek.source, kek_ids)
+    return list(_infos(rows)), _jwks_document(rows, policy.jwks_max_age)
+
+
+def _infos(rows: Sequence[SigningKeyRow]) -> tuple[KeyInfo, ...]:
+    return tuple(
+        KeyInfo(
+            kid=r.kid,
+            alg=r.alg,
+            backend=r.backend,
+            **{name: getattr(r, name) for name in _LIFECYCLE_FIELDS},
+        )
+        for r in sorted(rows, key=lambda r: -r.created_at)
+    )
+
+
+def _jwks_document(rows: Sequence[SigningKeyRow], max_age: float) -> JWKSDocument:
+    published = sorted(
+        (r for r in rows if r.state in PUBLISHED),
+        key=lambda r: (_STATE_ORDER.get(r.state, 2), r.alg, -r.created_at),
+    )
+    return JWKSDocument.build((json.loads(r.public_jwk) for r in published), max_age)
+
+
+def _installation_id(conn: Connection) -> str:
+    value = conn.execute(
+        select(InstallationRow.installation_id).where(InstallationRow.id == 1)
+    ).scalar_one_or_none()
+    if value is None:
+        raise KeyConfigError("this database has no installation id: migrate it first")
+    return str(value)
 
 
 def _record(row: SigningKeyRow) -> KeyRecord:

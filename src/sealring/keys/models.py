@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sealring.db import Base
 
-__all__ = ["KeyEventRow", "KeyGenerationRow", "SigningKeyRow"]
+__all__ = ["InstallationRow", "KeyEventRow", "KeyGenerationRow", "SigningKeyRow"]
 
 
 class SigningKeyRow(Base):
@@ -71,3 +71,14 @@ class KeyGenerationRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class InstallationRow(Base):
+    """One row (migration ``0007_installation``): the id in the labels of this installation's
+    HSM objects. Made once, with the database; never changed."""
+
+    __tablename__ = "sealring_installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    installation_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -23,7 +24,7 @@ from sealring.keys.kek import KEKRing
 from sealring.keys.models import SigningKeyRow
 from sealring.keys.schedule import PENDING, PUBLISHED
 
-__all__ = ["DatabaseKeyStore", "HSMKeyStore", "KeyStore"]
+__all__ = ["DatabaseKeyStore", "HSMKeyStore", "HSMObject", "KeyStore"]
 
 log = logging.getLogger("sealring.keys")
 
@@ -50,9 +51,9 @@ class KeyStore(Protocol):
         object is irreversible, so it never happens before), if anything."""
         ...
 
-    def collect_orphans(self, rows: Iterable[SigningKeyRow]) -> None:
-        """Destroy stored keys that no published row owns (a rotation killed before commit).
-        Called under the write lock."""
+    def finish_erasures(self, rows: Iterable[SigningKeyRow]) -> None:
+        """Redo what :meth:`erase` returned for removed or revoked rows when the process died
+        before it ran. Called under the write lock."""
         ...
 
     def close(self) -> None: ...
@@ -92,8 +93,8 @@ class DatabaseKeyStore:
         row.kek_id = None
         return None  # gone with the commit; a rollback keeps the key, as it should
 
-    def collect_orphans(self, rows: Iterable[SigningKeyRow]) -> None:
-        """Nothing to do: a key in the database cannot outlive the transaction that made it."""
+    def finish_erasures(self, rows: Iterable[SigningKeyRow]) -> None:
+        """Nothing to do: a key in the database cannot outlive the transaction that erased it."""
 
     def unopenable(self, rows: Sequence[SigningKeyRow]) -> list[str]:
         """The kids of published database keys the KEK ring cannot decrypt."""
@@ -125,14 +126,33 @@ class DatabaseKeyStore:
         """Nothing held open."""
 
 
+@dataclass(frozen=True)
+class HSMObject:
+    """A private key object on the token that ``sealring keys gc-hsm`` looks at."""
+
+    ref: str  # CKA_ID, hex
+    label: str
+    kid: str | None  # the key row that recorded it, if any
+    state: str | None  # that row's state (removed, revoked), or None: no row
+
+
 class HSMKeyStore:
-    """Keys generated on a PKCS#11 token, non-extractable; the row keeps the object's id."""
+    """Keys generated on a PKCS#11 token, non-extractable; the row keeps the object's id.
+
+    Several installations may share one token (issue 10). Each object's label carries the
+    installation id of the database that made it, and this store destroys an object only when
+    its label is this installation's and, outside ``gc-hsm``, only when a row of this database
+    records it as removed or revoked.
+    """
 
     backend = "hsm"
 
     def __init__(self, config: HSMConfig) -> None:
         self.config = config
         self._hsm: HSM | None = None
+        #: This installation's id (``sealring_installation``); the manager sets it from the
+        #: database before it makes or destroys anything.
+        self.installation: str | None = None
 
     def session(self) -> HSM:
         """The token session, opened on first use."""
@@ -140,8 +160,19 @@ class HSMKeyStore:
             self._hsm = HSM(self.config)
         return self._hsm
 
+    def _owner(self) -> str:
+        if self.installation is None:
+            raise KeyConfigError("this database has no installation id (migration 0007)")
+        return self.installation
+
+    def labels(self, ref: str) -> tuple[str, str]:
+        """The labels under which the object ``ref`` is this installation's: the one it writes,
+        and the one written before migration 0007 (prefix + id), which only a row of this
+        database can vouch for."""
+        return self.session().label(self._owner(), ref), self.config.label_prefix + ref
+
     def generate(self, alg: str, now: float) -> SigningKeyRow:
-        ref, public = self.session().generate(alg)
+        ref, public = self.session().generate(alg, self._owner())
         return _pending_row(public, alg, self.backend, now, hsm_ref=ref)
 
     def open_signer(self, row: SigningKeyRow) -> Signer:
@@ -155,16 +186,48 @@ class HSMKeyStore:
         row.kek_id = None
         if ref is None:
             return None
-        # The row keeps hsm_ref: an unpublished row owns no object, so a destroy that did not
-        # run (the process died after the commit) is redone by collect_orphans.
-        return lambda: self.session().destroy(ref)
+        labels = self.labels(ref)
+        # The row keeps hsm_ref: a destroy that did not run (the process died after the
+        # commit) is redone by finish_erasures.
+        return lambda: log.info(
+            "destroyed %d token object(s) of HSM key %s", self.session().destroy(ref, labels), ref
+        )
 
-    def collect_orphans(self, rows: Iterable[SigningKeyRow]) -> None:
+    def finish_erasures(self, rows: Iterable[SigningKeyRow]) -> None:
+        erased = {r.hsm_ref: r for r in rows if r.hsm_ref and r.state not in PUBLISHED}
+        if not erased:
+            return
         hsm = self.session()
-        owned = {r.hsm_ref for r in rows if r.hsm_ref and r.state in PUBLISHED}
-        for ref in hsm.refs() - owned:
-            log.warning("destroying orphaned HSM key object %s", ref)
-            hsm.destroy(ref)
+        for ref, label in hsm.objects().items():
+            if ref in erased and label in self.labels(ref):
+                log.warning(
+                    "destroying the token object of %s key %s (its destroy did not run)",
+                    erased[ref].state,
+                    erased[ref].kid,
+                )
+                hsm.destroy(ref, self.labels(ref))
+
+    def orphans(self, rows: Iterable[SigningKeyRow]) -> tuple[list[HSMObject], int]:
+        """This installation's objects that no published key owns, and how many prefixed
+        objects are someone else's (never touched). Reads only."""
+        by_ref = {r.hsm_ref: r for r in rows if r.hsm_ref}
+        mine: list[HSMObject] = []
+        others = 0
+        for ref, label in sorted(self.session().objects().items()):
+            row = by_ref.get(ref)
+            if row is not None and row.state in PUBLISHED:
+                continue  # in use
+            if row is None and label == self.labels(ref)[0]:
+                mine.append(HSMObject(ref, label, None, None))  # a rotation that never committed
+            elif row is not None and label in self.labels(ref):
+                mine.append(HSMObject(ref, label, row.kid, row.state))
+            else:
+                others += 1
+        return mine, others
+
+    def destroy(self, found: HSMObject) -> None:
+        """Destroy one object :meth:`orphans` returned (under the write lock)."""
+        self.session().destroy(found.ref, self.labels(found.ref))
 
     def close(self) -> None:
         if self._hsm is not None:

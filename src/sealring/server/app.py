@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import urlsplit
@@ -26,9 +25,9 @@ from sealring.server.http.middleware import RequestContext, http_error
 from sealring.server.logging import access_log, logger
 from sealring.server.metrics import Metrics
 from sealring.server.routes import DISCOVERY, ROUTES, well_known_paths
-from sealring.server.settings import RESOLVED_ENV, Settings
+from sealring.server.settings import Settings
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["create_app"]
 
 PRUNE_INTERVAL = 60.0
 
@@ -118,12 +117,3 @@ def create_app(
 
     app.add_middleware(RequestContext, metrics=metrics, prefix=issuer_path)
     return app
-
-
-def app_from_env() -> Starlette:
-    """Factory for worker processes: the settings `sealring serve` resolved, from the environment."""
-    from sealring.server.logging import configure_logging
-
-    settings = Settings.from_json(os.environ[RESOLVED_ENV])
-    configure_logging(settings.log_level)
-    return create_app(settings)

@@ -131,7 +131,7 @@ def build_context(
         upgrade(engine)
         km = key_manager(settings, engine, environ)
         km.ensure_ready()
-        secret = load_server_secret(engine, settings.server_secret, clock=clock)
+        secret = load_server_secret(engine, settings.server_secret, kek=km.kek, clock=clock)
     except BaseException:
         engine.dispose()
         raise

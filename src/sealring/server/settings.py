@@ -45,7 +45,7 @@ __all__ = [
     "setting",
 ]
 
-RESOLVED_ENV = "SEALRING_RESOLVED_SETTINGS"  # how `serve` hands settings to worker processes
+RESOLVED_ENV = "SEALRING_RESOLVED_SETTINGS"  # the source named by from_json
 ENV_PREFIX = "SEALRING_"
 
 Section = Literal["http", "storage", "tokens", "keys", "limits", "security", "sessions"]
@@ -265,6 +265,7 @@ class Settings:
         _str,
         section="storage",
         option="--database",
+        file_env="SEALRING_DATABASE_URL_FILE",
         help="SQLAlchemy URL: `sqlite:///PATH` or `postgresql+psycopg://...`"
         " (`postgresql://` accepted)",
     )

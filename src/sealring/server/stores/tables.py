@@ -62,12 +62,18 @@ class RevokedToken(Base):
 
 
 class ServerSecret(Base):
-    """The HMAC key for client secrets, when not given by SEALRING_SERVER_SECRET (one row)."""
+    """The HMAC key for client secrets, when not given by SEALRING_SERVER_SECRET (one row).
+
+    Sealed under the KEK (``secret_enc``, ``kek_id``; migration 0007); ``secret`` holds it in
+    clear only in a database made before that and not yet opened by a server with a KEK.
+    """
 
     __tablename__ = "oauth_server_secret"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kek_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[float] = mapped_column(Float)
 
 
