@@ -131,3 +131,23 @@ def test_no_secret_in_any_worker_environment_or_command_line(
     finally:
         _out, err = stop(proc)
     assert "Traceback" not in err, err
+
+
+def test_the_database_url_from_a_file_and_the_help_that_says_so(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sealring.cli import app
+    from sealring.server.settings import Settings
+
+    url_file = tmp_path / "db"
+    url_file.write_text("postgresql://sealring:pw@db.example/sealring\n")
+    settings = Settings.load(environ={"SEALRING_DATABASE_URL_FILE": str(url_file)})
+    assert settings.database_url == "postgresql+psycopg://sealring:pw@db.example/sealring"
+    both = {"SEALRING_DATABASE_URL_FILE": str(url_file), "SEALRING_DATABASE_URL": "sqlite:///x"}
+    assert Settings.load(environ=both).database_url == "sqlite:///x"  # the variable wins
+    for command in (["serve"], ["keys", "list"], ["clients", "list"], ["users", "list"]):
+        text = " ".join(CliRunner().invoke(app, [*command, "--help"]).output.split())
+        assert "shows in `ps`: prefer SEALRING_DATABASE_URL, or a file named by" in text, command
+        assert "SEALRING_DATABASE_URL_FILE" in text
+    verify_help = " ".join(CliRunner().invoke(app, ["verify", "--help"]).output.split())
+    assert "- to read it from stdin (a token given here shows in `ps`)" in verify_help

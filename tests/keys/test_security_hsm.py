@@ -204,7 +204,7 @@ def _dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
 def test_read_only_commands_write_nothing(
     database_url: str, managers: Callable[..., KeyManager], hsm_config: HSMConfig
 ) -> None:
-    """`keys list`, `list --json`, `export-public` and the gc-hsm dry run change no row and no
+    """`keys list`, `show`, `export-public` and the gc-hsm dry run change no row and no
     token object, even when a rotation is overdue (a command that ran the schedule would
     rotate, and one that migrated or collected orphans would write)."""
     weeks_ago = FakeClock(time.time() - 40 * 86400)
@@ -222,6 +222,13 @@ def test_read_only_commands_write_nothing(
         env = _hsm_env(hsm_config, database_url)
         listed = _keys(env, "list")
         assert "active" in listed
+        kid = next(line.split()[0] for line in listed.splitlines() if "active" in line)
+        shown = _keys(env, "show", kid)
+        assert f"kid: {kid}" in shown
+        assert "-> active" not in shown  # a table, not transitions
+        assert "pending" in shown  # its audit trail: new -> pending -> active
+        assert '"events"' in _keys(env, "show", kid, "--json")
+        assert "no key with kid nope" in _keys(env, "show", "nope", code=2)
         _keys(env, "list", "--json")
         assert '"keys"' in _keys(env, "export-public")
         assert orphan in _keys(env, "gc-hsm")

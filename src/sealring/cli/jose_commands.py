@@ -103,7 +103,10 @@ def _dump(value: object, *, compact: bool) -> str:
 def verify(
     token: Annotated[
         str,
-        typer.Argument(metavar="TOKEN", help="The compact JWT, or - to read it from stdin."),
+        typer.Argument(
+            metavar="TOKEN",
+            help="The compact JWT, or - to read it from stdin (a token given here shows in `ps`).",
+        ),
     ],
     jwks: Annotated[
         str | None,

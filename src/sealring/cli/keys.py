@@ -149,15 +149,20 @@ def _reader(database: str | None, config: Path | None) -> Iterator[tuple[Engine,
             engine.dispose()
 
 
-def _stored(database: str | None, config: Path | None) -> tuple[list[KeyInfo], JWKSDocument]:
-    """The stored keys and their JWK Set, read only; a configured KEK is checked against them
-    (a wrong one exits 2, as a start would), the development KEK file is never created."""
+def _stored(
+    database: str | None, config: Path | None, events_of: str | None = None
+) -> tuple[list[KeyInfo], JWKSDocument, list[Transition]]:
+    """The stored keys, their JWK Set and (for ``events_of``) a key's audit trail, read only; a
+    configured KEK is checked against them (a wrong one exits 2, as a start would), the
+    development KEK file is never created."""
     from sealring.keys.kek import existing_kek
-    from sealring.keys.manager import stored_keys
+    from sealring.keys.manager import key_events, stored_keys
 
     with _reader(database, config) as (engine, settings), _exits():
         kek = existing_kek(settings.database_url)
-        return stored_keys(engine, settings.rotation_policy(), kek=kek)
+        infos, jwks = stored_keys(engine, settings.rotation_policy(), kek=kek)
+        events = key_events(engine, events_of) if events_of is not None else []
+        return infos, jwks, events
 
 
 def _when(value: float | None) -> str:
@@ -171,7 +176,7 @@ def list_keys(
     database: DatabaseOption = None, config: ConfigOption = None, as_json: JsonOpt = False
 ) -> None:
     """List every key: kid, algorithm, state and its lifecycle times (UTC). Reads only."""
-    infos, _ = _stored(database, config)
+    infos, _, _ = _stored(database, config)
     if as_json:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
         return
@@ -351,8 +356,40 @@ def reset(
 @keys_app.command("export-public", cls=Command)
 def export_public(database: DatabaseOption = None, config: ConfigOption = None) -> None:
     """Print the published JWK Set (public keys only). Reads only."""
-    _, jwks = _stored(database, config)
+    _, jwks, _ = _stored(database, config)
     sys.stdout.write(json.dumps(json.loads(jwks.body), indent=2) + "\n")
+
+
+@keys_app.command("show", cls=Command)
+def show(
+    kid: Annotated[
+        str, typer.Argument(metavar="KID", help="The key id (one starting with '-': after '--').")
+    ],
+    database: DatabaseOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One key's lifecycle times (UTC) and its audit trail. Reads only."""
+    infos, _, events = _stored(database, config, events_of=kid)
+    info = next((i for i in infos if i.kid == kid), None)
+    if info is None:
+        _fail(f"no key with kid {kid}", 2)
+    if as_json:
+        trail = [
+            {"from": e.from_state, "to": e.to_state, "at": e.at, "reason": e.reason} for e in events
+        ]
+        typer.echo(json.dumps({**info.to_dict(), "events": trail}, indent=2))
+        return
+    for name, value in info.to_dict().items():
+        if name.endswith("_at") and isinstance(value, float | int | None):
+            shown = _when(value)
+        else:
+            shown = "-" if value is None else str(value)
+        typer.echo(f"{name}: {shown}")
+    print_table(
+        ("at", "from", "to", "reason"),
+        [(_when(e.at), e.from_state or "new", e.to_state, e.reason or "") for e in events],
+    )
 
 
 @keys_app.command("init", cls=Command)

@@ -56,7 +56,7 @@ from sealring.keys.schedule import (
 )
 from sealring.keys.stores import DatabaseKeyStore, HSMKeyStore, HSMObject, KeyStore
 
-__all__ = ["HSMCleanup", "KeyInfo", "KeyManager", "stored_keys"]
+__all__ = ["HSMCleanup", "KeyInfo", "KeyManager", "key_events", "stored_keys"]
 
 log = logging.getLogger("sealring.keys")
 
@@ -294,14 +294,7 @@ class KeyManager:
 
     def events(self, kid: str | None = None) -> list[Transition]:
         """The audit trail, oldest first."""
-        query = select(KeyEventRow).order_by(KeyEventRow.id)
-        if kid is not None:
-            query = query.where(KeyEventRow.kid == kid)
-        with Session(self.engine) as session:
-            return [
-                Transition(e.kid, e.alg, e.from_state, e.to_state, e.at, e.reason)
-                for e in session.scalars(query)
-            ]
+        return key_events(self.engine, kid)
 
     def gc_hsm(self, *, delete: bool = False) -> HSMCleanup:
         """This installation's token objects that no published key owns (the keys of a rotation
@@ -456,7 +449,7 @@ class KeyManager:
             self._bump(session)
             session.commit()
         # Committed. Destroying token objects is irreversible, so it only happens now; if this
-        # process dies first, the next write destroys them as orphans.
+        # process dies first, the next write redoes it (HSMKeyStore.finish_erasures).
         for then in after_commit:
             then()
         for t in transitions:
@@ -552,6 +545,18 @@ def stored_keys(
             kek_ids = [r.kek_id for r in rows if r.kid in bad]
             raise KEKMismatch(bad, kek.source, kek_ids)
     return list(_infos(rows)), _jwks_document(rows, policy.jwks_max_age)
+
+
+def key_events(engine: Engine, kid: str | None = None) -> list[Transition]:
+    """The audit trail (of ``kid``, or of every key), oldest first. Reads only."""
+    query = select(KeyEventRow).order_by(KeyEventRow.id)
+    if kid is not None:
+        query = query.where(KeyEventRow.kid == kid)
+    with Session(engine) as session:
+        return [
+            Transition(e.kid, e.alg, e.from_state, e.to_state, e.at, e.reason)
+            for e in session.scalars(query)
+        ]
 
 
 def _infos(rows: Sequence[SigningKeyRow]) -> tuple[KeyInfo, ...]:
