@@ -17,6 +17,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from typer.testing import CliRunner
 
 from sealring.cli import app
+from sealring.keys import KEKRing
 
 runner = CliRunner()
 
@@ -26,7 +27,11 @@ def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_clients_lifecycle(database_url: str, tmp_path: Path) -> None:
+def test_clients_lifecycle(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server secret the clients' hashes use is sealed under the KEK, as the server's is.
+    monkeypatch.setenv("SEALRING_KEK", KEKRing.generate_text())
     db = ["--database", database_url]
     code, out, err = _run(
         "clients", "create", "--name", "billing", "--scope", "a b", "--audience", "https://api",

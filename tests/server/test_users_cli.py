@@ -144,8 +144,9 @@ def test_a_password_on_the_command_line_is_refused_and_not_echoed(sqlite_url: st
     )
     assert code == 2
     assert "hunter2-secret" not in out + err
-    code, out, _ = sealring("users", "list", "--database", sqlite_url)
-    assert out.strip() == "no users"
+    code, out, err = sealring("users", "list", "--database", sqlite_url)
+    assert code == 2  # refused before anything was made: there is no database to list
+    assert "there is no database" in err
 
 
 def test_unknown_user_and_bad_database(sqlite_url: str) -> None:

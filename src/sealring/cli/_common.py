@@ -8,10 +8,13 @@ import re
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperArgument, TyperCommand
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "DATABASE_URL_HINT",
@@ -19,6 +22,7 @@ __all__ = [
     "JsonOpt",
     "describe_database_error",
     "ensure_port_free",
+    "existing_database",
     "fail",
     "print_table",
     "warn",
@@ -76,6 +80,33 @@ def describe_database_error(exc: BaseException) -> str:
     text = str(cause).strip()
     first = text.splitlines()[0][:200] if text else type(cause).__name__
     return "database error: " + _URL_PASSWORD.sub(r"\1***@", first)
+
+
+def existing_database(command: str, url: str, **engine_options: Any) -> Engine:
+    """An engine on a database that exists and is at the current schema, for commands that only
+    read: nothing is created or migrated (issue 10: listing is not a write, and a wrong
+    ``--database`` changes nothing). Anything else fails with one line, exit 2."""
+    from sealring.db import make_engine, schema_is_current, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        fail(command, f"there is no database {path} (check --database)")
+    engine = make_engine(url, **engine_options)
+    try:
+        current = schema_is_current(engine)
+    except Exception as exc:
+        engine.dispose()
+        fail(command, f"{describe_database_error(exc)} (check --database)")
+    if current is not True:
+        engine.dispose()
+        fail(
+            command,
+            "the database has no Sealring schema (check --database)"
+            if current is None
+            else "the database schema is older than this sealring: migrate it (`sealring keys "
+            "init`, or start the server), then run this again",
+        )
+    return engine
 
 
 def ensure_port_free(command: str, host: str, port: int) -> None:

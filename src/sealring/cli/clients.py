@@ -21,6 +21,7 @@ from sealring.cli._common import (
     Command,
     JsonOpt,
     describe_database_error,
+    existing_database,
     fail,
     print_table,
     warn,
@@ -104,6 +105,20 @@ def _repository(
         except Exception as exc:
             _fail(f"{describe_database_error(exc)} (check --database)")
         yield ClientRepository(engine), SecretHasher(secret)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _reader(database: str | None, config: Path | None) -> Iterator[ClientRepository]:
+    """The clients of an existing database, for commands that only read: no migration, no
+    server secret or KEK made (issue 10)."""
+    from sealring.server.stores.clients import ClientRepository
+
+    settings = _settings(database, config)
+    engine = existing_database("clients", settings.database_url, hide_parameters=True)
+    try:
+        yield ClientRepository(engine)
     finally:
         engine.dispose()
 
@@ -360,7 +375,7 @@ def list_clients(
     database: DatabaseOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List registered clients (never their secrets)."""
-    with _repository(database, config) as (repo, _):
+    with _reader(database, config) as repo:
         clients = repo.list()
     if as_json:
         typer.echo(json.dumps([c.describe() for c in clients], indent=2))
@@ -385,7 +400,7 @@ def show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one client's registration (JSON, never the secret)."""
-    with _repository(database, config) as (repo, _):
+    with _reader(database, config) as repo:
         client = repo.get(client_id)
     if client is None:
         _fail(f"no client {client_id!r}")

@@ -25,6 +25,7 @@ from sealring.cli._common import (
     Command,
     JsonOpt,
     describe_database_error,
+    existing_database,
     fail,
     print_table,
 )
@@ -121,32 +122,17 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
 @contextmanager
 def _reader(database: str | None, config: Path | None) -> Iterator[tuple[Engine, Settings]]:
     """An engine on an existing database at the current schema, for commands that only read:
-    nothing is migrated, created or scheduled (issue 10: a wrong ``--database`` changes
-    nothing, and listing keys is not a write)."""
-    from sealring.db import make_engine, schema_is_current, sqlite_path
+    nothing is migrated, created or scheduled (issue 10)."""
     from sealring.server.settings import Settings
 
-    engine = None
+    with _exits():
+        settings = Settings.load({"database_url": database}, config_file=config)
+    engine = existing_database("keys", settings.database_url)
     try:
         with _exits():
-            settings = Settings.load({"database_url": database}, config_file=config)
-            path = sqlite_path(settings.database_url)
-            if path is not None and not path.is_file():
-                _fail(f"there is no database {path} (check --database; `keys init` makes one)", 2)
-            engine = make_engine(settings.database_url)
-            current = schema_is_current(engine)
-            if current is None:
-                _fail("the database has no Sealring schema (check --database)", 2)
-            if not current:
-                _fail(
-                    "the database schema is older than this sealring: migrate it with "
-                    "`sealring keys init` (or start the server), then run this again",
-                    2,
-                )
             yield engine, settings
     finally:
-        if engine is not None:
-            engine.dispose()
+        engine.dispose()
 
 
 def _stored(

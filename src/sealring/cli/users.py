@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from sealring.cli._common import Command, JsonOpt, describe_database_error, fail
+from sealring.cli._common import Command, JsonOpt, describe_database_error, existing_database, fail
 
 # The same --database, --config and --json as `sealring clients`.
 from sealring.cli.clients import ConfigOpt, DatabaseOpt
@@ -46,7 +46,10 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def _store(database: str | None, config: Path | None) -> Iterator[DatabaseAccountStore]:
+def _store(
+    database: str | None, config: Path | None, *, read_only: bool = False
+) -> Iterator[DatabaseAccountStore]:
+    """The account store; ``read_only``: of an existing database, not migrated (issue 10)."""
     from sealring.db import make_engine, upgrade
     from sealring.server.accounts import PasswordPolicy
     from sealring.server.settings import Settings
@@ -56,10 +59,14 @@ def _store(database: str | None, config: Path | None) -> Iterator[DatabaseAccoun
         settings = Settings.load({"database_url": database}, config_file=config)
     except SealringError as exc:
         _fail(exc.message)
-    engine = make_engine(settings.database_url, hide_parameters=True)
+    if read_only:
+        engine = existing_database("users", settings.database_url, hide_parameters=True)
+    else:
+        engine = make_engine(settings.database_url, hide_parameters=True)
     try:
         try:
-            upgrade(engine)
+            if not read_only:
+                upgrade(engine)
         except Exception as exc:
             _fail(f"{describe_database_error(exc)} (check --database)")
         yield DatabaseAccountStore(engine, PasswordPolicy())
@@ -140,7 +147,7 @@ def list_users(
     database: DatabaseOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List accounts (never their password hashes)."""
-    with _store(database, config) as store:
+    with _store(database, config, read_only=True) as store:
         accounts = store.list()
     if as_json:
         typer.echo(
@@ -170,7 +177,7 @@ def list_users(
 @users_app.command("show", cls=Command)
 def show(user: UserArg, database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
     """Show one account as JSON (whether a password is set, never the hash)."""
-    with _store(database, config) as store:
+    with _store(database, config, read_only=True) as store:
         described = store.describe(_find(store, user).subject)
     typer.echo(json.dumps(described, indent=2))
 
