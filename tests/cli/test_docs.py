@@ -190,6 +190,32 @@ def _check_keys_usage_and_wrong_kek(tmp_path: Path, token: str, jwks: str) -> No
     assert "cannot decrypt signing key(s)" in served.stderr
 
 
+def _check_read_only_commands_refuse_a_missing_database(
+    tmp_path: Path, token: str, jwks: str
+) -> None:
+    db = ["--database", f"sqlite:///{tmp_path / 'none.db'}"]
+    for command in (["keys", "list"], ["keys", "show", "k"], ["keys", "export-public"],
+                    ["clients", "list"], ["clients", "show", "c"], ["users", "list"],
+                    ["users", "show", "u"]):  # fmt: skip
+        assert _code([*command, *db]) == 2, command
+    assert not (tmp_path / "none.db").exists()
+
+
+def _check_kek_file_mode_and_clients_kek(tmp_path: Path, token: str, jwks: str) -> None:
+    from tests.conftest import _throwaway_database
+
+    kek_file = tmp_path / "kek"
+    kek_file.write_text(KEKRing.generate_text())
+    kek_file.chmod(0o644)
+    env = {"SEALRING_KEK_FILE": str(kek_file), "SEALRING_KEK": None}
+    db = ["--database", f"sqlite:///{tmp_path / 'k.db'}"]
+    assert _code(["keys", "init", *db], **env) == 2
+    assert _code(["serve", "--port", str(free_port()), *db], **env) == 2
+    with _throwaway_database() as url:
+        none = {"SEALRING_KEK": None, "SEALRING_KEK_FILE": None, "SEALRING_SERVER_SECRET": None}
+        assert _code(["clients", "create", "--name", "x", "--database", url], **none) == 2
+
+
 CheckFn = Callable[[Path, str, str], None]
 # Every exit-status sentence of the docs, and the check that runs its commands.
 CLAIMS: dict[tuple[str, str], CheckFn] = {
@@ -204,6 +230,21 @@ CLAIMS: dict[tuple[str, str], CheckFn] = {
     ): _check_port_in_use,
     ("server.md", "print one line `sealring clients: <message>` and exit 2"): _check_clients_usage,
     ("configuration.md", "exit status 2:"): _check_settings_error,
+    ("keys.md", "has no current schema is an error (exit 2)"): (
+        _check_read_only_commands_refuse_a_missing_database
+    ),
+    ("server.md", "does not exist or has no current schema they stop with exit 2"): (
+        _check_read_only_commands_refuse_a_missing_database
+    ),
+    ("security.md", "a database that does not exist or has no current schema is exit 2"): (
+        _check_read_only_commands_refuse_a_missing_database
+    ),
+    ("security.md", "`sealring keys` and `sealring serve` exit 2 on it"): (
+        _check_kek_file_mode_and_clients_kek
+    ),
+    ("security.md", "on PostgreSQL without either it stops with exit 2"): (
+        _check_kek_file_mode_and_clients_kek
+    ),
 }
 
 

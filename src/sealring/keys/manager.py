@@ -309,9 +309,9 @@ class KeyManager:
             raise KeyConfigError("no HSM is configured (SEALRING_HSM_MODULE)")
         hsm = self._hsm
         if not delete:
-            with self.engine.connect() as conn:
+            with self.engine.connect() as conn, Session(bind=conn) as session:
                 hsm.installation = _installation_id(conn)
-                rows = list(Session(bind=conn).scalars(select(SigningKeyRow)))
+                rows = list(session.scalars(select(SigningKeyRow)))
             found, others = hsm.orphans(rows)
             return HSMCleanup(hsm.installation, found, others, deleted=False)
         with write_transaction(self.engine, KEYS_LOCK_ID) as conn, _session(conn) as session:
@@ -535,10 +535,8 @@ def stored_keys(
     With ``kek``, also check that it opens every published database key (reads only) and raise
     :class:`KEKMismatch` naming those it cannot, as a start would.
     """
-    with engine.connect() as conn, conn.begin():
-        rows = list(
-            Session(bind=conn).scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
-        )
+    with engine.connect() as conn, conn.begin(), Session(bind=conn) as session:
+        rows = list(session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at)))
     if kek is not None:
         bad = DatabaseKeyStore(kek).unopenable(rows)
         if bad:
