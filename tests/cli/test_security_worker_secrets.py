@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from sealring.keys import KEKRing
-
-from .conftest import SEALRING, clean_env, free_port, stop, wait_until_ready
+from tests.helpers.cli import SEALRING, clean_env, free_port, stop, wait_until_ready
 
 
 def _descendants(pid: int) -> list[int]:
