@@ -40,7 +40,7 @@ def env(database_url: str) -> dict[str, str]:
 def test_list_rotate_revoke_export(env: dict[str, str]) -> None:
     out = _run(env, "list", code=2)  # listing does not create the database or its keys
     assert "no Sealring schema" in out or "there is no database" in out
-    assert _run(env, "init") == "ready: 2 published signing key(s)\n"
+    assert "ready: 2 published signing key(s)\n" in _run(env, "init")
     table = _run(env, "list")
     for column in ("kid", "alg", "state", "created", "activates", "retires", "removed"):
         assert column.upper() in table

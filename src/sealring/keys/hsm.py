@@ -3,8 +3,9 @@
 Keys are generated on the token as sensitive and non-extractable; signing happens on the token;
 the database keeps only the public JWK and the object's id. Every object's label names the
 installation that made it (``<prefix><installation id>-<id>``), and an object is only ever
-destroyed under a label this installation wrote (issue 10: a token may be shared). The PIN comes from ``SEALRING_HSM_PIN`` or ``SEALRING_HSM_PIN_FILE``, never from the
-command line, and is never logged.
+destroyed under a label this installation wrote (issue 10: a token may be shared). The PIN comes
+from ``SEALRING_HSM_PIN`` or ``SEALRING_HSM_PIN_FILE``, never from the command line, and is
+never logged.
 """
 
 from __future__ import annotations
