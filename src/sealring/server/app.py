@@ -19,10 +19,16 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from sealring.server.context import ServerContext, build_context
 from sealring.server.endpoints import HANDLERS
-from sealring.server.http.middleware import RequestContext, http_error
+from sealring.server.http.middleware import (
+    DirectRoutes,
+    RequestContext,
+    direct_endpoint,
+    http_error,
+)
 from sealring.server.logging import access_log, logger
 from sealring.server.metrics import Metrics
 from sealring.server.routes import DISCOVERY, ROUTES, well_known_paths
@@ -31,6 +37,9 @@ from sealring.server.settings import RESOLVED_ENV, Settings
 __all__ = ["app_from_env", "create_app"]
 
 PRUNE_INTERVAL = 60.0
+# The endpoints answered without Starlette's router (http/middleware.py): the ones every client
+# and resource server calls at volume. Their handlers raise no HTTPException.
+DIRECT = ("token", "jwks", DISCOVERY)
 
 
 def _routes(issuer: str) -> list[Route]:
@@ -55,6 +64,24 @@ def _routes(issuer: str) -> list[Route]:
     return routes
 
 
+def _direct_routes(routes: list[Route]) -> DirectRoutes:
+    """The :data:`DIRECT` endpoints' ``(method, path)`` pairs, each bound to its handler.
+
+    Taken from the Starlette routes themselves, so both ways serve the same paths with the same
+    handler; only the exact paths and methods of the route are taken (``HEAD``, a trailing
+    slash, any other method go on to Starlette, which answers them as before).
+    """
+    handlers = {HANDLERS[name]: direct_endpoint(HANDLERS[name]) for name in DIRECT}
+    direct: dict[tuple[str, str], ASGIApp] = {}
+    for route in routes:
+        app = handlers.get(route.endpoint)
+        if app is not None:
+            for method in route.methods or ():
+                if method != "HEAD":
+                    direct[(method, route.path)] = app
+    return direct
+
+
 async def _prune_forever(context: ServerContext) -> None:
     while True:
         await asyncio.sleep(PRUNE_INTERVAL)
@@ -72,8 +99,12 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
     key_poll_interval: float | None = None,
+    direct: bool = True,
 ) -> Starlette:
-    """The authorization server as a Starlette application; nothing starts until its lifespan."""
+    """The authorization server as a Starlette application; nothing starts until its lifespan.
+
+    ``direct=False`` sends every request through Starlette's router (the tests compare the two).
+    """
     holder: dict[str, ServerContext] = {}
 
     @contextlib.asynccontextmanager
@@ -106,8 +137,9 @@ def create_app(
             access_log.flush()
 
     issuer_path = urlsplit(settings.issuer).path
+    routes = _routes(settings.issuer)
     app = Starlette(
-        routes=_routes(settings.issuer),
+        routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
@@ -116,7 +148,12 @@ def create_app(
         context = holder.get("context")
         return context.metrics if context is not None else None
 
-    app.add_middleware(RequestContext, metrics=metrics, prefix=issuer_path)
+    app.add_middleware(
+        RequestContext,
+        metrics=metrics,
+        prefix=issuer_path,
+        direct=_direct_routes(routes) if direct else None,
+    )
     return app
 
 
