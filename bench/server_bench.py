@@ -19,10 +19,11 @@ over each server's processes), the medians over rounds and the ratios the target
 the rounds it checks that a token from each server verifies against that server's JWKS with
 Sealring's resource verifier; afterwards it checks a sample again. Unless ``--no-scaling``, it
 then measures the token endpoint at 1 and 2 workers and the resident memory of each worker after
-60 s of load. ``--write`` puts the tables, versions and this command into docs/benchmarks.md.
-``--baseline DIR`` adds a third Sealring, with default settings, run from another checkout's
-``DIR/src`` (``git archive main src | tar -x -C DIR``), to every endpoint's rotation, and prints
-this checkout's ratio to it: a before/after comparison in one run, on the same load.
+60 s of load (``--scaling-only``: that part alone). ``--write`` puts the tables, versions and
+this command into docs/benchmarks.md. ``--baseline DIR`` adds a third Sealring, with default
+settings, run from another checkout's ``DIR/src`` (``git archive main src | tar -x -C DIR``), to
+every endpoint's rotation, and prints this checkout's ratio to it: a before/after comparison in
+one run, on the same load.
 Needs ``wrk`` (apt-get install wrk) and node with ``npm ci`` done in bench/node (done for you).
 """
 
@@ -424,10 +425,10 @@ def measure_scaling(args: argparse.Namespace, tmp: Path) -> list[str]:
     per_core = 1e6 / cpu_per_request[2]
     lines += [
         "",
-        f"Resident memory per process of `sealring serve --workers 2` after "
+        f"Resident memory of each worker process of `sealring serve --workers 2` after "
         f"{args.memory_seconds} s of token load: "
         + ", ".join(f"{mb:.0f} MB" for mb in sorted(workers_rss))
-        + " (the supervisor and each worker).",
+        + f" (target <= 150 MB: {'met' if max(workers_rss) <= 150 else 'not met'}).",
         "",
         f"At {cpu_per_request[2]:.0f} µs of server CPU per token, one core issues about "
         f"{per_core:,.0f} tokens/s; a third worker on a machine with a third free core would add "
@@ -518,6 +519,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-seconds", type=int, default=60)
     parser.add_argument("--no-scaling", dest="scaling", action="store_false")
+    parser.add_argument(
+        "--scaling-only", action="store_true", help="only the 1/2-worker and memory measurement"
+    )
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument(
         "--baseline", type=Path, metavar="DIR", help="also run DIR/src's Sealring, for ratios"
@@ -528,6 +532,10 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None and not args.smoke:
         raise SystemExit("wrk is required (apt-get install wrk)")
+    if args.scaling_only:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            print("\n".join(measure_scaling(args, Path(tmp_name))))
+        return
     with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         servers = {

@@ -167,8 +167,8 @@ class AccessLog:
             f'{{"ts":"{self._ts_prefix}.{millis:03d}Z","level":"info","logger":"sealring.server",'
             f'"msg":"request","request_id":{_json_string(request_id)},'
             f'"method":{_json_string(method) if method is not None else "null"},'
-            f'"path":{_json_string(path)},"status":{int(status)},'
-            f'"duration_ms":{round(duration_ms, 3)!r},'
+            f'"path":{_json_string(path)},"status":{status:d},'
+            f'"duration_ms":{duration_ms:.3f},'
             f'"client_id":{_json_string(client_id) if client_id is not None else "null"}}}\n'
         )
         if self._thread is None:
