@@ -120,6 +120,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def worker_pids(server: Server) -> list[int]:
+    """The worker processes under ``server``'s supervisor (not multiprocessing's resource tracker)."""
+    pids = []
+    for pid in server.pids()[1:]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            pids.append(pid)
+    return pids
+
+
 def busy_fraction(seconds: float = 1.0) -> float:
     def sample() -> tuple[int, int]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -418,9 +431,7 @@ def measure_scaling(args: argparse.Namespace, tmp: Path) -> list[str]:
             if workers == 2:
                 soak = argparse.Namespace(**{**vars(args), "duration": args.memory_seconds})
                 wrk(server, "token", soak, tmp)
-                workers_rss = [
-                    rss_mb(pid) for pid in server.pids()[1:] if Path(f"/proc/{pid}").exists()
-                ]
+                workers_rss = [rss_mb(pid) for pid in worker_pids(server)]
     cores = os.cpu_count() or 1
     per_core = 1e6 / cpu_per_request[2]
     lines += [
