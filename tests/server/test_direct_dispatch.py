@@ -14,9 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from sealring.server.app import _direct_routes, _routes
 from sealring.server.logging import access_log
+from sealring.server.settings import Settings
 from tests.helpers.server import LiveServer, running_server
 
 API = "https://api.example.test"
@@ -264,3 +269,31 @@ def test_an_unexpected_failure_is_the_same_opaque_500(
     access_log.flush()
     logged = [json.loads(line) for line in access_lines.getvalue().splitlines()]
     assert [(line["path"], line["status"]) for line in logged] == [("/jwks.json", 500)] * 2
+
+
+async def _elsewhere(request: Request) -> Response:
+    return Response(b"elsewhere")
+
+
+def test_a_route_starlette_would_pick_first_is_never_bypassed() -> None:
+    """Routes added later (login pages, a catch-all mount) keep what Starlette gives them."""
+    routes = _routes(Settings.load({"issuer": "http://127.0.0.1:8000/t"}, environ={}).issuer)
+    assert sorted(_direct_routes(routes)) == [
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/.well-known/oauth-authorization-server/t"),
+        ("GET", "/.well-known/openid-configuration"),
+        ("GET", "/.well-known/openid-configuration/t"),
+        ("GET", "/jwks.json"),
+        ("GET", "/t/.well-known/openid-configuration"),
+        ("GET", "/t/jwks.json"),
+        ("POST", "/t/token"),
+        ("POST", "/token"),
+    ]
+    shadowed = _direct_routes([Route("/jwks.json", _elsewhere), Mount("/t", routes=[]), *routes])
+    assert sorted(shadowed) == [
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/.well-known/oauth-authorization-server/t"),
+        ("GET", "/.well-known/openid-configuration"),
+        ("GET", "/.well-known/openid-configuration/t"),
+        ("POST", "/token"),
+    ]

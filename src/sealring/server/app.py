@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp
 
 from sealring.server.context import ServerContext, build_context
@@ -64,22 +64,35 @@ def _routes(issuer: str) -> list[Route]:
     return routes
 
 
-def _direct_routes(routes: list[Route]) -> DirectRoutes:
+def _direct_routes(routes: Sequence[BaseRoute]) -> DirectRoutes:
     """The :data:`DIRECT` endpoints' ``(method, path)`` pairs, each bound to its handler.
 
-    Taken from the Starlette routes themselves, so both ways serve the same paths with the same
-    handler; only the exact paths and methods of the route are taken (``HEAD``, a trailing
-    slash, any other method go on to Starlette, which answers them as before).
+    Taken from the Starlette routes themselves, and only where Starlette's router would pick
+    that same route for that method and path (the first full match in order), so a route added
+    before them can never be bypassed. Only exact paths and methods are taken (``HEAD``, a
+    trailing slash, any other method go on to Starlette, which answers them as before).
     """
     handlers = {HANDLERS[name]: direct_endpoint(HANDLERS[name]) for name in DIRECT}
     direct: dict[tuple[str, str], ASGIApp] = {}
     for route in routes:
+        if not isinstance(route, Route):
+            continue
         app = handlers.get(route.endpoint)
-        if app is not None:
-            for method in route.methods or ():
-                if method != "HEAD":
-                    direct[(method, route.path)] = app
+        if app is None:
+            continue
+        for method in route.methods or ():
+            if method != "HEAD" and _first_match(routes, method, route.path) is route:
+                direct[(method, route.path)] = app
     return direct
+
+
+def _first_match(routes: Sequence[BaseRoute], method: str, path: str) -> BaseRoute | None:
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route
+    return None
 
 
 async def _prune_forever(context: ServerContext) -> None:
