@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -297,3 +298,26 @@ def test_a_route_starlette_would_pick_first_is_never_bypassed() -> None:
         ("GET", "/.well-known/openid-configuration/t"),
         ("POST", "/token"),
     ]
+
+
+def test_the_jwks_answers_follow_the_key_set(tmp_path: Path) -> None:
+    """The prebuilt 200 and 304 are replaced when the key set changes (a rotation here)."""
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    with running_server(url) as server, httpx.Client(base_url=server.url) as http:
+        before = http.get("/jwks.json")
+        etag = before.headers["etag"]
+        assert http.get("/jwks.json", headers={"If-None-Match": etag}).status_code == 304
+        server.context.keys.rotate()  # type: ignore[attr-defined]
+        after = http.get("/jwks.json")
+        assert after.status_code == 200
+        assert after.headers["etag"] != etag
+        kids_before = {key["kid"] for key in before.json()["keys"]}
+        kids_after = {key["kid"] for key in after.json()["keys"]}
+        assert kids_before < kids_after  # each algorithm's new key is published beside the old
+        stale = http.get("/jwks.json", headers={"If-None-Match": etag})
+        assert stale.status_code == 200
+        assert stale.content == after.content
+        assert (
+            http.get("/jwks.json", headers={"If-None-Match": after.headers["etag"]}).status_code
+            == 304
+        )
