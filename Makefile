@@ -47,6 +47,7 @@ bench-smoke: venv
 bench: venv
 	$(PY) bench/jose_bench.py
 	$(PY) bench/resource_bench.py
+	$(PY) bench/asgi_bench.py
 	$(PY) bench/server_bench.py
 
 # Mutation testing (docs/testing.md): `make mutation MODULE=src/sealring/jose/jwt.py` for one

@@ -3,6 +3,7 @@
     .venv/bin/python bench/server_bench.py [--rounds 3] [--duration 10] [--connections 64]
                                            [--workers 2] [--no-scaling] [--write]
     .venv/bin/python bench/server_bench.py --smoke      # seconds: both answer, tokens verify
+    .venv/bin/python bench/server_bench.py --baseline DIR   # also DIR/src's Sealring, side by side
 
 Starts, on 127.0.0.1 and in a temporary folder, ``sealring serve --workers N`` with production
 settings (a random KEK and server secret in the environment, the default SQLite database, rate
@@ -18,7 +19,11 @@ over each server's processes), the medians over rounds and the ratios the target
 the rounds it checks that a token from each server verifies against that server's JWKS with
 Sealring's resource verifier; afterwards it checks a sample again. Unless ``--no-scaling``, it
 then measures the token endpoint at 1 and 2 workers and the resident memory of each worker after
-60 s of load. ``--write`` puts the tables, versions and this command into docs/benchmarks.md.
+60 s of load (``--scaling-only``: that part alone). ``--write`` puts the tables, versions and
+this command into docs/benchmarks.md. ``--baseline DIR`` adds a third Sealring, with default
+settings, run from another checkout's ``DIR/src`` (``git archive main src | tar -x -C DIR``), to
+every endpoint's rotation, and prints this checkout's ratio to it: a before/after comparison in
+one run, on the same load.
 Needs ``wrk`` (apt-get install wrk) and node with ``npm ci`` done in bench/node (done for you).
 """
 
@@ -115,6 +120,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def worker_pids(server: Server) -> list[int]:
+    """The worker processes under ``server``'s supervisor (not multiprocessing's resource tracker)."""
+    pids = []
+    for pid in server.pids()[1:]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            pids.append(pid)
+    return pids
+
+
 def busy_fraction(seconds: float = 1.0) -> float:
     def sample() -> tuple[int, int]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -172,10 +190,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def sealring_server(name: str, workers: int, log_level: str | None, tmp: Path) -> Iterator[Server]:
+def sealring_server(
+    name: str, workers: int, log_level: str | None, tmp: Path, src: Path | None = None
+) -> Iterator[Server]:
     home = tmp / name
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
+    if src is not None:  # another checkout's code, ahead of the installed one
+        env["PYTHONPATH"] = str(src)
     env.update(
         SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
         SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -342,6 +364,7 @@ PLAN = [
     ("discovery", ["sealring", "node"]),
     ("healthz", ["sealring"]),
 ]
+BASELINE = "baseline"
 
 
 def versions() -> dict[str, str]:
@@ -363,16 +386,23 @@ def versions() -> dict[str, str]:
     }
 
 
+def plan(servers: dict[str, Server]) -> list[tuple[str, list[str]]]:
+    """:data:`PLAN`, with the baseline's Sealring beside this one at every endpoint when it runs."""
+    if BASELINE not in servers:
+        return PLAN
+    return [(endpoint, [*names, BASELINE]) for endpoint, names in PLAN]
+
+
 def measure_rounds(
     servers: dict[str, Server], args: argparse.Namespace, tmp: Path
 ) -> tuple[dict[tuple[str, str], list[Run]], list[float]]:
     results: dict[tuple[str, str], list[Run]] = {
-        (endpoint, name): [] for endpoint, names in PLAN for name in names
+        (endpoint, name): [] for endpoint, names in plan(servers) for name in names
     }
     quiet: list[float] = []
     for round_no in range(args.rounds):
         quiet.append(wait_quiet())
-        for endpoint, names in PLAN:
+        for endpoint, names in plan(servers):
             order = names if round_no % 2 == 0 else list(reversed(names))
             for name in order:
                 run = wrk(servers[name], endpoint, args, tmp)
@@ -401,17 +431,15 @@ def measure_scaling(args: argparse.Namespace, tmp: Path) -> list[str]:
             if workers == 2:
                 soak = argparse.Namespace(**{**vars(args), "duration": args.memory_seconds})
                 wrk(server, "token", soak, tmp)
-                workers_rss = [
-                    rss_mb(pid) for pid in server.pids()[1:] if Path(f"/proc/{pid}").exists()
-                ]
+                workers_rss = [rss_mb(pid) for pid in worker_pids(server)]
     cores = os.cpu_count() or 1
     per_core = 1e6 / cpu_per_request[2]
     lines += [
         "",
-        f"Resident memory per process of `sealring serve --workers 2` after "
+        f"Resident memory of each worker process of `sealring serve --workers 2` after "
         f"{args.memory_seconds} s of token load: "
         + ", ".join(f"{mb:.0f} MB" for mb in sorted(workers_rss))
-        + " (the supervisor and each worker).",
+        + f" (target <= 150 MB: {'met' if max(workers_rss) <= 150 else 'not met'}).",
         "",
         f"At {cpu_per_request[2]:.0f} µs of server CPU per token, one core issues about "
         f"{per_core:,.0f} tokens/s; a third worker on a machine with a third free core would add "
@@ -451,6 +479,21 @@ def report(
         f"| token p99 at {args.connections} connections, default settings | "
         f"{token.p99_ms:.1f} ms | <= 50 ms | {'yes' if token.p99_ms <= 50 else 'no'} |"
     )
+    if any(name == BASELINE for _, name in results):
+        # CPU per request is the steadier figure on a shared machine: other tenants take
+        # throughput from both alike, but add little to the server's own CPU time per request.
+        lines += [
+            "",
+            "| endpoint | this checkout / baseline: req/s | baseline / this checkout: CPU µs per request |",
+            "|---|---:|---:|",
+        ]
+        for endpoint, _ in PLAN:
+            pairs = list(
+                zip(results[(endpoint, "sealring")], results[(endpoint, BASELINE)], strict=True)
+            )
+            rps = statistics.median(a.rps / b.rps for a, b in pairs)
+            cpu = statistics.median(b.cpu_us / a.cpu_us for a, b in pairs)
+            lines.append(f"| {endpoint} | {rps:.2f} | {cpu:.2f} |")
     return lines
 
 
@@ -487,13 +530,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-seconds", type=int, default=60)
     parser.add_argument("--no-scaling", dest="scaling", action="store_false")
+    parser.add_argument(
+        "--scaling-only", action="store_true", help="only the 1/2-worker and memory measurement"
+    )
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR", help="also run DIR/src's Sealring, for ratios"
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="seconds: both servers answer and tokens verify"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None and not args.smoke:
         raise SystemExit("wrk is required (apt-get install wrk)")
+    if args.scaling_only:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            print("\n".join(measure_scaling(args, Path(tmp_name))))
+        return
     with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         servers = {
@@ -503,6 +556,13 @@ def main() -> None:
         if not args.smoke:
             servers["sealring-quiet"] = stack.enter_context(
                 sealring_server("quiet", args.workers, "warning", tmp)
+            )
+        if args.baseline is not None and not args.smoke:
+            src = args.baseline.resolve() / "src"
+            if not (src / "sealring").is_dir():
+                raise SystemExit(f"--baseline: no sealring package in {src}")
+            servers[BASELINE] = stack.enter_context(
+                sealring_server(BASELINE, args.workers, None, tmp, src)
             )
         for server in servers.values():
             discover(server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,26 @@ def test_version() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert (result.exit_code, result.stdout) == (0, f"sealring {version('sealring')}\n")
+
+
+def test_version_answers_without_importing_the_command_tree() -> None:
+    """Issue 11: `sealring --version` <= 0.3 s; the tree (Typer, the server stack) takes more."""
+    from importlib.metadata import version
+
+    probe = (
+        "import sys; sys.argv = ['sealring', '--version']; from sealring.cli import main; main(); "
+        "print(sorted(m for m in ('typer', 'click', 'sealring.cli.commands', 'sqlalchemy') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=clean_env(), check=True
+    )
+    assert done.stdout == f"sealring {version('sealring')}\n[]\n"
+    # Anything else goes through the tree, --version among other arguments included.
+    tree = subprocess.run(
+        [*SEALRING, "--version", "--help"], capture_output=True, text=True, env=clean_env()
+    )
+    assert (tree.returncode, tree.stdout) == (0, f"sealring {version('sealring')}\n")
 
 
 def test_now_means_one_thing() -> None:

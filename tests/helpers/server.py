@@ -126,8 +126,13 @@ class LiveServer:
         self.sock.close()
 
 
-def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> LiveServer:
-    """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path."""
+def start_server(
+    database_url: str, issuer_path: str = "", *, direct: bool = True, **overrides: Any
+) -> LiveServer:
+    """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path.
+
+    ``direct=False`` serves every request through Starlette's router (``create_app``).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -146,7 +151,7 @@ def start_server(database_url: str, issuer_path: str = "", **overrides: Any) -> 
     }
     options.update(overrides)
     settings = Settings.load(options, environ={})
-    app = create_app(settings, environ=ENVIRON)
+    app = create_app(settings, environ=ENVIRON, direct=direct)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -222,10 +227,10 @@ def postgres_database() -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_server(
-    database_url: str, issuer_path: str = "", **overrides: Any
+    database_url: str, issuer_path: str = "", *, direct: bool = True, **overrides: Any
 ) -> Iterator[LiveServer]:
     """:func:`start_server`, stopped on leaving the block."""
-    server = start_server(database_url, issuer_path, **overrides)
+    server = start_server(database_url, issuer_path, direct=direct, **overrides)
     try:
         yield server
     finally:

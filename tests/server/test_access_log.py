@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import time
+import warnings
 
 import pytest
 
-from sealring.server.logging import AccessLog, JsonFormatter, request_id
+from sealring.server.logging import AccessLog, JsonFormatter, new_request_id, request_id
 
 
 class Recorder(io.StringIO):
@@ -154,3 +156,29 @@ def test_a_broken_stream_loses_lines_not_requests() -> None:
     log = AccessLog(stream, interval=60)
     _record(log)
     log.close()  # no exception
+
+
+def test_request_ids_are_fresh_random_hex() -> None:
+    ids = [new_request_id(None) for _ in range(3 * 512 + 5)]  # across pool refills
+    assert len(set(ids)) == len(ids)
+    assert all(len(rid) == 16 and int(rid, 16) >= 0 for rid in ids)
+    assert new_request_id("caller-id.1") == "caller-id.1"
+    assert new_request_id("bad id") != "bad id"
+
+
+def test_a_forked_worker_does_not_repeat_its_parents_request_ids() -> None:
+    new_request_id(None)  # the pool is filled before the fork
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads; the child only writes.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_request_id(None).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 16
+    assert child != new_request_id(None)

@@ -150,9 +150,11 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("workers", "http_server"), [(1, "auto"), (2, "auto"), (2, "granian")])
+@pytest.mark.parametrize(
+    ("workers", "http_server"), [(1, "auto"), (2, "auto"), (2, "granian"), ("auto", "auto")]
+)
 def test_sealring_serve_on_the_embedded_default(
-    tmp_path: Path, workers: int, http_server: str
+    tmp_path: Path, workers: int | str, http_server: str
 ) -> None:
     """`sealring serve` in a fresh directory: SQLite file, development KEK, keys on first start."""
     port = _free_port()
@@ -200,7 +202,8 @@ def test_sealring_serve_on_the_embedded_default(
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert f"issuer http://127.0.0.1:{port}" in out
-    assert f"{workers} worker(s) on {'granian' if http_server == 'granian' else 'uvicorn'}" in out
+    count = len(os.sched_getaffinity(0)) if workers == "auto" else workers
+    assert f"{count} worker(s) on {'granian' if http_server == 'granian' else 'uvicorn'}" in out
     assert "DEVELOPMENT SETUP" in err
     assert creds["client_secret"] not in out + err
     assert token["access_token"] not in out + err

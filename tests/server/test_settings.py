@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,18 @@ def test_bad_config_files(tmp_path: Path) -> None:
         Settings.load(environ={}, config_file=unknown)
     with pytest.raises(SettingsError, match="cannot read config file"):
         Settings.load(environ={}, config_file=tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (3, 3), (96, 64)])
+def test_workers_auto_is_one_per_usable_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert Settings.load({"workers": "auto"}, environ={}).workers == workers
+    assert Settings.load(environ={"SEALRING_WORKERS": "Auto"}).workers == workers
+    assert Settings.load({"workers": "2"}, environ={}).workers == 2
+    with pytest.raises(SettingsError, match="or auto"):
+        Settings.load({"workers": "automatic"}, environ={})
 
 
 def test_round_trip_for_workers() -> None:

@@ -1,67 +1,48 @@
-"""The ``sealring`` command.
-
-Each area registers its own commands from its own module so that the command tree reads like the
-package: ``verify``/``decode``/``jwk`` (JOSE), ``keys`` (signing keys), ``serve``/``clients``/``users``/
-``token`` (authorization server), ``example-api`` (resource-server toolkit) and ``demo`` (all of
-them together, docs/concepts.md).
+"""The ``sealring`` command (its tree: :mod:`sealring.cli.commands`).
 
 Exit codes: 0 success, 1 a verification or operation that failed on its merits, 2 a usage error
 (bad arguments, unreadable file, invalid configuration, a port already in use).
+
+Kept light: ``sealring --version`` answers before Typer and the command modules are imported
+(issue 11: it returns in well under 0.3 s; the whole tree takes several times that to import).
+``app`` is imported from :mod:`sealring.cli.commands` on first use.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _dist_version
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from sealring.cli import clients, demo, example_api, jose_commands, keys, serve, token, users
+    app: typer.Typer
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="sealring",
-    help="Sealring: JWT authorization server and resource-server toolkit.",
-    no_args_is_help=True,
-    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    # Plain help, as Unix tools print it: no markup to swallow "[granian]", no boxes.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+__all__ = ["app", "main", "package_version"]
 
 
 def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return _dist_version("sealring")
+        return version("sealring")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown"
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"sealring {package_version()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Sealring: JWT authorization server and resource-server toolkit."""
-
-
-for _module in (jose_commands, keys, serve, clients, users, token, example_api, demo):
-    _module.register(app)
-
-
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        # What the Typer tree's eager --version prints, without importing it.
+        sys.stdout.write(f"sealring {package_version()}\n")
+        return
+    from sealring.cli.commands import app
+
     app(prog_name="sealring")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from sealring.cli.commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,7 +58,11 @@ def serve(
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(metavar="N", help="Worker processes (default 1).")
+        str | None,
+        typer.Option(
+            metavar="N|auto",
+            help="Worker processes (default 1); auto: one per CPU core this process may use.",
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(metavar="FILE", help="TOML settings file.")] = None,
     http_server: Annotated[

@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp
 
 from sealring.server.context import ServerContext, build_context
 from sealring.server.endpoints import HANDLERS
-from sealring.server.http.middleware import RequestContext, http_error
+from sealring.server.http.middleware import (
+    DirectRoutes,
+    RequestContext,
+    direct_endpoint,
+    http_error,
+)
 from sealring.server.logging import access_log, logger
 from sealring.server.metrics import Metrics
 from sealring.server.routes import DISCOVERY, ROUTES, well_known_paths
@@ -30,6 +36,9 @@ from sealring.server.settings import Settings
 __all__ = ["create_app"]
 
 PRUNE_INTERVAL = 60.0
+# The endpoints answered without Starlette's router (http/middleware.py): the ones every client
+# and resource server calls at volume. Their handlers raise no HTTPException.
+DIRECT = ("token", "jwks", DISCOVERY)
 
 
 def _routes(issuer: str) -> list[Route]:
@@ -54,6 +63,37 @@ def _routes(issuer: str) -> list[Route]:
     return routes
 
 
+def _direct_routes(routes: Sequence[BaseRoute]) -> DirectRoutes:
+    """The :data:`DIRECT` endpoints' ``(method, path)`` pairs, each bound to its handler.
+
+    Taken from the Starlette routes themselves, and only where Starlette's router would pick
+    that same route for that method and path (the first full match in order), so a route added
+    before them can never be bypassed. Only exact paths and methods are taken (``HEAD``, a
+    trailing slash, any other method go on to Starlette, which answers them as before).
+    """
+    handlers = {HANDLERS[name]: direct_endpoint(HANDLERS[name]) for name in DIRECT}
+    direct: dict[tuple[str, str], ASGIApp] = {}
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        app = handlers.get(route.endpoint)
+        if app is None:
+            continue
+        for method in route.methods or ():
+            if method != "HEAD" and _first_match(routes, method, route.path) is route:
+                direct[(method, route.path)] = app
+    return direct
+
+
+def _first_match(routes: Sequence[BaseRoute], method: str, path: str) -> BaseRoute | None:
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route
+    return None
+
+
 async def _prune_forever(context: ServerContext) -> None:
     while True:
         await asyncio.sleep(PRUNE_INTERVAL)
@@ -71,8 +111,12 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
     key_poll_interval: float | None = None,
+    direct: bool = True,
 ) -> Starlette:
-    """The authorization server as a Starlette application; nothing starts until its lifespan."""
+    """The authorization server as a Starlette application; nothing starts until its lifespan.
+
+    ``direct=False`` sends every request through Starlette's router (the tests compare the two).
+    """
     holder: dict[str, ServerContext] = {}
 
     @contextlib.asynccontextmanager
@@ -105,8 +149,9 @@ def create_app(
             access_log.flush()
 
     issuer_path = urlsplit(settings.issuer).path
+    routes = _routes(settings.issuer)
     app = Starlette(
-        routes=_routes(settings.issuer),
+        routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
@@ -115,5 +160,10 @@ def create_app(
         context = holder.get("context")
         return context.metrics if context is not None else None
 
-    app.add_middleware(RequestContext, metrics=metrics, prefix=issuer_path)
+    app.add_middleware(
+        RequestContext,
+        metrics=metrics,
+        prefix=issuer_path,
+        direct=_direct_routes(routes) if direct else None,
+    )
     return app

@@ -40,11 +40,43 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 
 
+class _RequestIds:
+    """Fresh request ids: 8 random octets in hex, drawn from a pool filled 4 KiB at a time.
+
+    One ``getrandom`` call per 512 requests instead of one per request (3% of a worker's time
+    on the JWKS under load). The pool is the operating system's CSPRNG output, so an id says
+    nothing about the next one; a forked worker starts with an empty pool of its own, or two
+    workers would hand out the same ids.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def next(self) -> str:
+        at = self._at
+        if at + 8 > len(self._pool):
+            self._pool = secrets.token_bytes(self.SIZE)
+            at = 0
+        self._at = at + 8
+        return self._pool[at : at + 8].hex()
+
+    def after_fork(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+
+_request_ids = _RequestIds()
+os.register_at_fork(after_in_child=_request_ids.after_fork)
+
+
 def new_request_id(incoming: str | None) -> str:
     """Keep a caller's well-formed ``X-Request-ID``; otherwise make one."""
     if incoming and _INCOMING_ID.fullmatch(incoming):
         return incoming
-    return secrets.token_hex(8)
+    return _request_ids.next()
 
 
 class JsonFormatter(logging.Formatter):
@@ -135,8 +167,8 @@ class AccessLog:
             f'{{"ts":"{self._ts_prefix}.{millis:03d}Z","level":"info","logger":"sealring.server",'
             f'"msg":"request","request_id":{_json_string(request_id)},'
             f'"method":{_json_string(method) if method is not None else "null"},'
-            f'"path":{_json_string(path)},"status":{int(status)},'
-            f'"duration_ms":{round(duration_ms, 3)!r},'
+            f'"path":{_json_string(path)},"status":{status:d},'
+            f'"duration_ms":{duration_ms:.3f},'
             f'"client_id":{_json_string(client_id) if client_id is not None else "null"}}}\n'
         )
         if self._thread is None:

@@ -76,6 +76,17 @@ class Metrics:
         )
         if key_states is not None:
             self.registry.register(_KeyStates(key_states))
+        self._issued: dict[tuple[str, str], Callable[[], None]] = {}
+
+    def token_issued(self, grant_type: str, client_id: str) -> None:
+        """Count one access token; the labelled child is kept rather than found per token
+        (``labels()`` checks, locks and builds a key on every call)."""
+        inc = self._issued.get((grant_type, client_id))
+        if inc is None:
+            inc = self._issued[(grant_type, client_id)] = self.tokens_issued.labels(
+                grant_type, client_id
+            ).inc
+        inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

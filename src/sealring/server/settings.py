@@ -81,6 +81,20 @@ def _int(lo: int, hi: int) -> Callable[[object], int]:
     return parse
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers' cpusets set)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _workers(raw: object) -> int:
+    """an integer from 1 to 64, or auto (one per usable CPU core, at most 64)"""
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return max(1, min(usable_cores(), 64))
+    return _int(1, 64)(raw)
+
+
 def _float(lo: float, hi: float) -> Callable[[object], float]:
     def parse(raw: object) -> float:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -243,7 +257,11 @@ class Settings:
     host: str = setting("127.0.0.1", _str, section="http", option="--host", help="bind address")
     port: int = setting(8000, _int(1, 65535), section="http", option="--port", help="bind port")
     workers: int = setting(
-        1, _int(1, 64), section="http", option="--workers", help="worker processes (1-64)"
+        1,
+        _workers,
+        section="http",
+        option="--workers",
+        help="worker processes (1-64), or `auto`: one per CPU core this process may use",
     )
     http_server: str = setting(
         "auto",

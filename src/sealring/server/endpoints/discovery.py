@@ -48,13 +48,14 @@ def metadata(settings: Settings) -> dict[str, object]:
 
 
 @functools.lru_cache(maxsize=4)
-def _document(settings: Settings) -> bytes:
-    return json.dumps(metadata(settings), separators=(",", ":")).encode()
-
-
-async def discovery_endpoint(request: Request) -> Response:
+def _response(settings: Settings) -> Response:
+    """The answer for ``settings``, built once and sent as it is (never mutated)."""
     return Response(
-        _document(context_of(request).settings),
+        json.dumps(metadata(settings), separators=(",", ":")).encode(),
         media_type="application/json",
         headers={"Cache-Control": "public, max-age=3600"},
     )
+
+
+async def discovery_endpoint(request: Request) -> Response:
+    return _response(context_of(request).settings)

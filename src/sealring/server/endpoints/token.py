@@ -64,5 +64,5 @@ async def token_endpoint(request: Request) -> Response:
         raise
     except JoseError as exc:
         raise TemporarilyUnavailable("the token could not be signed") from exc
-    context.metrics.tokens_issued.labels(grant_type, client.client_id).inc()
+    context.metrics.token_issued(grant_type, client.client_id)
     return json_response(issued.response_body())

@@ -3,6 +3,12 @@
 Every response leaves with ``X-Content-Type-Options: nosniff`` (so no browser renders a JSON
 error or a JWKS as a page), whichever layer produced it.
 
+The hot endpoints (the token endpoint, the JWKS, the metadata) are dispatched here directly, by
+exact method and path, to their handlers (:func:`direct_endpoint`), skipping Starlette's router
+and exception wrappers; every other request, and every route added later, goes on to Starlette.
+Both ways run inside the same wrapper, so the request id, headers, access-log line and latency
+metric do not depend on which way a request took (docs/benchmarks.md: what the layers cost).
+
 Also the JSON answer to Starlette's own 404/405 (:func:`http_error`).
 """
 
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,7 +28,7 @@ from sealring.server.logging import access_log, logger, new_request_id, request_
 from sealring.server.metrics import Metrics
 from sealring.server.routes import endpoint_name
 
-__all__ = ["MAX_HEADER_BYTES", "RequestContext", "http_error"]
+__all__ = ["MAX_HEADER_BYTES", "DirectRoutes", "RequestContext", "direct_endpoint", "http_error"]
 
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -51,15 +57,43 @@ _HEADERS_TOO_LARGE = json.dumps(
 ).encode()
 
 
+#: ``(method, path) -> ASGI app`` answered without Starlette's router (:class:`RequestContext`).
+DirectRoutes = Mapping[tuple[str, str], ASGIApp]
+
+
+def direct_endpoint(handler: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """``handler`` as a plain ASGI app, without Starlette's per-route exception wrapper.
+
+    Only for handlers that raise nothing Starlette's exception handlers would translate
+    (``HTTPException``): their own errors are answered by ``oauth_endpoint``, and anything
+    unexpected reaches :class:`RequestContext`, which answers the opaque 500 either way.
+    """
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+    return app
+
+
 class RequestContext:
     """Request id, access log line, latency histogram, and a JSON 500 that leaks nothing."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Callable[[], Metrics | None], prefix: str = ""
+        self,
+        app: ASGIApp,
+        metrics: Callable[[], Metrics | None],
+        prefix: str = "",
+        direct: DirectRoutes | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.prefix = prefix  # the issuer's path, under which the endpoints are served too
+        self.direct = dict(direct or {})
+        # The latency histogram's child per endpoint label: labels() takes a lock and builds a
+        # key on every call. Reset when the application's Metrics change (a new lifespan).
+        self._metrics: Metrics | None = None
+        self._observers: dict[str, Callable[[float], None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +128,8 @@ class RequestContext:
                 # here, inside the try, so the refusal is access-logged like any response.
                 await _send_json(send_wrapper, 431, _HEADERS_TOO_LARGE)
             else:
-                await self.app(scope, receive, send_wrapper)
+                app = self.direct.get((scope["method"], scope["path"]), self.app)
+                await app(scope, receive, send_wrapper)
         except Exception as exc:
             tb = exc.__traceback__
             while tb is not None and tb.tb_next is not None:
@@ -111,7 +146,7 @@ class RequestContext:
             endpoint = endpoint_name(path, self.prefix)
             metrics = self.metrics()
             if metrics is not None:
-                metrics.latency.labels(endpoint).observe(elapsed)
+                self._observer(metrics, endpoint)(elapsed)
             if access_log.enabled:
                 access_log.record(
                     method=scope.get("method"),
@@ -122,6 +157,15 @@ class RequestContext:
                     request_id=rid,
                 )
             request_id.reset(token)
+
+    def _observer(self, metrics: Metrics, endpoint: str) -> Callable[[float], None]:
+        if metrics is not self._metrics:
+            self._metrics = metrics
+            self._observers = {}
+        observe = self._observers.get(endpoint)
+        if observe is None:
+            observe = self._observers[endpoint] = metrics.latency.labels(endpoint).observe
+        return observe
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
