@@ -4,6 +4,11 @@ The two clients are hand-written twins over one policy; a test written once agai
 interface runs against both (``open_client(kind, ...)`` with ``kind`` in :data:`CLIENT_KINDS`),
 so the drivers cannot drift apart unnoticed. The async client runs on one event loop kept for
 its whole life, as an application's would be.
+
+A usable stale key set is refreshed in the background (a thread, a task). ``get_key_set`` here
+waits for that refresh to end before it returns, so that a test reads the fetch counts and key
+sets deterministically; ``get_key_set(kid, settle=False)`` returns as soon as the client does,
+which is what the stale-while-revalidate tests measure, and ``settle()`` waits afterwards.
 """
 
 from __future__ import annotations
@@ -27,8 +32,22 @@ class SyncDriver:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.client = JWKSClient(*args, **kwargs)
 
-    def get_key_set(self, kid: str | None = None) -> KeySet:
-        return self.client.get_key_set(kid)
+    def get_key_set(self, kid: str | None = None, *, settle: bool = True) -> KeySet:
+        try:
+            return self.client.get_key_set(kid)
+        finally:
+            if settle:
+                self.settle()
+
+    def settle(self) -> None:
+        """Wait for the background refresh, if one is running."""
+        refresher = self.client._refresher
+        if refresher is not None:
+            refresher.join()
+
+    def refreshing(self) -> bool:
+        refresher = self.client._refresher
+        return refresher is not None and refresher.is_alive()
 
     def refresh(self) -> KeySet:
         return self.client.refresh()
@@ -64,9 +83,24 @@ class AsyncDriver:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.client = AsyncJWKSClient(*args, **kwargs)
         self._runner = asyncio.Runner()
+        self._closed = False
 
-    def get_key_set(self, kid: str | None = None) -> KeySet:
-        return self._runner.run(self.client.get_key_set(kid))
+    def get_key_set(self, kid: str | None = None, *, settle: bool = True) -> KeySet:
+        try:
+            return self._runner.run(self.client.get_key_set(kid))
+        finally:
+            if settle:
+                self.settle()
+
+    def settle(self) -> None:
+        """Run the loop until the background refresh task, if any, has ended."""
+        refresher = self.client._refresher
+        if refresher is not None and not refresher.done():
+            self._runner.run(asyncio.wait([refresher]))
+
+    def refreshing(self) -> bool:
+        refresher = self.client._refresher
+        return refresher is not None and not refresher.done()
 
     def refresh(self) -> KeySet:
         return self._runner.run(self.client.refresh())
@@ -80,6 +114,9 @@ class AsyncDriver:
         return self._runner.run(ask_all())
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._runner.run(self.client.aclose())
         finally:

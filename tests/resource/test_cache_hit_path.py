@@ -35,6 +35,7 @@ from tests.helpers.clock import T0, FakeClock
 from tests.helpers.issuer import IssuerServer
 from tests.helpers.issuer import Route as IssuerRoute
 from tests.helpers.tokens import AUDIENCE, mint, new_key
+from tests.helpers.waiting import eventually
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -79,7 +80,11 @@ def test_key_set_change_stops_header_hits(
     clock.advance(299)
     assert verifier.cached_header(header) is not None  # the old set is still fresh
     clock.advance(1)
-    assert verifier.cached_header(header) is None  # due for refresh: the full path decides
+    # Stale but usable: the hit is still served, and the set is refreshed in the background,
+    # whose new set (without k1) evicts the token.
+    assert verifier.cached_header(header) is not None
+    eventually(lambda: verifier.cached_header(header) is None, what="k1 evicted")
+    assert len(issuer_server.jwks_fetches()) == 2
     verifier.verify(mint(k2, issuer=issuer_server.issuer, now=clock.now))
     assert verifier.cached_header(header) is None  # k1 left the set: evicted
 
@@ -112,7 +117,10 @@ def test_a_client_with_its_own_clock_is_asked_on_every_hit(
         token = mint(key, issuer=issuer_server.issuer, lifetime=3600)
         verifier.verify(token)
         assert verifier.cached(token) is not None
-        client_clock.advance(300)  # the client's key set is due for refresh; ours is not
+        issuer_server.stop()
+        # The client's key set is too old to serve (fresh 300 s, then stale-if-error 1 h) and
+        # cannot be refreshed; by the verifier's clock nothing has happened.
+        client_clock.advance(300 + 3600)
         assert verifier.cached(token) is None
         assert verifier.cached_header(b"Bearer " + token.encode()) is None
 
@@ -273,7 +281,11 @@ def test_a_kid_bound_to_another_key_evicts_the_tokens_of_its_former_key(
         verifier.verify(kept)
         issuer_server.publish(new, other, max_age=300)  # the operator re-keys k1, same kid
         clock.advance(300)
-        verifier.verify(mint(new, issuer=issuer_server.issuer, now=clock.now))  # refetches
+        # Stale but usable: the hit is served and the set refreshed in the background, whose
+        # new k1 evicts the tokens of the old one.
+        assert verifier.cached(kept) is not None
+        eventually(lambda: verifier.cached(stale) is None, what="the old k1's token evicted")
+        verifier.verify(mint(new, issuer=issuer_server.issuer, now=clock.now))
         assert verifier.cached(stale) is None
         assert verifier.cached_header(b"Bearer " + stale.encode()) is None
         assert verifier.cached(kept) is not None  # an unchanged key keeps its tokens
@@ -393,7 +405,9 @@ def test_tokens_of_two_issuers_with_the_same_kid_are_trusted_per_issuer(
         # Issuer A drops k1; issuer B's k1 is another key and stays.
         issuer_server.publish(new_key("ES256", kid="k2"), max_age=300)
         clock.advance(300)
-        assert verifier.cached(a) is None  # A's set is due: the full path decides
+        # A's set is stale: served while refreshed in the background, then k1 is gone.
+        assert verifier.cached(a) is not None
+        eventually(lambda: verifier.cached(a) is None, what="A's k1 token evicted")
         with pytest.raises(InvalidToken):
             verifier.verify(a)
         assert verifier.cached(a) is None

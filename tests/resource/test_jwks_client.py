@@ -236,8 +236,13 @@ def test_stale_window_recovers_when_server_returns(
     assert "k1" in client.get_key_set()
     k2 = new_key("ES256", kid="k2")
     issuer_server.publish(k2, max_age=60)
-    clock.advance(30)  # after the cooldown the next request retries and succeeds
-    assert "k2" in client.get_key_set()
+    clock.advance(29)  # within the cooldown nothing asks the failing source again
+    assert client.get_key_set("k2").kids == {"k1"}
+    assert len(issuer_server.jwks_fetches()) == 2
+    clock.advance(1)  # after the cooldown the next request refreshes the set, which succeeds
+    client.get_key_set()
+    assert len(issuer_server.jwks_fetches()) == 3
+    assert client.get_key_set().kids == {"k2"}
 
 
 def test_first_fetch_failure_is_not_retried_within_cooldown(

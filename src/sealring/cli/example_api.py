@@ -46,6 +46,14 @@ def example_api(
             "(default 30).",
         ),
     ] = None,
+    jwks_stale_if_error: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="How long past its freshness a cached JWK Set still verifies known keys while "
+            "it is refreshed in the background or the source fails (default 3600).",
+        ),
+    ] = None,
     jwks_timeout: Annotated[
         float | None,
         typer.Option(metavar="SECONDS", help="Deadline of one JWK Set fetch (default 5)."),
@@ -70,6 +78,9 @@ def example_api(
             # The freshness of a JWKS without Cache-Control stays within the bounds given.
             default_max_age=min(max(defaults.default_max_age, low), high),
             cooldown=defaults.cooldown if jwks_cooldown is None else jwks_cooldown,
+            stale_if_error=defaults.stale_if_error
+            if jwks_stale_if_error is None
+            else jwks_stale_if_error,
             timeout=defaults.timeout if jwks_timeout is None else jwks_timeout,
         )
         verifier = AccessTokenVerifier(

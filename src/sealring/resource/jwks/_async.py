@@ -6,6 +6,8 @@ The hand-written twin of :mod:`._sync`; here ``asyncio.timeout`` bounds connect,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -19,6 +21,8 @@ from sealring.resource.jwks._http import BodyReader, ClientBase, step, transport
 from sealring.resource.jwks._policy import HTTPRequest, HTTPResponse, JWKSSettings, RefreshFlow
 
 __all__ = ["AsyncJWKSClient"]
+
+log = logging.getLogger("sealring.resource")
 
 
 class AsyncJWKSClient(ClientBase):
@@ -38,10 +42,12 @@ class AsyncJWKSClient(ClientBase):
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout())
         self._lock = asyncio.Lock()
+        self._refresher: asyncio.Task[None] | None = None
 
     async def get_key_set(self, kid: str | None = None) -> KeySet:
-        """The current key set; refetched when stale, or when ``kid`` is unknown (cooldown)."""
-        keys = self._cache.lookup(kid, self._clock())
+        """The current key set; fetched when there is none usable or ``kid`` is unknown (once per
+        cooldown). A usable stale set answers at once and is refreshed in a background task."""
+        keys = self._from_cache(kid, self._clock())
         if keys is not None:
             return keys
         async with self._lock:
@@ -55,6 +61,29 @@ class AsyncJWKSClient(ClientBase):
         """Fetch now, ignoring freshness and cooldown."""
         async with self._lock:
             return await self._drive(self._cache.refresh_flow(self._clock()))
+
+    def _revalidate(self) -> bool:
+        refresher = self._refresher
+        if self._lock.locked() or (refresher is not None and not refresher.done()):
+            return True  # a fetch is running: it is the refresh
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False  # no event loop to refresh on (a sync caller): the caller must fetch
+        self._refresher = loop.create_task(self._refresh_in_background())
+        return True
+
+    async def _refresh_in_background(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            if not self._cache.refresh_due(now):
+                return  # another task's fetch got there first
+            try:
+                await self._drive(self._cache.refresh_flow(now))
+            except JWKSError:
+                pass  # recorded and logged by the policy; the stale set serves until its bound
+            except Exception:
+                log.exception("the background refresh of the JWK Set from %s failed", self.jwks_uri)
 
     async def _drive(self, flow: RefreshFlow) -> KeySet:
         request = next(flow)
@@ -88,6 +117,12 @@ class AsyncJWKSClient(ClientBase):
             return exc
 
     async def aclose(self) -> None:
+        """Cancel a background refresh, then close the client."""
+        refresher = self._refresher
+        if refresher is not None and not refresher.done():
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
         if self._owns_client:
             await self._http.aclose()
 

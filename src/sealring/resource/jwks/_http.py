@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -100,7 +101,7 @@ def step(flow: RefreshFlow, outcome: HTTPResponse | JWKSError) -> HTTPRequest:
     return flow.send(outcome)
 
 
-class ClientBase:
+class ClientBase(ABC):
     """What the sync and async clients share: the policy, the clock, the request arguments."""
 
     def __init__(
@@ -131,8 +132,26 @@ class ClientBase:
         self._cache.listeners.append(listener)
 
     def cached_key_set(self, kid: str | None = None) -> KeySet | None:
-        """The key set when it can serve ``kid`` without I/O now, else ``None``."""
-        return self._cache.lookup(kid, self._clock())
+        """The key set when it can serve ``kid`` without I/O now, else ``None``.
+
+        A set past its freshness but still usable answers, and its refresh starts in the
+        background.
+        """
+        return self._from_cache(kid, self._clock())
+
+    def _from_cache(self, kid: str | None, now: float) -> KeySet | None:
+        keys = self._cache.lookup(kid, now)
+        if keys is not None and self._cache.refresh_due(now) and not self._revalidate():
+            return None
+        return keys
+
+    @abstractmethod
+    def _revalidate(self) -> bool:
+        """Start refreshing a stale set in the background, unless a fetch is already running.
+
+        ``False`` when this client cannot refresh without the caller (the async client outside
+        an event loop): the caller then takes the path that fetches.
+        """
 
     @property
     def key_set(self) -> KeySet | None:
@@ -152,9 +171,13 @@ class ClientBase:
     def has_usable_key(self, kid: str) -> bool:
         """Whether ``kid`` is in the key set and that set can be used now without a fetch.
 
-        ``False`` when the set is due for refresh: the caller then takes the path that fetches.
+        A set past its freshness but still usable serves, and its refresh starts in the
+        background; ``False`` when the caller must take the path that fetches.
         """
-        return self._cache.serves(kid, self._clock())
+        now = self._clock()
+        if not self._cache.serves(kid, now):
+            return False
+        return not self._cache.refresh_due(now) or self._revalidate()
 
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self._cache.settings.timeout)

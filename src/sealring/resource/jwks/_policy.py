@@ -10,8 +10,12 @@ What the policy enforces, and why (see ``docs/resource-server.md``):
   key set is fresh for ``default_max_age``. ``ETag`` is revalidated with ``If-None-Match``.
 * A token whose ``kid`` is unknown may trigger a refetch, but at most one per ``cooldown``:
   a flood of random kids cannot turn the resource server into a JWKS amplifier.
-* A failed refresh keeps the last good key set for ``stale_if_error`` after it went stale, then
-  fails closed (:class:`KeySetUnavailable`).
+* A key set past its freshness stays usable for ``stale_if_error`` more seconds (RFC 5861's
+  stale-while-revalidate and stale-if-error in one bound): a known ``kid`` is answered from it
+  at once while the client refreshes it in the background (:meth:`KeySetCache.refresh_due`), so
+  no request waits on a slow or hung source; past that bound it fails closed
+  (:class:`KeySetUnavailable`). Only a cold cache, an unknown ``kid`` or a set past the bound
+  waits for a fetch, and never longer than ``timeout``.
 * HTTPS only (plain HTTP for loopback) and no redirects. Only configured URLs are fetched: the
   JWKS URI comes from configuration or from the metadata of the configured issuer (RFC 8414 §3,
   with the ``issuer`` equality check of §3.3), never from a token (``jku``, ``x5u``, ``iss``).
@@ -44,6 +48,8 @@ from sealring.urls import is_loopback_host
 
 __all__ = [
     "KEY_SETS_REFUSED",
+    "REFRESH_FAILURES",
+    "STALE_SERVED",
     "HTTPRequest",
     "HTTPResponse",
     "JWKSSettings",
@@ -62,6 +68,15 @@ KEY_SETS_REFUSED = Counter(
     "sealring_resource_jwks_refused",
     "JWK Sets fetched and refused (too many keys, too large, malformed), by error code",
     ["code"],
+)
+REFRESH_FAILURES = Counter(
+    "sealring_resource_jwks_refresh_failures",
+    "JWK Set fetches that failed (the last good set, if usable, stays in use), by error code",
+    ["code"],
+)
+STALE_SERVED = Counter(
+    "sealring_resource_jwks_stale_served",
+    "Key-set lookups answered from a set past its freshness while it is refreshed",
 )
 
 _METADATA_SUFFIXES = ("oauth-authorization-server", "openid-configuration")
@@ -199,9 +214,11 @@ class KeySetCache:
     # -- deciding --------------------------------------------------------------------------
 
     def lookup(self, kid: str | None, now: float) -> KeySet | None:
-        """The key set if it can answer without I/O; ``None`` when a fetch is due now.
+        """The key set if it can answer without I/O; ``None`` when the caller must fetch now.
 
         Raises :class:`JWKSError` when there is nothing to serve and a fetch is not allowed yet.
+        A set past its freshness but within ``stale_if_error`` answers a known ``kid``: the
+        caller then refreshes it in the background when :meth:`refresh_due` says so.
         """
         keys = self.keys
         if keys is not None and now < self.fresh_until and (kid is None or kid in keys):
@@ -213,17 +230,30 @@ class KeySetCache:
                     f"no key set yet; the last fetch failed: {self.last_error.message}"
                 ) from self.last_error
             return None
-        if now < self.fresh_until:
-            if kid is None or kid in keys or cooling:
+        if now < self.fresh_until:  # fresh, and the kid is unknown: refetch once per cooldown
+            return keys if cooling else None
+        if now < self.fresh_until + self.settings.stale_if_error:
+            if kid is None or kid in keys:
+                STALE_SERVED.inc()
                 return keys
-            return None
-        # Expired: refetch, unless the last attempt failed within the cooldown. A successful
-        # fetch does not hold back the next one: max-age may be shorter than the cooldown.
+            # An unknown kid may wait for a fetch (a rotation's new key), unless the last one
+            # failed within the cooldown. A successful fetch does not hold back the next one:
+            # max-age may be shorter than the cooldown.
+            return keys if cooling and self.last_error is not None else None
+        # Too old to serve: only a fetch can answer, and after a failure not before the cooldown.
         if not cooling or self.last_error is None:
             return None
-        if now < self.fresh_until + self.settings.stale_if_error:
-            return keys
         raise _too_old() from self.last_error
+
+    def refresh_due(self, now: float) -> bool:
+        """Whether a set served past its freshness should be refreshed in the background now.
+
+        Not while fresh, and after a failed attempt not before the cooldown has passed: a hung
+        or failing source is asked once per cooldown, however many requests arrive.
+        """
+        if self.keys is None or now < self.fresh_until:
+            return False
+        return self.last_error is None or now - self.last_attempt >= self.settings.cooldown
 
     def fresh_kids(self, now: float) -> tuple[frozenset[str], float] | None:
         """The kids of a fresh key set and the instant it stops being fresh; else ``None``."""
@@ -266,14 +296,41 @@ class KeySetCache:
                 self.jwks_uri = yield from self._discover()
             keys = yield from self._fetch_jwks(now)
         except JWKSError as exc:
-            self.last_error = exc
+            self._failed(exc, now)
             if self.keys is not None and now < self.fresh_until + self.settings.stale_if_error:
                 return self.keys
             if self.keys is not None:
                 raise _too_old() from exc
             raise
+        if self.last_error is not None:
+            log.warning("JWK Set from %s fetched again after a failure", self.jwks_uri)
         self.last_error = None
         return keys
+
+    def _failed(self, exc: JWKSError, now: float) -> None:
+        """Record a failed fetch; one log line when an outage starts, not one per attempt."""
+        REFRESH_FAILURES.labels(exc.code).inc()
+        first = self.last_error is None
+        self.last_error = exc
+        source = self.jwks_uri or self.issuer
+        if self.keys is None:
+            log.error("no JWK Set from %s yet: %s", source, exc.message)
+        elif now < self.fresh_until + self.settings.stale_if_error:
+            if first:
+                log.warning(
+                    "JWK Set refresh from %s failed (%s); serving the cached set for up to "
+                    "%.0f s past its freshness",
+                    source,
+                    exc.message,
+                    self.fresh_until + self.settings.stale_if_error - now,
+                )
+        else:
+            log.error(
+                "JWK Set from %s could not be refreshed and the cached one is too old: "
+                "failing closed (%s)",
+                source,
+                exc.message,
+            )
 
     def _discover(self) -> Generator[HTTPRequest, HTTPResponse, str]:
         assert self.issuer is not None

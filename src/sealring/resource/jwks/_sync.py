@@ -8,6 +8,7 @@ drivers differ where it matters, since a blocking read has no ``asyncio.timeout`
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -23,6 +24,8 @@ from sealring.resource.jwks._http import BodyReader, ClientBase, step, transport
 from sealring.resource.jwks._policy import HTTPRequest, HTTPResponse, JWKSSettings, RefreshFlow
 
 __all__ = ["JWKSClient"]
+
+log = logging.getLogger("sealring.resource")
 
 
 class _Watchdog:
@@ -93,11 +96,15 @@ class JWKSClient(ClientBase):
         super().__init__(jwks_uri, issuer, settings, clock)
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(transport=transport, timeout=self._timeout())
+        # Held by whichever fetch is running, a request's or the background refresh's.
         self._lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+        self._closed = False
 
     def get_key_set(self, kid: str | None = None) -> KeySet:
-        """The current key set; refetched when stale, or when ``kid`` is unknown (cooldown)."""
-        keys = self._cache.lookup(kid, self._clock())
+        """The current key set; fetched when there is none usable or ``kid`` is unknown (once per
+        cooldown). A usable stale set answers at once and is refreshed in the background."""
+        keys = self._from_cache(kid, self._clock())
         if keys is not None:
             return keys
         with self._lock:
@@ -112,6 +119,37 @@ class JWKSClient(ClientBase):
         """Fetch now, ignoring freshness and cooldown (an operator's tool, not a hot path)."""
         with self._lock:
             return self._drive(self._cache.refresh_flow(self._clock()))
+
+    def _revalidate(self) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return True  # a fetch is running: it is the refresh
+        try:
+            now = self._clock()
+            if self._closed or not self._cache.refresh_due(now):
+                self._lock.release()
+                return True
+            # The thread owns the lock from here and releases it when its fetch ends.
+            self._refresher = threading.Thread(
+                target=self._refresh_holding_lock,
+                args=(self._cache.refresh_flow(now),),
+                name="sealring-jwks-refresh",
+                daemon=True,
+            )
+            self._refresher.start()
+        except BaseException:
+            self._lock.release()
+            raise
+        return True
+
+    def _refresh_holding_lock(self, flow: RefreshFlow) -> None:
+        try:
+            self._drive(flow)
+        except JWKSError:
+            pass  # recorded and logged by the policy; the stale set serves until its bound
+        except Exception:
+            log.exception("the background refresh of the JWK Set from %s failed", self.jwks_uri)
+        finally:
+            self._lock.release()
 
     def _drive(self, flow: RefreshFlow) -> KeySet:
         request = next(flow)
@@ -144,6 +182,11 @@ class JWKSClient(ClientBase):
             return exc
 
     def close(self) -> None:
+        """Wait for a background refresh (bounded by the timeout), then close the client."""
+        self._closed = True
+        refresher = self._refresher
+        if refresher is not None:
+            refresher.join(self._cache.settings.timeout + 1)
         if self._owns_client:
             self._http.close()
 
