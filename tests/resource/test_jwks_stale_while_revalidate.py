@@ -94,6 +94,19 @@ def test_a_failing_source_is_asked_in_the_background_once_per_cooldown() -> None
     assert cache.refresh_due(FRESH_UNTIL + 31)
 
 
+def test_the_cooldown_counts_from_the_end_of_a_failed_fetch() -> None:
+    """A fetch that hung until the timeout: who waited for it must not start another at once."""
+    cache = _loaded()
+    _fail(cache, FRESH_UNTIL)  # began at FRESH_UNTIL ...
+    cache.attempt_ended(FRESH_UNTIL + 5)  # ... and timed out 5 s later
+    assert cache.lookup("k2", FRESH_UNTIL + 34.999) is cache.keys
+    assert not cache.refresh_due(FRESH_UNTIL + 34.999)
+    assert cache.lookup("k2", FRESH_UNTIL + 35) is None
+    assert cache.refresh_due(FRESH_UNTIL + 35)
+    cache.attempt_ended(FRESH_UNTIL)  # an end reported late never moves the cooldown back
+    assert cache.lookup("k2", FRESH_UNTIL + 34.999) is cache.keys
+
+
 def test_nothing_is_due_before_the_first_fetch() -> None:
     cache = KeySetCache(URL, None, SETTINGS)
     assert not cache.refresh_due(T0)
@@ -218,6 +231,27 @@ def test_an_unknown_kid_waits_for_a_hung_source_at_most_the_timeout(
     elapsed, _ = _timed(lambda: client.get_key_set("k3", settle=False))
     assert elapsed < AT_ONCE, elapsed
     assert len(issuer_server.jwks_fetches()) == 2
+
+
+def test_an_unknown_kid_waiting_for_a_hung_refresh_does_not_fetch_again(
+    open_jwks: OpenJWKS, issuer_server: IssuerServer, key: JWK
+) -> None:
+    """On the real clock, with a cooldown as long as the timeout: the waiter finds the fetch it
+    waited for failed just now, and answers from the stale set instead of a second timeout."""
+    issuer_server.publish(key, max_age=0)
+    settings = JWKSSettings(
+        min_max_age=0, default_max_age=0, timeout=TIMEOUT, cooldown=TIMEOUT, stale_if_error=600
+    )
+    client = open_jwks(issuer_server.jwks_uri, settings=settings)
+    client.get_key_set()
+    issuer_server.delay = 60
+    client.get_key_set("k1", settle=False)  # stale at once: a background refresh, which hangs
+    time.sleep(TIMEOUT / 2)
+    elapsed, keys = _timed(lambda: client.get_key_set("k2", settle=False))
+    assert isinstance(keys, KeySet)
+    assert keys.kids == {"k1"}
+    assert len(issuer_server.jwks_fetches()) == 2  # the first fetch and the hung refresh only
+    assert elapsed < TIMEOUT + 0.2, elapsed
 
 
 def test_a_source_that_is_down_serves_the_stale_set_then_fails_closed(

@@ -86,13 +86,16 @@ class AsyncJWKSClient(ClientBase):
                 log.exception("the background refresh of the JWK Set from %s failed", self.jwks_uri)
 
     async def _drive(self, flow: RefreshFlow) -> KeySet:
-        request = next(flow)
-        while True:
-            try:
-                request = step(flow, await self._send(request))
-            except StopIteration as stop:
-                result: KeySet = stop.value
-                return result
+        try:
+            request = next(flow)
+            while True:
+                try:
+                    request = step(flow, await self._send(request))
+                except StopIteration as stop:
+                    result: KeySet = stop.value
+                    return result
+        finally:
+            self._cache.attempt_ended(self._clock())
 
     async def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
         timeout = self._cache.settings.timeout

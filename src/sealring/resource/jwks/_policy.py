@@ -307,6 +307,15 @@ class KeySetCache:
         self.last_error = None
         return keys
 
+    def attempt_ended(self, now: float) -> None:
+        """The driver's word that the fetch begun by :meth:`refresh_flow` is over, at ``now``.
+
+        The cooldown counts from here: a fetch that hung until the timeout must not leave the
+        requests that waited for it free to start another one at once (with a timeout as long as
+        the cooldown, an unknown kid would otherwise wait two timeouts).
+        """
+        self.last_attempt = max(self.last_attempt, now)
+
     def _failed(self, exc: JWKSError, now: float) -> None:
         """Record a failed fetch; one log line when an outage starts, not one per attempt."""
         REFRESH_FAILURES.labels(exc.code).inc()

@@ -152,13 +152,16 @@ class JWKSClient(ClientBase):
             self._lock.release()
 
     def _drive(self, flow: RefreshFlow) -> KeySet:
-        request = next(flow)
-        while True:
-            try:
-                request = step(flow, self._send(request))
-            except StopIteration as stop:
-                result: KeySet = stop.value
-                return result
+        try:
+            request = next(flow)
+            while True:
+                try:
+                    request = step(flow, self._send(request))
+                except StopIteration as stop:
+                    result: KeySet = stop.value
+                    return result
+        finally:
+            self._cache.attempt_ended(self._clock())
 
     def _send(self, request: HTTPRequest) -> HTTPResponse | JWKSError:
         timeout = self._cache.settings.timeout
