@@ -53,6 +53,7 @@ ErrorCode = Literal[
     "unsupported_crit",
     "alg_not_allowed",
     "unknown_kid",
+    "ambiguous_key",
     "bad_signature",
     "invalid_key",
     "invalid_key_set",

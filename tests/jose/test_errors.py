@@ -5,6 +5,7 @@ from __future__ import annotations
 from sealring.errors import SealringError
 from sealring.jose import (
     AlgorithmNotAllowed,
+    AmbiguousKey,
     ExpiredToken,
     ImmatureToken,
     InvalidAudience,
@@ -29,6 +30,7 @@ def test_error_codes() -> None:
         UnsupportedCritical: "unsupported_crit",
         AlgorithmNotAllowed: "alg_not_allowed",
         KeyNotFound: "unknown_kid",
+        AmbiguousKey: "ambiguous_key",
         InvalidSignature: "bad_signature",
         InvalidKey: "invalid_key",
         InvalidKeySet: "invalid_key_set",

@@ -15,6 +15,7 @@ from sealring.jose import (
     ALGORITHMS,
     JWK,
     AlgorithmNotAllowed,
+    AmbiguousKey,
     CompactJWS,
     JoseError,
     JWTVerifier,
@@ -91,10 +92,14 @@ def test_a_token_without_kid_needs_exactly_one_fitting_key() -> None:
     other = JWK.from_key(ec.generate_private_key(ec.SECP256R1()), alg="ES256")
     token = _kidless(key("ES256"))
     assert verify_compact(token, KeySet.of(key("ES256")))
-    with pytest.raises(KeyNotFound, match="several"):
+    with pytest.raises(AmbiguousKey, match="several") as ambiguous:
         verify_compact(token, KeySet.of(key("ES256"), other))
-    with pytest.raises(KeyNotFound, match="no key"):
+    assert ambiguous.value.code == "ambiguous_key"  # not "unknown_kid": the key is there, twice
+    assert isinstance(ambiguous.value, KeyNotFound)  # still caught as "no key for this token"
+    with pytest.raises(KeyNotFound, match="no key") as missing:
         verify_compact(token, KeySet.of(key("ES384")))
+    assert type(missing.value) is KeyNotFound
+    assert missing.value.code == "unknown_kid"
 
 
 def _accepted_pairs(keys: KeySet, algorithms: list[str] | None) -> set[tuple[str | None, str]]:

@@ -8,6 +8,7 @@ cache hit is served only while its key is trusted.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from sealring.jose import JWK, KeySet, LocalSigner, encode_jwt
 from sealring.resource import AccessTokenVerifier, TrustedIssuer
 from sealring.resource.errors import InsufficientScope, InvalidToken
 from sealring.resource.verifier import DEFAULT_LEEWAY, RFC9068_REQUIRED_CLAIMS, AccessTokenClaims
+from tests.helpers.jose import b64
 
 NOW = 1_800_000_000.0
 ISSUER = "https://as.example"
@@ -183,6 +185,25 @@ def test_the_allow_list_is_applied() -> None:
         verifier(algorithms=["RS256"]).verify(token())
     assert caught.value.reason == "alg_not_allowed"
     assert verifier(algorithms=["ES256", "RS256"]).verify(token()).sub == "alice"
+
+
+def _without_kid(key: JWK) -> str:
+    """An access token signed by ``key`` whose header names no ``kid``."""
+    signer = LocalSigner(key)
+    header = b64(json.dumps({"alg": signer.alg, "typ": "at+jwt"}).encode())
+    signing_input = f"{header}.{b64(json.dumps(claims()).encode())}"
+    return f"{signing_input}.{b64(signer.sign(signing_input.encode()))}"
+
+
+def test_a_token_without_kid_that_several_keys_fit_is_ambiguous_not_unknown() -> None:
+    other = JWK.generate("ES256")
+    assert verifier().verify(_without_kid(KEY)).sub == "alice"  # one fitting key: that one
+    with pytest.raises(InvalidToken) as caught:
+        verifier(keys=KeySet.of(KEY, other)).verify(_without_kid(KEY))
+    assert caught.value.reason == "ambiguous_key"
+    with pytest.raises(InvalidToken) as caught:
+        verifier(keys=KeySet.of(JWK.generate("ES384"))).verify(_without_kid(KEY))
+    assert caught.value.reason == "unknown_kid"  # no key fits at all
 
 
 def test_typ_at_jwt_is_required_by_default() -> None:

@@ -6,6 +6,7 @@ See ``docs/architecture.md`` for the contract and ``docs/jose.md`` for the rules
 from sealring.jose.algorithms import ALGORITHMS
 from sealring.jose.errors import (
     AlgorithmNotAllowed,
+    AmbiguousKey,
     ExpiredToken,
     ImmatureToken,
     InvalidAudience,
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "JWK",
     "AlgorithmNotAllowed",
+    "AmbiguousKey",
     "ClaimRules",
     "CompactJWS",
     "ExpiredToken",

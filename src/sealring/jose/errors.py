@@ -13,6 +13,7 @@ from sealring.errors import ErrorCode, SealringError
 
 __all__ = [
     "AlgorithmNotAllowed",
+    "AmbiguousKey",
     "ExpiredToken",
     "ImmatureToken",
     "InvalidAudience",
@@ -57,7 +58,14 @@ class AlgorithmNotAllowed(JoseError):
 class KeyNotFound(JoseError):
     """No key of the configured set is the one for this token."""
 
-    code = "unknown_kid"
+    code: ClassVar[ErrorCode] = "unknown_kid"
+
+
+class AmbiguousKey(KeyNotFound):
+    """Several keys of the set fit a token without ``kid``, so none is *the* one (RFC 7515
+    §4.1.4): refused rather than tried one after another."""
+
+    code = "ambiguous_key"
 
 
 class InvalidSignature(JoseError):

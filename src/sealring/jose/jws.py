@@ -16,6 +16,7 @@ from sealring.jose._b64 import TO_STANDARD, b64url_encode_bytes, decode_translat
 from sealring.jose.algorithms import ALGORITHMS, RSA_ALGORITHMS, PrivateKey, Verifier
 from sealring.jose.errors import (
     AlgorithmNotAllowed,
+    AmbiguousKey,
     InvalidKey,
     JoseError,
     KeyNotFound,
@@ -297,12 +298,10 @@ def select_key(
             raise AlgorithmNotAllowed("algorithm does not match the key")
         return key, alg
     fitting = [key for key in keys.keys if key_allows(key, alg, algorithms)]
-    if len(fitting) != 1:
-        raise KeyNotFound(
-            "token has no kid and no key fits"
-            if not fitting
-            else "token has no kid and several keys fit"
-        )
+    if not fitting:
+        raise KeyNotFound("token has no kid and no key fits")
+    if len(fitting) > 1:
+        raise AmbiguousKey("token has no kid and several keys fit")
     return fitting[0], alg
 
 
