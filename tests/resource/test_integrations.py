@@ -9,6 +9,7 @@ decorator alone, Flask), each through its test client and a real server.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import warnings
@@ -27,7 +28,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.serving import make_server
 
-from sealring.resource import AccessTokenClaims, AccessTokenVerifier
+from sealring.errors import ErrorResponse
+from sealring.resource import AccessTokenClaims, AccessTokenVerifier, bearer
+from sealring.resource.bearer import error_response
+from sealring.resource.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    KeySetUnavailable,
+    MissingToken,
+)
 from sealring.resource.example_api import create_app as example_app
 from sealring.resource.integrations import fastapi as sr_fastapi
 from sealring.resource.integrations import flask as sr_flask
@@ -311,11 +321,17 @@ def test_key_set_outage_is_503(
     ) as verifier:
         runner = RUNNERS[framework, "testclient"]
         with runner(APPS[framework](verifier)) as call:
-            status, headers, _ = call(
+            status, headers, body = call(
                 "GET", "/api/hello", _bearer(mint(key, issuer=issuer_server.issuer))
             )
-    assert status == 503
-    assert "retry-after" in headers
+    expected = KeySetUnavailable("any").response(REALM)
+    assert status == expected.status == 503
+    assert headers["retry-after"] == expected.headers["Retry-After"]
+    assert headers["cache-control"] == "no-store"
+    assert "www-authenticate" not in headers
+    if framework == "fastapi":
+        body = body["detail"]
+    assert body == json.loads(expected.body)
 
 
 def test_fastapi_openapi_declares_the_scheme(setup: tuple[Any, AccessTokenVerifier]) -> None:
@@ -488,3 +504,53 @@ def test_single_flight_under_100_concurrent_requests(issuer_server: IssuerServer
     ):
         assert asyncio.run(burst(api.url)) == [200] * 100
     assert len(issuer_server.jwks_fetches()) == 1
+
+
+# -- one error response, copied by every adapter (issue 13) ------------------------------------
+
+
+def test_refusals_are_the_one_framework_free_error_response() -> None:
+    for error in (
+        MissingToken("this resource needs a bearer access token"),
+        InvalidRequest("the Authorization header is not 'Bearer <token>'"),
+        InvalidToken("token has expired", reason="token_expired"),
+        InsufficientScope(["items:write"]),
+        KeySetUnavailable("the key set is too old"),
+    ):
+        answer = error_response(error, REALM)
+        assert type(answer) is ErrorResponse  # sealring.errors', not a copy of it
+        assert answer == error.response(REALM)
+    assert getattr(bearer, "ErrorResponse", ErrorResponse) is ErrorResponse
+    with pytest.raises(ValueError, match="not a refusal"):
+        error_response(ValueError("not a refusal"), REALM)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("framework", sorted(APPS))
+def test_every_adapter_copies_the_error_response_exactly(
+    framework: str, setup: tuple[Any, AccessTokenVerifier], issuer_server: IssuerServer
+) -> None:
+    key, verifier = setup
+    reader = mint(key, issuer=issuer_server.issuer, scope="items:read")
+    cases = [
+        (("GET", "/api/hello", None), MissingToken("this resource needs a bearer access token")),
+        (
+            ("GET", "/api/hello", {"Authorization": "Bearer a b"}),
+            InvalidRequest("the Authorization header is not 'Bearer <token>'"),
+        ),
+        (
+            ("GET", "/api/hello", _bearer(mint(key, issuer=issuer_server.issuer, now=0))),
+            InvalidToken("token has expired"),
+        ),
+        (("POST", "/api/items", _bearer(reader)), InsufficientScope(["items:write"])),
+    ]
+    with RUNNERS[framework, "testclient"](APPS[framework](verifier)) as call:
+        for (method, path, headers), error in cases:
+            expected = error.response(REALM)
+            status, got_headers, body = call(method, path, headers, json={"name": "x"})
+            assert status == expected.status, error
+            for name, value in expected.headers.items():
+                assert got_headers[name.lower()] == value, (error, name)
+            assert got_headers["content-type"].startswith(expected.media_type)
+            if framework == "fastapi":  # FastAPI's HTTPException convention nests the body
+                body = body["detail"]
+            assert body == json.loads(expected.body), error

@@ -1,18 +1,17 @@
 """Finding the bearer token in a request (RFC 6750 §2) and answering a refusal (RFC 6750 §3).
 
 Framework-free: adapters pass in the header and, when enabled, the form or query value; they get
-back the token or a :class:`~sealring.resource.errors.BearerError`, and turn an error into a
-response with :func:`error_response`.
+back the token or a :class:`~sealring.resource.errors.BearerError`, and copy the
+:class:`~sealring.errors.ErrorResponse` of :func:`error_response` onto their own response.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sealring.errors import SealringError
+from sealring.errors import ErrorResponse, SealringError
 from sealring.resource.errors import (
     BearerError,
     InvalidRequest,
@@ -20,7 +19,7 @@ from sealring.resource.errors import (
     MissingToken,
 )
 
-__all__ = ["BearerOptions", "ErrorResponse", "error_response", "extract_token"]
+__all__ = ["BearerOptions", "error_response", "extract_token"]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -71,24 +70,11 @@ def extract_token(
     return found[0]
 
 
-@dataclass(frozen=True)
-class ErrorResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    media_type: str = "application/json"
-
-
 def error_response(exc: SealringError, realm: str | None) -> ErrorResponse:
-    """The response to a refused request. Key-set failures are 503 without detail."""
-    if isinstance(exc, BearerError):
-        return ErrorResponse(exc.status_code, exc.headers(realm), json.dumps(exc.body()).encode())
-    if isinstance(exc, JWKSError):
-        body = {
-            "error": "temporarily_unavailable",
-            "error_description": "the token cannot be verified right now",
-        }
-        return ErrorResponse(
-            503, {"Retry-After": "30", "Cache-Control": "no-store"}, json.dumps(body).encode()
-        )
+    """The answer to a refused request: the error's own :meth:`response`; adapters copy it.
+
+    Anything but a bearer or key-set error is not a refusal and is raised again.
+    """
+    if isinstance(exc, BearerError | JWKSError):
+        return exc.response(realm)
     raise exc

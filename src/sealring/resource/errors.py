@@ -3,10 +3,13 @@
 Two families:
 
 * :class:`BearerError` and its subclasses are what a protected endpoint answers: each knows its
-  status code and its ``WWW-Authenticate`` challenge. Framework adapters only copy them onto a
-  response.
+  status code and its ``WWW-Authenticate`` challenge.
 * :class:`JWKSError` and its subclasses are failures to obtain a key set. They are never the
-  client's fault, so an adapter answers them with 503 and no detail.
+  client's fault, so they are answered with 503 and no detail.
+
+Both render their answer with ``response(realm)`` as the one framework-free
+:class:`~sealring.errors.ErrorResponse` (the server's ``OAuthError.response()`` does the same);
+the FastAPI, Starlette and Flask adapters only copy it onto their own response.
 
 Every error has a stable ``.code`` (one per class, :data:`sealring.errors.ErrorCode`); callers
 switch on it, never on the message.  A bearer error's wire value is ``.error``.
@@ -14,10 +17,12 @@ switch on it, never on the message.  A bearer error's wire value is ``.error``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from types import MappingProxyType
 from typing import ClassVar
 
-from sealring.errors import ErrorCode, SealringError
+from sealring.errors import ErrorCode, ErrorResponse, SealringError
 
 __all__ = [
     "BearerError",
@@ -35,6 +40,19 @@ __all__ = [
     "KeySetUnavailable",
     "MissingToken",
 ]
+
+
+def _json_body(body: dict[str, str]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_UNAVAILABLE_HEADERS = MappingProxyType({"Retry-After": "30", "Cache-Control": "no-store"})
+_UNAVAILABLE_BODY = _json_body(
+    {
+        "error": "temporarily_unavailable",
+        "error_description": "the token cannot be verified right now",
+    }
+)
 
 
 def _quoted(value: str) -> str:
@@ -81,6 +99,10 @@ class BearerError(SealringError):
         if self.error is None:
             return {"error_description": self.description}
         return {"error": self.error, "error_description": self.description}
+
+    def response(self, realm: str | None = None) -> ErrorResponse:
+        """The answer to the refused request (RFC 6750 §3): status, challenge, JSON body."""
+        return ErrorResponse(self.status_code, self.headers(realm), _json_body(self.body()))
 
 
 class MissingToken(BearerError):
@@ -138,6 +160,14 @@ class JWKSError(SealringError):
     """The key set of an issuer could not be obtained."""
 
     code: ClassVar[ErrorCode] = "jwks_error"
+
+    def response(self, realm: str | None = None) -> ErrorResponse:
+        """503 without detail: the token may be fine, this server cannot tell right now.
+
+        ``realm`` is accepted for symmetry with :meth:`BearerError.response` and not used: a 503
+        carries no ``WWW-Authenticate`` challenge.
+        """
+        return ErrorResponse(503, _UNAVAILABLE_HEADERS, _UNAVAILABLE_BODY)
 
 
 class JWKSFetchError(JWKSError):

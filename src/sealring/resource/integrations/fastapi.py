@@ -40,8 +40,11 @@ __all__ = ["TokenAuth"]
 
 
 def _http_exception(exc: SealringError, realm: str | None) -> HTTPException:
+    # FastAPI's convention nests the JSON body under "detail"; status and headers are copied.
     answer = error_response(exc, realm)
-    return HTTPException(answer.status, detail=json.loads(answer.body), headers=answer.headers)
+    return HTTPException(
+        answer.status, detail=json.loads(answer.body), headers=dict(answer.headers)
+    )
 
 
 class TokenAuth(SecurityBase):

@@ -79,7 +79,7 @@ class TokenAuth:
                 except SealringError as exc:
                     answer = error_response(exc, self.options.realm)
                     return Response(
-                        answer.body, answer.status, answer.headers, mimetype=answer.media_type
+                        answer.body, answer.status, dict(answer.headers), mimetype=answer.media_type
                     )
                 setattr(g, _G_KEY, claims)
                 return view(*args, **kwargs)

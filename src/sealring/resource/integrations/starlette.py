@@ -50,7 +50,7 @@ _Endpoint = Callable[[Request], Awaitable[Response]]
 def response_for(exc: SealringError, realm: str | None) -> Response:
     """The Starlette response for a refused request."""
     answer = error_response(exc, realm)
-    return Response(answer.body, answer.status, answer.headers, media_type=answer.media_type)
+    return Response(answer.body, answer.status, dict(answer.headers), media_type=answer.media_type)
 
 
 async def token_from_request(request: HTTPConnection, options: BearerOptions) -> str:
