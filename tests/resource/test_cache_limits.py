@@ -124,3 +124,17 @@ def test_bounds_must_be_positive_ints(bad: object) -> None:
         VerifiedTokenCache(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         VerifiedTokenCache(10, bad)  # type: ignore[arg-type]
+
+
+def test_the_smallest_bounds_are_one_entry_and_one_byte() -> None:
+    """1 is a positive int: a one-entry cache keeps the latest token, a one-byte one nothing."""
+    single: VerifiedTokenCache[int] = VerifiedTokenCache(1)
+    put(single, tok(1), 1)
+    put(single, tok(2), 2)
+    assert len(single) == 1
+    assert single.get(tok(2), 1) == 2
+    assert single.get(tok(1), 1) is None
+    empty: VerifiedTokenCache[int] = VerifiedTokenCache(10, 1)
+    put(empty, tok(1), 1)  # costs more than one byte: never cached, never an error
+    assert len(empty) == 0
+    assert empty.estimated_bytes == 0
