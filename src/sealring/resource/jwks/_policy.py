@@ -155,7 +155,8 @@ def _delta_seconds(value: str) -> int | None:
     if not (value.isascii() and value.isdigit()):
         # A negative number is not delta-seconds, but its intent is plain: not fresh at all.
         return 0 if value[:1] == "-" and value[1:].isascii() and value[1:].isdigit() else None
-    return 2**31 if len(value) > 10 else min(int(value), 2**31)
+    digits = value.lstrip("0")  # "0000000000120" is 120 s, not "more than ten digits"
+    return 2**31 if len(digits) > 10 else min(int(digits or "0"), 2**31)
 
 
 def freshness_lifetime(headers: Mapping[str, str], settings: JWKSSettings) -> float:
