@@ -65,6 +65,9 @@ def test_a_known_kid_is_served_stale_until_the_bound_then_fetched() -> None:
         assert cache.lookup(None, now) is cache.keys
         assert cache.refresh_due(now)  # served stale, and the client refreshes it aside
     assert cache.lookup("k1", FRESH_UNTIL + 100) is None  # too old to serve: fetch first
+    # fresh_kids (the verifier's snapshot) is only ever the fresh set.
+    assert cache.fresh_kids(FRESH_UNTIL - 0.001) == (frozenset({"k1"}), FRESH_UNTIL)
+    assert cache.fresh_kids(FRESH_UNTIL) is None
     assert cache.serves("k1", FRESH_UNTIL + 99.999)
     assert not cache.serves("k1", FRESH_UNTIL + 100)
 
@@ -92,6 +95,29 @@ def test_a_failing_source_is_asked_in_the_background_once_per_cooldown() -> None
     assert not cache.refresh_due(FRESH_UNTIL + 1)
     assert not cache.refresh_due(FRESH_UNTIL + 30.999)
     assert cache.refresh_due(FRESH_UNTIL + 31)
+
+
+def _refresh_failing(cache: KeySetCache, now: float) -> KeySet:
+    """What a refresh at ``now`` whose transport fails hands back (or raises)."""
+    flow = cache.refresh_flow(now)
+    next(flow)
+    try:
+        flow.throw(JWKSFetchError("connection refused"))
+    except StopIteration as stop:
+        result: KeySet = stop.value
+        return result
+    raise AssertionError("the flow asked for another request")
+
+
+def test_a_failed_fetch_hands_back_the_last_good_set_until_the_bound() -> None:
+    """What a request that fetched (an unknown kid) gets: the stale set, so a 401, not a 503."""
+    for now in (T0 + 1, FRESH_UNTIL, FRESH_UNTIL + 99.999):
+        cache = _loaded()
+        assert _refresh_failing(cache, now) is cache.keys
+    with pytest.raises(KeySetUnavailable):
+        _refresh_failing(_loaded(), FRESH_UNTIL + 100)
+    with pytest.raises(JWKSFetchError):
+        _refresh_failing(KeySetCache(URL, None, SETTINGS), T0)  # nothing to fall back on
 
 
 def test_the_cooldown_counts_from_the_end_of_a_failed_fetch() -> None:
@@ -154,16 +180,33 @@ def test_an_outage_is_logged_once_then_its_end(caplog: pytest.LogCaptureFixture)
     lines = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert len(lines) == 2, lines
     assert lines[0][0] == "WARNING"
-    assert "serving the cached set for up to 99 s" in lines[0][1]
+    assert lines[0][1].startswith(f"JWK Set refresh from {URL} failed (connection refused); ")
+    assert "serving the cached set for up to 99 s past its freshness" in lines[0][1]
     assert lines[1] == ("WARNING", f"JWK Set from {URL} fetched again after a failure")
+
+
+def test_a_failure_before_any_key_set_is_logged_at_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = KeySetCache(URL, None, SETTINGS)
+    with caplog.at_level(logging.INFO, logger="sealring.resource"):
+        _fail(cache, T0)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", f"no JWK Set from {URL} yet: connection refused")
+    ]
 
 
 def test_failing_closed_is_logged_at_error(caplog: pytest.LogCaptureFixture) -> None:
     cache = _loaded()
     with caplog.at_level(logging.INFO, logger="sealring.resource"):
         _fail(cache, FRESH_UNTIL + 100)
-    assert [r.levelname for r in caplog.records] == ["ERROR"]
-    assert "failing closed" in caplog.records[0].getMessage()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "ERROR",
+            f"JWK Set from {URL} could not be refreshed and the cached one is too old: "
+            "failing closed (connection refused)",
+        )
+    ]
 
 
 # -- the clients against a source that hangs or is down -----------------------------------------
