@@ -22,10 +22,21 @@ def test_other_hosts_are_not_loopback(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "[::1]", "localhost"])
-def test_issuer_and_redirect_uris_agree_on_loopback(host: str) -> None:
+def test_an_issuer_may_use_http_on_any_loopback_host(host: str) -> None:
     url = f"http://{host}:8080"
     assert Settings.load({"issuer": url}, environ={}).issuer == url
-    assert new_client(name="x", public=True, redirect_uris=[url + "/cb"]).redirect_uris
+
+
+@pytest.mark.parametrize(("host", "ok"), [("127.0.0.1", True), ("[::1]", True),
+                                          ("127.0.0.2", False), ("localhost", False)])  # fmt: skip
+def test_a_redirect_uri_may_use_http_only_on_the_loopback_ip(host: str, ok: bool) -> None:
+    # RFC 8252 §7.3 and §8.3: the loopback IP literal, not a name that may resolve elsewhere.
+    url = f"http://{host}:8080/cb"
+    if ok:
+        assert new_client(name="x", public=True, redirect_uris=[url]).redirect_uris == (url,)
+    else:
+        with pytest.raises(ClientMetadataError):
+            new_client(name="x", public=True, redirect_uris=[url])
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1.nip.io", "10.0.0.1", "example.com"])

@@ -122,10 +122,10 @@ def test_update_changes_every_field_and_checks_them(sqlite_url: str, tmp_path: P
     back = shown()
     assert back["token_endpoint_auth_method"] == "client_secret_post"
     assert back["has_jwks"] is False
-    # a public client has no client_credentials grant
+    # a public client has no client_credentials grant; with a redirect URI it gets the user grants
     code, out, err = _run("clients", "update", client_id, "--auth-method", "none", "--json", *db)
     assert code == 0, err
-    assert json.loads(out)["grant_types"] == []
+    assert json.loads(out)["grant_types"] == ["authorization_code", "refresh_token"]
     assert json.loads(out)["public"] is True
 
 

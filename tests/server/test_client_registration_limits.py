@@ -91,7 +91,7 @@ def test_scope_tokens_follow_rfc6749() -> None:
     ("uri", "ok"),
     [
         ("https://client.example/cb", True),
-        ("http://localhost/cb", True),
+        ("http://localhost/cb", False),  # RFC 8252 §8.3: a name, not the loopback IP
         ("http://127.0.0.1:8080/cb", True),
         ("http://[::1]/cb", True),
         ("http://client.example/cb", False),

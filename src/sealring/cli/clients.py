@@ -140,7 +140,10 @@ NameOpt = Annotated[str | None, typer.Option("--name", metavar="NAME", help="A n
 GrantTypesOpt = Annotated[
     str | None,
     typer.Option(
-        "--grant-types", metavar="LIST", help="Comma-separated (default client_credentials)."
+        "--grant-types",
+        metavar="LIST",
+        help="Comma-separated: client_credentials, authorization_code, refresh_token"
+        " (default client_credentials; authorization_code,refresh_token with --public).",
     ),
 ]
 ScopeOpt = Annotated[
@@ -167,6 +170,29 @@ AuthMethodOpt = Annotated[
         "--auth-method",
         metavar="METHOD",
         help="client_secret_basic (default), client_secret_post, private_key_jwt or none.",
+    ),
+]
+PostLogoutOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--post-logout-redirect-uri",
+        metavar="URI",
+        help="Where /logout may return the browser (repeatable; OpenID RP-Initiated Logout).",
+    ),
+]
+SkipConsentOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--skip-consent/--ask-consent",
+        help="A first-party client: its users are not asked for consent.",
+    ),
+]
+IdTokenAlgOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-token-alg",
+        metavar="ALG",
+        help="id_token_signed_response_alg: ES256 (default) or RS256.",
     ),
 ]
 JwksUriOpt = Annotated[
@@ -251,6 +277,9 @@ def create(
             help="A resource server: may introspect any token issued for one of its audiences.",
         ),
     ] = False,
+    post_logout_redirect_uri: PostLogoutOpt = None,
+    skip_consent: SkipConsentOpt = None,
+    id_token_alg: IdTokenAlgOpt = None,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = None,
@@ -276,6 +305,9 @@ def create(
             check_jwks=_check_jwks,
             introspect=introspect,
             jwks_uri_networks=_settings(database, config).jwks_uri_allowed_networks,
+            post_logout_redirect_uris=post_logout_redirect_uri or (),
+            skip_consent=bool(skip_consent),
+            id_token_alg=id_token_alg or "ES256",
         )
     except ClientMetadataError as exc:
         _fail(exc.message)
@@ -297,6 +329,9 @@ def update(
     auth_method: AuthMethodOpt = None,
     jwks_uri: JwksUriOpt = None,
     jwks: JwksOpt = None,
+    post_logout_redirect_uri: PostLogoutOpt = None,
+    skip_consent: SkipConsentOpt = None,
+    id_token_alg: IdTokenAlgOpt = None,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = None,
@@ -304,8 +339,8 @@ def update(
 ) -> None:
     """Change a client's registration; fields not given are kept.
 
-    A repeated option (--audience, --redirect-uri) replaces the whole list; --audience '' clears
-    it. Moving to a secret-based auth method prints a new secret, once; moving away from one
+    A repeated option (--audience, --redirect-uri, --post-logout-redirect-uri) replaces the
+    whole list; an empty value (--audience '') clears it. Moving to a secret-based auth method prints a new secret, once; moving away from one
     deletes the secret. Running servers see the change within the client cache time.
     """
     from sealring.server.clients import SECRET_METHODS, ClientMetadataError, new_client, new_secret
@@ -332,6 +367,7 @@ def update(
             grants = None  # public <-> confidential: that kind's default grant types
         audiences = _split_values(audience)
         redirect_uris = _split_values(redirect_uri)
+        logout_uris = _split_values(post_logout_redirect_uri)
         try:
             checked = new_client(
                 name=old.name if name is None else name,
@@ -346,6 +382,11 @@ def update(
                 check_jwks=_check_jwks if jwks_text is not None else None,
                 introspect=old.introspect and method != "none",
                 jwks_uri_networks=_settings(database, config).jwks_uri_allowed_networks,
+                post_logout_redirect_uris=(
+                    old.post_logout_redirect_uris if logout_uris is None else logout_uris
+                ),
+                skip_consent=old.skip_consent if skip_consent is None else skip_consent,
+                id_token_alg=old.id_token_alg if id_token_alg is None else id_token_alg,
             )
         except ClientMetadataError as exc:
             _fail(exc.message)

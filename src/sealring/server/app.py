@@ -101,6 +101,7 @@ async def _prune_forever(context: ServerContext) -> None:
             now = context.clock()
             await anyio.to_thread.run_sync(context.jtis.prune, now)
             await anyio.to_thread.run_sync(context.revocations.prune, now)
+            await anyio.to_thread.run_sync(context.login.prune, now)
         except Exception as exc:  # the next round retries
             logger.warning("pruning failed", extra={"error_type": type(exc).__name__})
 

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sealring.errors import SealringError
+from sealring.server.protocol.redirect_uri import InvalidRedirectUri, check_redirect_uri
 from sealring.server.protocol.scope import parse_scope
 from sealring.urls import is_loopback_host
 
 __all__ = [
     "AUTH_METHODS",
     "GRANT_TYPES",
+    "ID_TOKEN_ALGORITHMS",
     "SECRET_METHODS",
     "Client",
     "ClientMetadataError",
@@ -40,8 +42,11 @@ __all__ = [
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-# Only client_credentials is served; a client registered for nothing else is a public client.
-GRANT_TYPES = ("client_credentials",)
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
+USER_GRANT_TYPES = ("authorization_code", "refresh_token")
+#: OIDC Registration §2 ``id_token_signed_response_alg``: what the key manager keeps keys for by
+#: default (keys.schedule.DEFAULT_ALGORITHMS); ES256 unless the client asks for RS256.
+ID_TOKEN_ALGORITHMS = ("ES256", "RS256")
 MAX_SECRET_LENGTH = 512
 
 
@@ -67,6 +72,11 @@ class Client:
     secret_hash: bytes | None = field(default=None, repr=False)
     # RFC 7662 §4: may introspect tokens issued for one of its audiences (a resource server).
     introspect: bool = False
+    # A first-party client: its users are not asked for consent (docs/login.md).
+    skip_consent: bool = False
+    # OpenID Connect RP-Initiated Logout §3.1: where /logout may send the browser afterwards.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    id_token_alg: str = "ES256"  # noqa: S105 - an algorithm name
 
     @property
     def public(self) -> bool:
@@ -90,6 +100,9 @@ class Client:
             "has_jwks": self.jwks is not None,
             "public": self.public,
             "introspect": self.introspect,
+            "skip_consent": self.skip_consent,
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "id_token_signed_response_alg": self.id_token_alg,
             "created_at": self.created_at,
         }
 
@@ -190,6 +203,23 @@ def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> st
     return value
 
 
+def _check_redirect_uri(uri: str, what: str, *, public: bool) -> str:
+    """docs/login.md "Redirect URI registration": https; http only on a loopback IP literal
+    (any port for a public, native client; exactly as registered for a confidential one, whose
+    code is useless without its credentials); a reverse-domain private-use scheme for a public
+    client."""
+    try:
+        return check_redirect_uri(uri, native=public)
+    except InvalidRedirectUri as exc:
+        reason = exc.message
+    if not public and uri.startswith("http://"):
+        try:
+            return check_redirect_uri(uri, native=True)
+        except InvalidRedirectUri:
+            reason = "must use https (http only on a loopback IP: 127.0.0.1 or [::1])"
+    raise ClientMetadataError(f"{what} {uri!r}: {reason}")
+
+
 def new_client(
     *,
     name: str,
@@ -205,6 +235,9 @@ def new_client(
     check_jwks: Callable[[str], None] | None = None,
     introspect: bool = False,
     jwks_uri_networks: Sequence[Network] = (),
+    skip_consent: bool = False,
+    post_logout_redirect_uris: Iterable[str] = (),
+    id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name
 ) -> Client:
     """Check registration data and build a client (without a secret; see :func:`new_secret`)."""
     name = name.strip()
@@ -220,8 +253,12 @@ def new_client(
         raise ClientMetadataError(
             "a public client uses auth method 'none', and only a public client does"
         )
+    redirect_uris = tuple(redirect_uris)
     if grant_types is None:
-        grant_types = () if public else GRANT_TYPES
+        # A public client with a redirect URI is an app users sign in to.
+        grant_types = (
+            ("client_credentials",) if not public else USER_GRANT_TYPES if redirect_uris else ()
+        )
     grants = tuple(dict.fromkeys(g.strip() for g in grant_types if g.strip()))
     for grant in grants:
         if grant not in GRANT_TYPES:
@@ -244,7 +281,21 @@ def new_client(
             raise ClientMetadataError(
                 f"audience {aud!r} must be a non-empty string without spaces or '#'"
             )
-    uris = tuple(_check_uri(u, "redirect URI") for u in dict.fromkeys(redirect_uris))
+    uris = tuple(
+        _check_redirect_uri(u, "redirect URI", public=public) for u in dict.fromkeys(redirect_uris)
+    )
+    if "authorization_code" in grants and not uris:
+        raise ClientMetadataError("the authorization_code grant needs at least one redirect URI")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise ClientMetadataError("refresh_token is only issued with authorization_code")
+    logout_uris = tuple(
+        _check_redirect_uri(u, "post-logout redirect URI", public=public)
+        for u in dict.fromkeys(post_logout_redirect_uris)
+    )
+    if id_token_alg not in ID_TOKEN_ALGORITHMS:
+        raise ClientMetadataError(
+            f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGORITHMS)}"
+        )
     if jwks is not None and jwks_uri is not None:
         raise ClientMetadataError("give either a JWK Set or a JWK Set URL, not both")
     if auth_method == "private_key_jwt":
@@ -275,4 +326,7 @@ def new_client(
         jwks_uri=jwks_uri,
         created_at=time.time() if now is None else now,
         introspect=introspect,
+        skip_consent=skip_consent,
+        post_logout_redirect_uris=logout_uris,
+        id_token_alg=id_token_alg,
     )

@@ -16,22 +16,33 @@ from sqlalchemy import Engine
 from sealring.db import make_engine, upgrade
 from sealring.jose.jws import Signer
 from sealring.keys import KeyManager, load_key_config
+from sealring.server.accounts import PasswordPolicy
 from sealring.server.availability import Database, Outage
 from sealring.server.clients import SecretHasher
 from sealring.server.errors import TemporarilyUnavailable
 from sealring.server.logging import logger
 from sealring.server.metrics import Metrics
+from sealring.server.pages import PageRenderer
 from sealring.server.protocol.client_auth import ClientAuthenticator
 from sealring.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from sealring.server.settings import Settings
+from sealring.server.settings import Settings, SettingsError
+from sealring.server.stores.accounts import DatabaseAccountStore
 from sealring.server.stores.assertion_jtis import JtiStore
+from sealring.server.stores.authorization_codes import AuthorizationCodeStore
+from sealring.server.stores.browser_sessions import BrowserSessionStore
 from sealring.server.stores.client_keys import ClientJWKSFetcher
 from sealring.server.stores.clients import ClientCache, ClientRepository
+from sealring.server.stores.consents import ConsentStore
+from sealring.server.stores.interactions import InteractionStore
+from sealring.server.stores.login_throttle import LoginThrottle
+from sealring.server.stores.refresh_tokens import RefreshPolicy, RefreshTokenStore
 from sealring.server.stores.revocations import RevocationStore
 from sealring.server.stores.server_secret import load_server_secret
 from sealring.server.tokens.access_token import JWKSLike, OwnTokenVerifier
+from sealring.server.tokens.handles import HandleHasher
+from sealring.server.user_grants import UserGrantStorage
 
-__all__ = ["KeySource", "ServerContext", "build_context", "key_manager"]
+__all__ = ["KeySource", "LoginServices", "ServerContext", "build_context", "key_manager"]
 
 
 class KeySource(Protocol):
@@ -39,6 +50,76 @@ class KeySource(Protocol):
 
     def signer(self, alg: str) -> Signer: ...
     def jwks(self) -> JWKSLike: ...
+
+
+@dataclass(frozen=True)
+class LoginServices:
+    """Everything user login needs (docs/login.md), built from the server secret and settings.
+
+    ``hasher`` keys every stored handle (codes, refresh tokens, sessions, interactions) and the
+    pages' CSRF tokens; ``grants`` is the token endpoint's view of the code and refresh stores.
+    """
+
+    hasher: HandleHasher
+    accounts: DatabaseAccountStore
+    codes: AuthorizationCodeStore
+    refresh_tokens: RefreshTokenStore
+    sessions: BrowserSessionStore
+    interactions: InteractionStore
+    consents: ConsentStore
+    throttle: LoginThrottle
+    pages: PageRenderer
+    grants: UserGrantStorage
+
+    def grant_active(self, grant_id: str, now: float) -> bool:
+        """Whether an access token carrying ``grant_id`` still holds (introspection, userinfo)."""
+        return self.refresh_tokens.grant_active(grant_id, now=now)
+
+    def prune(self, now: float) -> None:
+        """Drop what can no longer be used (run with the other pruning, every minute)."""
+        self.codes.prune(now)
+        self.refresh_tokens.prune(now)
+        self.sessions.prune(now)
+        self.interactions.prune(now)
+        self.throttle.prune(now)
+
+
+def build_login(
+    settings: Settings, engine: Engine, secret: bytes, clock: Callable[[], float]
+) -> LoginServices:
+    hasher = HandleHasher(secret)
+    codes = AuthorizationCodeStore(engine, hasher)
+    refresh_tokens = RefreshTokenStore(
+        engine,
+        hasher,
+        secret,
+        RefreshPolicy(
+            idle_lifetime=settings.refresh_idle_lifetime,
+            absolute_lifetime=settings.refresh_absolute_lifetime,
+            grace_window=settings.refresh_grace_window,
+        ),
+    )
+    try:
+        pages = PageRenderer(settings.template_dir)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting template_dir: {exc}") from None
+    return LoginServices(
+        hasher=hasher,
+        accounts=DatabaseAccountStore(engine, PasswordPolicy(), clock=clock),
+        codes=codes,
+        refresh_tokens=refresh_tokens,
+        sessions=BrowserSessionStore(
+            engine,
+            hasher,
+            idle_lifetime=settings.session_idle_lifetime,
+            absolute_lifetime=settings.session_absolute_lifetime,
+        ),
+        interactions=InteractionStore(engine, hasher, lifetime=settings.interaction_lifetime),
+        consents=ConsentStore(engine),
+        throttle=LoginThrottle(engine, hasher),
+        pages=pages,
+        grants=UserGrantStorage(codes, refresh_tokens),
+    )
 
 
 @dataclass
@@ -55,6 +136,7 @@ class ServerContext:
     jtis: JtiStore
     verifier: OwnTokenVerifier
     database: Database
+    login: LoginServices
     clock: Callable[[], float] = time.time
     # Per caller address, taken before anything is read or looked up (issue 10).
     address_limiter: RateLimiter | None = None
@@ -64,10 +146,11 @@ class ServerContext:
         if self.address_limiter is not None:
             await self.address_limiter.check("addr:" + (address or "unknown"))
 
-    def signer(self) -> Signer:
-        """The active key for ``signing_alg``; fails closed as ``temporarily_unavailable``."""
+    def signer(self, alg: str | None = None) -> Signer:
+        """The active key for ``alg`` (default ``signing_alg``); fails closed as
+        ``temporarily_unavailable``."""
         try:
-            return self.keys.signer(self.settings.signing_alg)
+            return self.keys.signer(alg or self.settings.signing_alg)
         except Exception as exc:  # KeyUnavailable, or a broken HSM session
             raise TemporarilyUnavailable("no signing key is available") from exc
 
@@ -132,6 +215,7 @@ def build_context(
         km = key_manager(settings, engine, environ)
         km.ensure_ready()
         secret = load_server_secret(engine, settings.server_secret, kek=km.kek, clock=clock)
+        login = build_login(settings, engine, secret, clock)
     except BaseException:
         engine.dispose()
         raise
@@ -165,6 +249,7 @@ def build_context(
         jtis=jtis,
         verifier=OwnTokenVerifier(km, settings.issuer, clock=clock),
         database=database,
+        login=login,
         clock=clock,
         address_limiter=_rate_limiter(
             settings, metrics, settings.ip_rate_limit, settings.ip_rate_burst

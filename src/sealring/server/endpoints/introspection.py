@@ -21,7 +21,9 @@ from starlette.responses import Response
 
 from sealring.jose.errors import JoseError
 from sealring.server.clients import Client
+from sealring.server.context import ServerContext
 from sealring.server.endpoints._token_call import token_request
+from sealring.server.grants.user_tokens import GRANT_CLAIM
 from sealring.server.http.endpoint import context_of, oauth_endpoint
 from sealring.server.http.responses import json_response
 from sealring.server.routes import endpoint_url
@@ -42,14 +44,46 @@ async def introspection_endpoint(request: Request) -> Response:
     try:
         claims = context.verifier.verify(token).claims
     except JoseError:
-        return json_response({"active": False})
+        return json_response(await _refresh_token(context, client, token))
     if not may_introspect(client, claims):
         return json_response({"active": False})
     if await context.database.call(context.revocations.is_revoked, str(claims["jti"])):
         return json_response({"active": False})
+    grant_id = claims.get(GRANT_CLAIM)
+    if grant_id is not None and not await context.database.call(
+        context.login.grant_active, str(grant_id), context.clock()
+    ):
+        # The user's grant was revoked (code replay, refresh-token reuse, /revoke, logout).
+        return json_response({"active": False})
     body: dict[str, object] = {"active": True, "token_type": "Bearer"}
     body.update({name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims})
     return json_response(body)
+
+
+async def _refresh_token(context: ServerContext, client: Client, token: str) -> dict[str, object]:
+    """A refresh token of the caller's own: active while usable (unconsumed, unexpired, its
+    family not revoked); anyone else's is ``{"active": false}`` like an unknown one (§4)."""
+    found = await context.database.call(context.login.refresh_tokens.find, token)
+    now = context.clock()
+    if (
+        found is None
+        or found.grant.client_id != client.client_id
+        or found.consumed_at is not None
+        or now >= found.expires_at
+        or not found.grant.active(now)
+    ):
+        return {"active": False}
+    body: dict[str, object] = {
+        "active": True,
+        "token_type": "refresh_token",
+        "client_id": found.grant.client_id,
+        "sub": found.grant.subject,
+        "exp": int(found.expires_at),
+        "iss": context.settings.issuer,
+    }
+    if found.scope:
+        body["scope"] = " ".join(found.scope)
+    return body
 
 
 def may_introspect(caller: Client, claims: Mapping[str, object]) -> bool:

@@ -1,7 +1,9 @@
 """The token endpoint (RFC 6749 §3.2): authenticate the client, then the grant it names.
 
-The hot path: the client comes from the in-memory cache, its secret is checked with one HMAC,
-the signer is the key manager's cached one, and nothing is written to the database.
+The hot path (``client_credentials``): the client comes from the in-memory cache, its secret is
+checked with one HMAC, the signer is the key manager's cached one, and nothing is written to the
+database.  The user grants (``authorization_code``, ``refresh_token``) read and write the login
+stores, so their handler runs in a worker thread under the database's time limit.
 """
 
 from __future__ import annotations
@@ -43,23 +45,31 @@ async def token_endpoint(request: Request) -> Response:
         creds,
         endpoint=settings.token_endpoint,
         admit=limiter.check if limiter is not None and grant is not None else None,
+        # RFC 6749 §4.1.3 and §6: a public client identifies itself with client_id alone.
+        allow_public=grant is not None and grant.public_clients,
     )
     request.scope["sealring.client_id"] = client.client_id
     if grant is None:
         # The value is not echoed: §5.2 limits error_description to printable ASCII.
         raise UnsupportedGrantType("grant_type must be one of " + ", ".join(GRANTS))
+    grant_request = GrantRequest(
+        client=client,
+        scope=form.get("scope"),
+        resources=form.getall("resource"),
+        issuer=settings.issuer,
+        lifetime=settings.token_lifetime,
+        signer=context.signer(),
+        now=context.clock(),
+        parameters={name: form.get(name) for name in grant.parameters},
+        store=context.login.grants if grant.uses_store else None,
+        id_token_lifetime=settings.id_token_lifetime,
+        id_token_signer=context.signer(client.id_token_alg) if grant.uses_store else None,
+    )
     try:
-        issued = grant.handler(
-            GrantRequest(
-                client=client,
-                scope=form.get("scope"),
-                resources=form.getall("resource"),
-                issuer=settings.issuer,
-                lifetime=settings.token_lifetime,
-                signer=context.signer(),
-                now=context.clock(),
-            )
-        )
+        if grant.uses_store:
+            issued = await context.database.call(grant.handler, grant_request)
+        else:
+            issued = grant.handler(grant_request)
     except OAuthError:
         raise
     except JoseError as exc:

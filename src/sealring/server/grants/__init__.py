@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sealring.server.grants import client_credentials
-from sealring.server.grants.base import Grant, GrantRequest
+from sealring.server.grants import authorization_code, client_credentials, refresh_token
+from sealring.server.grants.base import Grant, GrantRequest, UserGrantStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["GRANTS", "Grant", "GrantRequest"]
+__all__ = ["GRANTS", "Grant", "GrantRequest", "UserGrantStore"]
 
-GRANTS: Mapping[str, Grant] = {grant.grant_type: grant for grant in (client_credentials.GRANT,)}
+GRANTS: Mapping[str, Grant] = {
+    grant.grant_type: grant
+    for grant in (authorization_code.GRANT, client_credentials.GRANT, refresh_token.GRANT)
+}

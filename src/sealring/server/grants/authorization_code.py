@@ -15,8 +15,6 @@ party that merely saw the code in a log cannot use it to log the user out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sealring.server.clients import Client
 from sealring.server.errors import (
     InvalidGrant,
@@ -24,27 +22,22 @@ from sealring.server.errors import (
     OAuthError,
     UnauthorizedClient,
 )
-from sealring.server.grants.user_tokens import Login
+from sealring.server.grants.base import Grant, GrantRequest
+from sealring.server.grants.records import IssuedCode
+from sealring.server.grants.user_tokens import (
+    UserTokens,
+    issue_user_tokens,
+    refresh_token_allowed,
+)
 from sealring.server.protocol.pkce import verify_code_verifier
 
-__all__ = ["CodeReplayed", "IssuedCode", "check_code_redemption"]
-
-
-@dataclass(frozen=True)
-class IssuedCode:
-    """A code as the store found it: what it is bound to, and its state."""
-
-    client_id: str
-    redirect_uri: str
-    redirect_uri_in_request: bool
-    code_challenge: str
-    scope: tuple[str, ...]
-    resources: tuple[str, ...]
-    login: Login
-    nonce: str | None
-    expires_at: float
-    consumed: bool
-    grant_id: str | None = None
+__all__ = [
+    "GRANT",
+    "CodeReplayed",
+    "IssuedCode",
+    "check_code_redemption",
+    "redeem_code",
+]
 
 
 class CodeReplayed(OAuthError):
@@ -93,3 +86,59 @@ def check_code_redemption(
     if now >= code.expires_at:
         raise InvalidGrant("the authorization code is invalid or expired")
     return code
+
+
+def redeem_code(request: GrantRequest) -> UserTokens:
+    """RFC 6749 §4.1.3-§4.1.4: check the code, consume it once, answer with the user's tokens.
+
+    A replay that passes every check revokes the grant the code produced (§4.1.2), and so does
+    losing the race to a concurrent redemption with the same right parameters: two redemptions
+    of one code mean it leaked.
+    """
+    store = request.store
+    if store is None:
+        raise RuntimeError("the authorization_code grant needs the login stores")
+    parameters = request.parameters
+    presented = parameters.get("code")
+    if presented is None:
+        raise InvalidRequest("code is required")
+    client = request.client
+    try:
+        code = check_code_redemption(
+            store.find_code(presented),
+            client=client,
+            redirect_uri=parameters.get("redirect_uri"),
+            code_verifier=parameters.get("code_verifier"),
+            now=request.now,
+        )
+        grant_id, refresh_token = store.redeem_code(
+            presented, now=request.now, refresh_token=refresh_token_allowed(client, code.scope)
+        )
+    except CodeReplayed as replay:
+        if replay.grant_id is not None:
+            store.revoke_grant(replay.grant_id, now=request.now, reason="code_replay")
+        raise
+    return issue_user_tokens(
+        client=client,
+        login=code.login,
+        scopes=code.scope,
+        resources=request.resources or code.resources,
+        issuer=request.issuer,
+        lifetime=request.lifetime,
+        id_token_lifetime=request.id_token_lifetime,
+        signer=request.signer,
+        id_token_signer=request.id_token_signer,
+        now=request.now,
+        nonce=code.nonce,
+        refresh_token=refresh_token,
+        grant_id=grant_id,
+    )
+
+
+GRANT = Grant(
+    "authorization_code",
+    redeem_code,
+    parameters=("code", "redirect_uri", "code_verifier"),
+    public_clients=True,
+    uses_store=True,
+)

@@ -9,26 +9,14 @@ already consumed therefore passes these checks and is judged there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sealring.server.clients import Client
-from sealring.server.errors import InvalidGrant, InvalidScope, UnauthorizedClient
-from sealring.server.grants.user_tokens import Login
+from sealring.server.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from sealring.server.grants.base import Grant, GrantRequest
+from sealring.server.grants.records import PresentedRefreshToken
+from sealring.server.grants.user_tokens import UserTokens, issue_user_tokens
 from sealring.server.protocol.scope import parse_scope
 
-__all__ = ["PresentedRefreshToken", "check_refresh"]
-
-
-@dataclass(frozen=True)
-class PresentedRefreshToken:
-    """A refresh token as the store found it, with its family."""
-
-    client_id: str
-    scope: tuple[str, ...]
-    resources: tuple[str, ...]
-    login: Login
-    expires_at: float
-    grant_active: bool
+__all__ = ["GRANT", "PresentedRefreshToken", "check_refresh", "refresh"]
 
 
 def check_refresh(
@@ -59,3 +47,44 @@ def check_refresh(
     if not requested or not set(requested) <= set(token.scope):
         raise InvalidScope("scope may narrow the refresh token's scope, never widen it")
     return requested
+
+
+def refresh(request: GrantRequest) -> UserTokens:
+    """RFC 6749 §6: check the token, rotate it (reuse revokes its family), answer with new tokens.
+
+    The ID token repeats the original login (``sub``, ``auth_time``, ``sid``, OIDC Core §12.2)
+    and carries no ``nonce``.
+    """
+    store = request.store
+    if store is None:
+        raise RuntimeError("the refresh_token grant needs the login stores")
+    presented = request.parameters.get("refresh_token")
+    if presented is None:
+        raise InvalidRequest("refresh_token is required")
+    token = store.find_refresh_token(presented)
+    scopes = check_refresh(token, client=request.client, scope=request.scope, now=request.now)
+    assert token is not None  # check_refresh refuses None
+    successor, scopes = store.rotate_refresh_token(presented, now=request.now, scope=scopes)
+    return issue_user_tokens(
+        client=request.client,
+        login=token.login,
+        scopes=scopes,
+        resources=token.resources,
+        issuer=request.issuer,
+        lifetime=request.lifetime,
+        id_token_lifetime=request.id_token_lifetime,
+        signer=request.signer,
+        id_token_signer=request.id_token_signer,
+        now=request.now,
+        refresh_token=successor,
+        grant_id=token.grant_id,
+    )
+
+
+GRANT = Grant(
+    "refresh_token",
+    refresh,
+    parameters=("refresh_token",),
+    public_clients=True,
+    uses_store=True,
+)

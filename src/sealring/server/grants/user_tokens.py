@@ -20,7 +20,12 @@ from sealring.server.protocol.resource import granted_audience
 from sealring.server.tokens.access_token import IssuedToken, issue_access_token
 from sealring.server.tokens.id_token import Authentication, IDToken
 
-__all__ = ["Login", "UserTokens", "issue_user_tokens"]
+__all__ = ["GRANT_CLAIM", "Login", "UserTokens", "issue_user_tokens", "refresh_token_allowed"]
+
+#: The private claim naming the grant (refresh-token family) an access token was issued from, so
+#: ``/introspect`` and ``/userinfo`` refuse it once the grant is revoked (code replay, refresh
+#: token reuse, ``/revoke`` of its refresh token).
+GRANT_CLAIM = "grant_id"
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,15 @@ def user_audience(client: Client, resources: Sequence[str], issuer: str) -> str 
     return issuer
 
 
+def refresh_token_allowed(client: Client, scopes: Sequence[str]) -> bool:
+    """Whether a login yields a refresh token: the client is registered for the grant, and an
+    OpenID Connect request was granted ``offline_access`` (OIDC Core §11); a plain OAuth request
+    (no ``openid``) needs only the registration."""
+    if "refresh_token" not in client.grant_types:
+        return False
+    return "offline_access" in scopes or "openid" not in scopes
+
+
 def issue_user_tokens(
     *,
     client: Client,
@@ -72,10 +86,16 @@ def issue_user_tokens(
     now: float,
     nonce: str | None = None,
     refresh_token: str | None = None,
+    grant_id: str | None = None,
+    id_token_signer: Signer | None = None,
 ) -> UserTokens:
+    """The token response of a user's grant; the ID token is signed by ``id_token_signer`` (the
+    client's ``id_token_signed_response_alg``) or, if None, by ``signer``."""
     extra: dict[str, object] = {"auth_time": int(login.auth_time)}
     if login.session_id is not None:
         extra["sid"] = login.session_id
+    if grant_id is not None:
+        extra[GRANT_CLAIM] = grant_id
     access = issue_access_token(
         issuer=issuer,
         subject=login.subject,
@@ -103,5 +123,5 @@ def issue_user_tokens(
             lifetime=id_token_lifetime,
             nonce=nonce,
             access_token=access.access_token,
-        ).sign(signer)
+        ).sign(id_token_signer or signer)
     return UserTokens(access, refresh_token, id_token)

@@ -35,6 +35,9 @@ def _to_client(row: ClientRow) -> Client:
         created_at=row.created_at,
         secret_hash=row.secret_hash,
         introspect=row.introspect,
+        skip_consent=row.skip_consent,
+        post_logout_redirect_uris=_split(row.post_logout_redirect_uris),
+        id_token_alg=row.id_token_alg,
     )
 
 
@@ -172,4 +175,7 @@ def _registered(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "public": client.public,
         "introspect": client.introspect,
+        "skip_consent": client.skip_consent,
+        "post_logout_redirect_uris": " ".join(client.post_logout_redirect_uris),
+        "id_token_alg": client.id_token_alg,
     }

@@ -1,0 +1,39 @@
+"""What the token endpoint found in storage, as the user grants check it: plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sealring.server.grants.user_tokens import Login
+
+__all__ = ["IssuedCode", "PresentedRefreshToken"]
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A code as the store found it: what it is bound to, and its state."""
+
+    client_id: str
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    code_challenge: str
+    scope: tuple[str, ...]
+    resources: tuple[str, ...]
+    login: Login
+    nonce: str | None
+    expires_at: float
+    consumed: bool
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PresentedRefreshToken:
+    """A refresh token as the store found it, with its family."""
+
+    client_id: str
+    scope: tuple[str, ...]
+    resources: tuple[str, ...]
+    login: Login
+    expires_at: float
+    grant_active: bool
+    grant_id: str | None = None
