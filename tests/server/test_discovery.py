@@ -21,9 +21,11 @@ def test_metadata_members_are_all_supported(live: LiveServer, http: httpx.Client
     assert not doc["issuer"].endswith("/")
     for member in ("issuer", "token_endpoint", "jwks_uri", "response_types_supported"):
         assert member in doc
-    assert "authorization_endpoint" not in doc
-    assert doc["grant_types_supported"] == ["client_credentials"]
-    for name in ("token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"):
+    assert doc["grant_types_supported"] == [
+        "authorization_code", "client_credentials", "refresh_token",
+    ]  # fmt: skip
+    for name in ("token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint",
+                 "authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):  # fmt: skip
         assert doc[name].startswith(live.url + "/")
     assert "none" not in doc["token_endpoint_auth_signing_alg_values_supported"]
     assert not any(
@@ -34,11 +36,21 @@ def test_metadata_members_are_all_supported(live: LiveServer, http: httpx.Client
     assert http.get(doc["jwks_uri"]).status_code == 200
     for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         assert http.post(doc[name], data={}).status_code in (400, 401)
-    # The same document where gateways and resource-server libraries look for jwks_uri; it
-    # claims no OpenID Provider feature that is not there.
+    # The same document at the OpenID Connect discovery path, claiming only what works.
     assert http.get("/.well-known/openid-configuration").json() == doc
-    assert "authorization_endpoint" not in doc
-    assert "id_token_signing_alg_values_supported" not in doc
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["response_modes_supported"] == ["query"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["subject_types_supported"] == ["public"]
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    assert doc["request_parameter_supported"] is False
+    assert doc["request_uri_parameter_supported"] is False
+    assert "none" in doc["token_endpoint_auth_methods_supported"]
+    assert {"openid", "offline_access"} <= set(doc["scopes_supported"])
+    assert http.get(doc["authorization_endpoint"]).status_code == 400  # an error page
+    assert http.get(doc["userinfo_endpoint"]).status_code == 401
+    assert http.get(doc["end_session_endpoint"]).status_code == 200
 
 
 def test_issuer_with_path(tenant: LiveServer) -> None:

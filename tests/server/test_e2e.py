@@ -178,11 +178,14 @@ def test_discovery_documents(live: LiveServer, http: httpx.Client) -> None:
     assert doc["issuer"] == live.url
     assert doc["token_endpoint"] == live.url + "/token"
     assert doc["jwks_uri"] == live.url + "/jwks.json"
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "authorization_code", "client_credentials", "refresh_token",
+    ]  # fmt: skip
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "none",  # public clients, for the user grants only
     }
     assert http.get(doc["jwks_uri"]).status_code == 200
     # The OpenID discovery path serves the same metadata (gateways find jwks_uri there).

@@ -25,6 +25,9 @@ def test_settings_and_metadata_urls_come_from_the_table() -> None:
     assert settings.token_endpoint == "https://auth.example/tenant/token"
     assert endpoint_url(settings.issuer, "jwks") == settings.jwks_uri
     assert advertised_urls(settings.issuer) == {
+        "authorization_endpoint": "https://auth.example/tenant/authorize",
+        "end_session_endpoint": "https://auth.example/tenant/logout",
+        "userinfo_endpoint": "https://auth.example/tenant/userinfo",
         "token_endpoint": settings.token_endpoint,
         "introspection_endpoint": settings.introspection_endpoint,
         "revocation_endpoint": settings.revocation_endpoint,
@@ -39,6 +42,10 @@ def test_metric_labels_name_the_route_with_or_without_the_issuer_path() -> None:
     assert endpoint_name(WELL_KNOWN_PATH + "/tenant", "/tenant") == DISCOVERY
     assert endpoint_name("/other/token", "/tenant") == "other"
     assert endpoint_name("/tokens") == "other"
+    assert endpoint_name("/interaction/abc") == "interaction"
+    assert endpoint_name("/tenant/interaction/abc/resume", "/tenant") == "interaction_resume"
+    assert endpoint_name("/interaction/") == "other"
+    assert endpoint_name("/interaction/abc/other") == "other"
 
 
 def test_the_openapi_document_lists_every_route_but_itself() -> None:

@@ -58,7 +58,7 @@ def _routes(issuer: str) -> list[Route]:
         routes += [
             Route(issuer_path + route.path, HANDLERS[route.name], methods=list(route.methods))
             for route in ROUTES
-            if route.advertised_as is not None
+            if route.advertised_as is not None or route.browser
         ]
     return routes
 

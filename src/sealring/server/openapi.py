@@ -107,6 +107,70 @@ def _answered_everywhere(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _browser(operation: str, summary: str, parameters: list[str], *, post: bool) -> dict[str, Any]:
+    """A page or redirect a browser follows: HTML, or 303 to the next step or the client."""
+    responses = {
+        "200": _html("a page (login, consent, sign-out, error)"),
+        "303": {
+            "description": "to the next page, or to the client's redirect URI",
+            "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
+        },
+        "400": _html("an error page: never redirected to an unchecked URI"),
+        "403": _html("the page belongs to another browser"),
+        "413": _error("the form exceeds max_body_size (invalid_request)"),
+        "415": _error("the body is not a UTF-8 form (invalid_request)"),
+    }
+    query = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in parameters
+    ]
+    item: dict[str, Any] = {
+        "get": {
+            "operationId": operation,
+            "summary": summary,
+            "parameters": query,
+            "responses": responses,
+        }
+    }
+    if post:
+        item["post"] = {
+            "operationId": operation + "Post",
+            "summary": summary + " (form)",
+            "requestBody": _form({name: {"type": "string"} for name in parameters}, []),
+            "responses": responses,
+        }
+    return item
+
+
+def _bearer_error(description: str) -> dict[str, Any]:
+    """RFC 6750 §3: the challenge in WWW-Authenticate; the body repeats it when there is one."""
+    return {
+        "description": description,
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "error": {"type": "string"},
+                        "error_description": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+
+
+_UID = {"name": "uid", "in": "path", "required": True, "schema": {"type": "string"}}
+_AUTHORIZE = ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+              "code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint",
+              "id_token_hint"]  # fmt: skip
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"clientBasic": []}, {}]
     return {
@@ -114,7 +178,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "info": {
             "title": "Sealring authorization server",
             "version": "1",
-            "description": "OAuth 2.0 client_credentials with RFC 9068 JWT access tokens.",
+            "description": "OAuth 2.0 and OpenID Connect: client credentials and user login"
+            " (authorization code with PKCE, refresh tokens), RFC 9068 JWT access tokens.",
         },
         "servers": [{"url": settings.issuer}],
         "paths": _answered_everywhere(
@@ -167,6 +232,59 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             **_oauth_errors(),
                         },
                     }
+                },
+                _path("authorization"): _browser(
+                    "authorize",
+                    "Authorization endpoint (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2)",
+                    _AUTHORIZE,
+                    post=True,
+                ),
+                _path("interaction"): {
+                    key: {**value, "parameters": [_UID]}
+                    for key, value in _browser(
+                        "interaction",
+                        "The login or consent page of a sign-in in progress",
+                        ["csrf_token", "username", "password", "decision"],
+                        post=True,
+                    ).items()
+                },
+                _path("interaction_resume"): {
+                    "get": {
+                        **_browser("resume", "Finish the authorization request", [], post=False)[
+                            "get"
+                        ],
+                        "parameters": [_UID],
+                    }
+                },
+                _path("end_session"): _browser(
+                    "endSession",
+                    "RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)",
+                    ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"],
+                    post=True,
+                ),
+                _path("userinfo"): {
+                    method: {
+                        "operationId": "userinfo" + ("Post" if method == "post" else ""),
+                        "summary": "UserInfo endpoint (OIDC Core §5.3)",
+                        "security": [{"bearer": []}],
+                        "responses": {
+                            "200": {
+                                "description": "sub and the claims of the granted scopes",
+                                "content": {"application/json": {"schema": {"type": "object"}}},
+                            },
+                            "400": _bearer_error("a malformed request (invalid_request)"),
+                            "401": _bearer_error(
+                                "no access token (no error code), or an invalid, expired or"
+                                " revoked one (invalid_token)"
+                            ),
+                            "403": _bearer_error("the token lacks the openid scope"),
+                            "413": _error("the form exceeds max_body_size (invalid_request)"),
+                            "415": _error("the body is not a UTF-8 form (invalid_request)"),
+                            "429": _rate_limited(),
+                            "503": _error("the database or keys are unavailable"),
+                        },
+                    }
+                    for method in ("get", "post")
                 },
                 _path("jwks"): {
                     "get": {
@@ -245,7 +363,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             }
         ),
         "components": {
-            "securitySchemes": {"clientBasic": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "clientBasic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
             "schemas": {
                 "Error": {
                     "type": "object",

@@ -23,6 +23,7 @@ __all__ = [
     "advertised_urls",
     "endpoint_name",
     "endpoint_url",
+    "page_url",
     "well_known_paths",
 ]
 
@@ -36,9 +37,15 @@ class Route:
     path: str  # relative to the issuer
     methods: tuple[str, ...]
     advertised_as: str | None = None  # the RFC 8414 §2 metadata member naming its URL
+    browser: bool = False  # a page or redirect a browser follows (served under the issuer path)
 
 
 ROUTES: tuple[Route, ...] = (
+    Route("authorization", "/authorize", ("GET", "POST"), "authorization_endpoint", True),
+    Route("interaction", "/interaction/{uid}", ("GET", "POST"), None, True),
+    Route("interaction_resume", "/interaction/{uid}/resume", ("GET",), None, True),
+    Route("end_session", "/logout", ("GET", "POST"), "end_session_endpoint", True),
+    Route("userinfo", "/userinfo", ("GET", "POST"), "userinfo_endpoint"),
     Route("token", "/token", ("POST",), "token_endpoint"),
     Route("introspection", "/introspect", ("POST",), "introspection_endpoint"),
     Route("revocation", "/revoke", ("POST",), "revocation_endpoint"),
@@ -51,12 +58,37 @@ ROUTES: tuple[Route, ...] = (
 DISCOVERY = "discovery"  # the metadata's own name: served at the well-known paths below
 
 _BY_NAME: Mapping[str, Route] = {route.name: route for route in ROUTES}
-_BY_PATH: Mapping[str, str] = {route.path: route.name for route in ROUTES}
+_BY_PATH: Mapping[str, str] = {route.path: route.name for route in ROUTES if "{" not in route.path}
+# Templated paths, by their fixed segments: "/interaction/{uid}/resume" -> ("interaction", None,
+# "resume"); None matches any one segment.
+_TEMPLATES: tuple[tuple[tuple[str | None, ...], str], ...] = tuple(
+    (
+        tuple(None if part.startswith("{") else part for part in route.path.split("/")[1:]),
+        route.name,
+    )
+    for route in ROUTES
+    if "{" in route.path
+)
+
+
+def _templated(path: str) -> str | None:
+    parts = path.split("/")[1:]
+    for template, name in _TEMPLATES:
+        if len(parts) == len(template) and all(
+            (want is None and got) or want == got for want, got in zip(template, parts, strict=True)
+        ):
+            return name
+    return None
 
 
 def endpoint_url(issuer: str, name: str) -> str:
     """The absolute URL of the route ``name`` under ``issuer``."""
     return issuer + _BY_NAME[name].path
+
+
+def page_url(issuer: str, name: str, **params: str) -> str:
+    """The absolute URL of a templated route, e.g. ``interaction`` with ``uid``."""
+    return issuer + _BY_NAME[name].path.format(**params)
 
 
 def advertised_urls(issuer: str) -> dict[str, str]:
@@ -69,13 +101,14 @@ def endpoint_name(path: str, prefix: str = "") -> str:
 
     ``prefix`` is the issuer's path, under which every route is served as well.
     """
-    name = _BY_PATH.get(path)
+    name = _BY_PATH.get(path) or _templated(path)
     if name is not None:
         return name
     if "/.well-known/" in path:
         return DISCOVERY
     if prefix and path.startswith(prefix + "/"):
-        return _BY_PATH.get(path[len(prefix) :], "other")
+        rest = path[len(prefix) :]
+        return _BY_PATH.get(rest) or _templated(rest) or "other"
     return "other"
 
 

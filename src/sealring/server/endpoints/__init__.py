@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING
 
 from sealring.server import routes
 from sealring.server.endpoints import (
+    authorization,
     discovery,
+    end_session,
+    interaction,
     introspection,
     jwks,
     operations,
     revocation,
     token,
+    userinfo,
 )
 
 if TYPE_CHECKING:
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS"]
 
 HANDLERS: Mapping[str, Handler] = {
+    "authorization": authorization.authorization_endpoint,
+    "interaction": interaction.interaction_endpoint,
+    "interaction_resume": authorization.resume_endpoint,
+    "end_session": end_session.end_session_endpoint,
+    "userinfo": userinfo.userinfo_endpoint,
     "token": token.token_endpoint,
     "introspection": introspection.introspection_endpoint,
     "revocation": revocation.revocation_endpoint,

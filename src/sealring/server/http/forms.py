@@ -42,6 +42,10 @@ class Form:
     def getall(self, name: str) -> list[str]:
         return list(self._values.get(name, ()))
 
+    def items(self) -> list[tuple[str, str]]:
+        """Every parameter as sent, repeats included (for checks that judge repeats themselves)."""
+        return [(name, value) for name, values in self._values.items() for value in values]
+
     def __contains__(self, name: object) -> bool:
         return name in self._values
 

@@ -37,6 +37,10 @@ class HandleKind(enum.Enum):
     INTERACTION = "interaction"
     # Not a handle: the username or client IP a login-throttle row counts failures for.
     LOGIN_THROTTLE = "login_throttle"
+    # The random value of a browser's interaction cookie, as the interaction row records it.
+    BROWSER = "browser"
+    # A page's CSRF token: MAC of the interaction (or session) and the browser's cookie.
+    CSRF = "csrf"
 
 
 def new_handle() -> str:
