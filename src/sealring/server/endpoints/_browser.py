@@ -14,6 +14,7 @@ fetched in another browser is useless.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
@@ -23,6 +24,7 @@ from starlette.responses import Response
 
 from sealring.server.context import ServerContext
 from sealring.server.errors import InvalidRequest, OAuthError
+from sealring.server.http.endpoint import Handler, context_of
 from sealring.server.logging import logger
 from sealring.server.pages import SECURITY_HEADERS, Page
 from sealring.server.routes import endpoint_url, page_url
@@ -40,6 +42,7 @@ __all__ = [
     "csrf_valid",
     "error_page",
     "interaction_path",
+    "page_endpoint",
     "page_response",
     "redirect",
     "restart_url",
@@ -162,6 +165,20 @@ def error_page(
         status_code=status,
     )
     return page_response(page)
+
+
+def page_endpoint(handler: Handler) -> Handler:
+    """An OAuth error escaping a browser endpoint (the database or the keys unavailable: 503) is
+    shown as the error page with its status, never as a bare 500."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OAuthError as exc:
+            return error_page(context_of(request), exc, status=exc.status)
+
+    return endpoint
 
 
 def bad_page(context: ServerContext, description: str, *, status: int = 400,

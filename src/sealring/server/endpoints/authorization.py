@@ -37,6 +37,7 @@ from sealring.server.endpoints._browser import (
     cookie,
     error_page,
     interaction_path,
+    page_endpoint,
     redirect,
     restart_url,
     set_cookie,
@@ -77,6 +78,7 @@ __all__ = [
 Params = list[tuple[str, str]]
 
 
+@page_endpoint
 async def authorization_endpoint(request: Request) -> Response:
     context = context_of(request)
     try:
@@ -281,6 +283,7 @@ async def open_interaction(
     return OpenInteraction(uid, interaction, browser, restart)
 
 
+@page_endpoint
 async def resume_endpoint(request: Request) -> Response:
     """``/interaction/{uid}/resume``: the pages are done; finish the authorization request."""
     context = context_of(request)

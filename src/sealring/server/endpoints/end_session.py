@@ -34,6 +34,7 @@ from sealring.server.endpoints._browser import (
     csrf_token,
     csrf_valid,
     error_page,
+    page_endpoint,
     page_response,
     redirect,
 )
@@ -50,6 +51,7 @@ __all__ = ["end_session_endpoint"]
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "csrf_token")
 
 
+@page_endpoint
 async def end_session_endpoint(request: Request) -> Response:
     context = context_of(request)
     try:

@@ -33,6 +33,7 @@ from sealring.server.endpoints._browser import (
     csrf_token,
     csrf_valid,
     error_page,
+    page_endpoint,
     page_response,
     redirect,
     set_cookie,
@@ -70,6 +71,7 @@ MESSAGES: Final[Mapping[str, str]] = {
 }
 
 
+@page_endpoint
 async def interaction_endpoint(request: Request) -> Response:
     context = context_of(request)
     now = context.clock()
