@@ -55,7 +55,6 @@ def metadata(settings: Settings) -> dict[str, object]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "prompt_values_supported": sorted(PROMPT_VALUES),
-        "userinfo_signing_alg_values_supported": [],
         # Public clients (auth method none) for the user grants only (RFC 6749 §2.1).
         "token_endpoint_auth_methods_supported": AUTH_METHODS_SUPPORTED,
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
