@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +13,10 @@ import pytest
 
 from sealring.jose.jws import parse_compact
 from sealring.jose.jwt import decode_payload
+from sealring.server.context import build_context
 from sealring.server.pages import SECURITY_HEADERS
-from tests.helpers.server import LiveServer, oauth_error
+from sealring.server.settings import Settings, SettingsError
+from tests.helpers.server import ENVIRON, LiveServer, oauth_error, running_server
 from tests.server.login.scripted_browser import PASSWORD, Browser, Pkce, query_of
 
 APP = "https://app.example.test/cb"
@@ -351,3 +354,35 @@ def test_userinfo_refuses_tokens_without_openid_or_of_no_user(
     bad = http.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+
+
+def test_an_operators_template_replaces_the_built_in_page(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "login.html").write_text(
+        '<form method="post" action="{{ action }}"><input type="hidden" name="csrf_token"'
+        ' value="{{ csrf_token }}"><h1>Welcome to {{ client_name }}, Acme style</h1>'
+        '<input name="username"><input name="password" type="password"></form>'
+    )
+    with running_server(database_url, template_dir=str(folder)) as live:
+        client_id, _ = live.create_client(name="<Acme & Co>", public=True, scope="openid",
+                                          redirect_uris=[APP])  # fmt: skip
+        browser = Browser(live)
+        try:
+            interaction = browser.authorize(client_id, APP, Pkce()).headers["location"]
+            page = browser.get(interaction)
+        finally:
+            browser.close()
+    assert "Acme style" in page.text
+    assert "Welcome to &lt;Acme &amp; Co&gt;" in page.text  # autoescaped in an operator's page too
+    assert page.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def test_a_missing_template_folder_stops_the_server_at_start(sqlite_url: str) -> None:
+    settings = Settings.load(
+        {"database_url": sqlite_url, "template_dir": "/nonexistent/pages"}, environ={}
+    )
+    with pytest.raises(SettingsError, match="template_dir"):
+        build_context(settings, environ=ENVIRON)
