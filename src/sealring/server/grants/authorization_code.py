@@ -99,10 +99,12 @@ def redeem_code(request: GrantRequest) -> UserTokens:
     if store is None:
         raise RuntimeError("the authorization_code grant needs the login stores")
     parameters = request.parameters
+    client = request.client
+    if "authorization_code" not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the authorization_code grant")
     presented = parameters.get("code")
     if presented is None:
         raise InvalidRequest("code is required")
-    client = request.client
     try:
         code = check_code_redemption(
             store.find_code(presented),

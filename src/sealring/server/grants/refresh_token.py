@@ -58,6 +58,8 @@ def refresh(request: GrantRequest) -> UserTokens:
     store = request.store
     if store is None:
         raise RuntimeError("the refresh_token grant needs the login stores")
+    if "refresh_token" not in request.client.grant_types:
+        raise UnauthorizedClient("this client may not use the refresh_token grant")
     presented = request.parameters.get("refresh_token")
     if presented is None:
         raise InvalidRequest("refresh_token is required")
