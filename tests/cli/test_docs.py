@@ -105,7 +105,11 @@ def test_the_docs_show_commands() -> None:
 def test_every_command_the_docs_show_exists_with_its_options() -> None:
     problems = []
     for page, path, command, rest in _all_mentions():
-        known = {opt for param in getattr(command, "params", []) for opt in param.opts}
+        known = {
+            opt
+            for param in getattr(command, "params", [])
+            for opt in (*param.opts, *getattr(param, "secondary_opts", ()))
+        }
         known |= {"--help", "-h"}
         for word in rest:
             match = OPTION.match(word)

@@ -297,7 +297,7 @@ def test_revoking_another_clients_token(
 
 
 def test_unsupported_grant_type(http: httpx.Client, client: tuple[str, str]) -> None:
-    for grant in ("password", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"):
+    for grant in ("password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer"):
         oauth_error(_request_token(http, client, grant_type=grant), 400, "unsupported_grant_type")
 
 

@@ -132,6 +132,15 @@ def _opt_str(raw: object) -> str | None:
     return _str(raw)
 
 
+def _folder(raw: object) -> str | None:
+    """a folder path, or empty for none"""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or any(ord(c) < 0x20 for c in raw) or not raw.strip():
+        raise ValueError
+    return raw
+
+
 def _choice(*options: str) -> Callable[[object], str]:
     def parse(raw: object) -> str:
         if raw not in options:
@@ -350,6 +359,12 @@ class Settings:
         section="tokens",
         help="longest accepted `exp - now` of a client assertion",
     )
+    id_token_lifetime: int = setting(
+        3600,
+        _int(30, 86400),
+        section="tokens",
+        help="ID token lifetime, seconds (30-86400)",
+    )
     # -- keys ----------------------------------------------------------------------------------
     key_algorithms: tuple[str, ...] = setting(
         DEFAULT_ALGORITHMS,
@@ -393,62 +408,6 @@ class Settings:
         shown_default="5 s, capped",
         help="how often each replica checks for key changes;"
         " at most (pre-publication - max-age) / 2",
-    )
-    id_token_lifetime: int = setting(
-        3600,
-        _int(30, 86400),
-        section="tokens",
-        help="ID token lifetime, seconds (30-86400)",
-    )
-    # -- sessions (user login, docs/login.md) --------------------------------------------------
-    session_idle_lifetime: float = setting(
-        2 * 3600.0,
-        _float(60, 30 * 86400),
-        section="sessions",
-        shown_default="`7200` (2 h)",
-        help="a browser session ends after this long without use, seconds",
-    )
-    session_absolute_lifetime: float = setting(
-        14 * 86400.0,
-        _float(60, 365 * 86400),
-        section="sessions",
-        shown_default="`1209600` (14 d)",
-        help="a browser session ends this long after sign-in whatever its use, seconds;"
-        " at least `session_idle_lifetime`",
-    )
-    interaction_lifetime: float = setting(
-        600.0,
-        _float(30, 86400),
-        section="sessions",
-        help="how long a login or consent page stays usable, seconds",
-    )
-    refresh_idle_lifetime: float = setting(
-        14 * 86400.0,
-        _float(60, 365 * 86400),
-        section="sessions",
-        shown_default="`1209600` (14 d)",
-        help="a refresh token expires this long after it was issued (each use rotates it), seconds",
-    )
-    refresh_absolute_lifetime: float = setting(
-        90 * 86400.0,
-        _float(60, 10 * 365 * 86400),
-        section="sessions",
-        shown_default="`7776000` (90 d)",
-        help="no refresh token of a login outlives this, counted from the code exchange, seconds",
-    )
-    refresh_grace_window: float = setting(
-        0.0,
-        _float(0, 60),
-        section="sessions",
-        help="seconds within which a retry of the previous refresh token gets the same"
-        " successor once; `0` (off): every reuse revokes the family",
-    )
-    template_dir: str | None = setting(
-        None,
-        _opt_str,
-        section="sessions",
-        help="folder whose `login.html`, `consent.html`, `error.html`, `logout.html`,"
-        " `logged_out.html` replace the built-in pages (docs/login.md)",
     )
     # -- limits --------------------------------------------------------------------------------
     rate_limit: float = setting(
@@ -515,15 +474,66 @@ class Settings:
         " warned on every start",
     )
 
+    # -- sessions (user login, docs/login.md) --------------------------------------------------
+    session_idle_lifetime: float = setting(
+        2 * 3600.0,
+        _float(60, 30 * 86400),
+        section="sessions",
+        shown_default="`7200` (2 h)",
+        help="a browser session ends after this long without use, seconds",
+    )
+    session_absolute_lifetime: float = setting(
+        14 * 86400.0,
+        _float(60, 365 * 86400),
+        section="sessions",
+        shown_default="`1209600` (14 d)",
+        help="a browser session ends this long after sign-in whatever its use, seconds;"
+        " at least `session_idle_lifetime`",
+    )
+    interaction_lifetime: float = setting(
+        600.0,
+        _float(30, 86400),
+        section="sessions",
+        help="how long a login or consent page stays usable, seconds",
+    )
+    refresh_idle_lifetime: float = setting(
+        14 * 86400.0,
+        _float(60, 365 * 86400),
+        section="sessions",
+        shown_default="`1209600` (14 d)",
+        help="a refresh token expires this long after it was issued (each use rotates it), seconds",
+    )
+    refresh_absolute_lifetime: float = setting(
+        90 * 86400.0,
+        _float(60, 10 * 365 * 86400),
+        section="sessions",
+        shown_default="`7776000` (90 d)",
+        help="no refresh token of a login outlives this, counted from the code exchange, seconds",
+    )
+    refresh_grace_window: float = setting(
+        0.0,
+        _float(0, 60),
+        section="sessions",
+        help="seconds within which a retry of the previous refresh token gets the same"
+        " successor once; `0` (off): every reuse revokes the family",
+    )
+    template_dir: str | None = setting(
+        None,
+        _folder,
+        section="sessions",
+        help="folder whose `login.html`, `consent.html`, `error.html`, `logout.html`,"
+        " `logged_out.html` replace the built-in pages (docs/login.md)",
+    )
+
     # -- derived -------------------------------------------------------------------------------
     def rotation_policy(self) -> RotationPolicy:
         """The key schedule these settings describe: the one the server and ``sealring keys`` use.
 
-        Retention is computed from the longest lifetime of anything signed: access and ID tokens,
-        and never less than an hour.  Pre-publication defaults
+        Retention is computed from the lifetime of what resource servers verify, access tokens,
+        and never less than an hour (ID tokens are checked by their client when received).  Pre-publication defaults
         to what a verifier with a 30 s refetch cooldown needs (docs/keys.md).
         """
-        lifetime = float(max(self.token_lifetime, self.id_token_lifetime))
+        lifetime = float(self.token_lifetime)
         prepublication = self.key_prepublication
         if prepublication is None:
             prepublication = followable_prepublication(self.jwks_max_age)

@@ -6,8 +6,10 @@ endpoint alone; test_login_flow.py drives the whole flow through the pages.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -235,6 +237,10 @@ def test_refresh_may_narrow_the_scope_but_not_widen_it(
     assert narrowed.status_code == 200, narrowed.text
     assert narrowed.json()["scope"] == "offline_access"
     assert "id_token" not in narrowed.json()
+    # RFC 6749 §6: only the access token was narrowed; the new refresh token keeps the scope
+    widened = refresh(http, public, narrowed.json()["refresh_token"], scope="openid offline_access")
+    assert widened.status_code == 200, widened.text
+    assert widened.json()["scope"] == "openid offline_access"
 
 
 def test_another_clients_refresh_token_is_refused(
@@ -281,3 +287,27 @@ def test_introspection_follows_the_grant(
     token = access_token(http, (client_id, secret))
     assert "grant_id" not in claims(token)
     assert introspect(http, (client_id, secret), token)["active"] is True
+
+
+def test_concurrent_uses_of_one_refresh_token_over_http(
+    live: LiveServer, issue_code: Callable[..., str], public: str
+) -> None:
+    """20 requests with one refresh token at once: one rotation wins, the other 19 are
+    invalid_grant, and the family (the winner's successor too) ends up revoked."""
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        first = exchange(http, public, issue_code(public)).json()
+    barrier = threading.Barrier(20)
+
+    def use() -> httpx.Response:
+        with httpx.Client(base_url=live.url, timeout=30) as own:
+            barrier.wait()
+            return refresh(own, public, first["refresh_token"])
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: use(), range(20)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [400] * 19, statuses
+    assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code == 400)
+    winner = next(a for a in answers if a.status_code == 200).json()
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        oauth_error(refresh(http, public, winner["refresh_token"]), 400, "invalid_grant")

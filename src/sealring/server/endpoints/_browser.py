@@ -176,7 +176,11 @@ def page_endpoint(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except OAuthError as exc:
-            return error_page(context_of(request), exc, status=exc.status)
+            response = error_page(context_of(request), exc, status=exc.status)
+            retry = exc.response().headers.get("Retry-After")
+            if retry is not None:  # 503 (and 429): when to try again, RFC 9110 §10.2.3
+                response.headers["Retry-After"] = retry
+            return response
 
     return endpoint
 

@@ -66,7 +66,9 @@ def refresh(request: GrantRequest) -> UserTokens:
     token = store.find_refresh_token(presented)
     scopes = check_refresh(token, client=request.client, scope=request.scope, now=request.now)
     assert token is not None  # check_refresh refuses None
-    successor, scopes = store.rotate_refresh_token(presented, now=request.now, scope=scopes)
+    # RFC 6749 §6: the new refresh token keeps the scope of the one presented; only the access
+    # token (and ID token) are narrowed by a smaller ``scope``.
+    successor, _ = store.rotate_refresh_token(presented, now=request.now, scope=token.scope)
     return issue_user_tokens(
         client=request.client,
         login=token.login,

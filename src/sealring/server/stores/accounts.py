@@ -79,7 +79,23 @@ class DatabaseAccountStore:
             return _to_account(row) if row is not None else None
 
     def authenticate(self, username: str, password: str) -> Account:
-        """Sign in, or raise :class:`~sealring.server.accounts.AuthenticationFailed`."""
+        """Sign in, or raise :class:`~sealring.server.accounts.AuthenticationFailed`.
+
+        The three steps are public so a server can run the hashing outside its database time
+        limit (the login page): :meth:`record`, ``policy.check``, :meth:`store_rehash`.
+        """
+        record = self.record(username)
+        check = self.policy.check(record, password)  # raises for every failure alike
+        if check.new_hash is not None and record is not None:
+            self.store_rehash(check.account.subject, record.password_hash, check.new_hash)
+        return check.account
+
+    @property
+    def policy(self) -> PasswordPolicy:
+        return self._policy
+
+    def record(self, username: str) -> AccountRecord | None:
+        """The account and password hash a username signs in to; None if there is none."""
         normalized = normalize_username(username)
         with Session(self._engine) as session:
             row = (
@@ -87,13 +103,9 @@ class DatabaseAccountStore:
                 if 0 < len(normalized) <= MAX_USERNAME_LENGTH
                 else None
             )
-            record = AccountRecord(_to_account(row), row.password_hash) if row is not None else None
-        check = self._policy.check(record, password)  # raises for every failure alike
-        if check.new_hash is not None and record is not None:
-            self._store_rehash(check.account.subject, record.password_hash, check.new_hash)
-        return check.account
+            return AccountRecord(_to_account(row), row.password_hash) if row is not None else None
 
-    def _store_rehash(self, subject: str, old_hash: str | None, new_hash: str) -> None:
+    def store_rehash(self, subject: str, old_hash: str | None, new_hash: str) -> None:
         # Guarded by the old hash: a password set meanwhile (users set-password) is not undone.
         with Session(self._engine) as session, session.begin():
             session.execute(
