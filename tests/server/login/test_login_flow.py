@@ -386,3 +386,30 @@ def test_a_missing_template_folder_stops_the_server_at_start(sqlite_url: str) ->
     )
     with pytest.raises(SettingsError, match="template_dir"):
         build_context(settings, environ=ENVIRON)
+
+
+def test_logout_with_a_hint_for_another_session_asks_first(
+    live: LiveServer, http: httpx.Client, browser: Browser, alice: str, app: str
+) -> None:
+    other = Browser(live)
+    try:
+        pkce = Pkce()
+        code = other.sign_in(app, APP, pkce, "alice")["code"]  # the same user, another browser
+        foreign = exchange(http, app, code, pkce).json()["id_token"]
+    finally:
+        other.close()
+    browser.sign_in(app, APP, Pkce(), "alice")
+    ask = browser.http.get("/logout", params={"id_token_hint": foreign})
+    assert ask.status_code == 200
+    assert 'name="confirm"' in ask.text
+    # still signed in: a hint for another session never signs this one out on its own
+    still = browser.authorize(app, APP, Pkce(), prompt="none")
+    assert still.headers["location"].startswith(APP + "?code=")
+
+
+def test_cookies_are_secure_and_host_bound_on_an_https_issuer() -> None:
+    from sealring.server.endpoints._browser import cookie_names
+
+    assert cookie_names("https://id.example")["session"] == "__Host-sealring_session"
+    assert cookie_names("https://id.example")["interaction"].startswith("__Secure-")
+    assert cookie_names("http://127.0.0.1:8000")["session"] == "sealring_session"
