@@ -21,8 +21,9 @@ async def token_request(
     """Authenticate the caller, then read ``token``.
 
     ``token_type_hint`` is read (so that repeating it is ``invalid_request``) and then ignored:
-    this server issues access tokens only and always looks the token up as one, and RFC 7009
-    §2.1 says an invalid hint "is ignored ... and does not influence the revocation response".
+    the token is tried as an access token (a JWT) and then as a refresh token (an opaque
+    handle), which cannot be confused, and RFC 7009 §2.1 says an invalid hint "is ignored ...
+    and does not influence the revocation response".
     """
     await context.check_address(request.client.host if request.client else None)
     form = await read_form(request, context.settings.max_body_size)
