@@ -32,7 +32,7 @@ class ClientRow(Base):
     jwks_uri: Mapped[str | None] = mapped_column(Text)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     introspect: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0004
-    # migration 0007: user login (issue 9)
+    # migration 0008: user login (issue 9)
     skip_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="")
     id_token_alg: Mapped[str] = mapped_column(String(16), default="ES256")

@@ -1,8 +1,8 @@
 """A client's user-login metadata: first-party consent skipping, post-logout redirect URIs and the
 ID token algorithm (issue 9; OpenID Connect RP-Initiated Logout §3.1, OIDC Registration §2).
 
-Revision ID: 0007_client_login_metadata
-Revises: 0006_login_throttle
+Revision ID: 0008_client_login_metadata
+Revises: 0007_installation
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_client_login_metadata"
-down_revision: str | None = "0006_login_throttle"
+revision: str = "0008_client_login_metadata"
+down_revision: str | None = "0007_installation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
