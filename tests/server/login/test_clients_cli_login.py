@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from sealring.cli import app
+from sealring.keys.kek import KEKRing
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def kek(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server secret is sealed under the KEK, which PostgreSQL has no development file for."""
+    monkeypatch.setenv("SEALRING_KEK", KEKRing.generate_text())
 
 
 def _run(*args: str) -> tuple[int, str, str]:
