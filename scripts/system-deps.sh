@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from outside PyPI, only where it is missing:
-# SoftHSM2 (PKCS#11 tests) and the PostgreSQL and Redis servers (fault tests) from Debian, and node's `jose` (cross-checks) from npm.
+# SoftHSM2 (PKCS#11 tests), the PostgreSQL and Redis servers (fault tests) and Chromium (the
+# browser tests in tests/browser, driven by Playwright) from Debian, and node's `jose` and
+# `openid-client` (cross-checks, a second relying party) from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,8 @@ command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 # The fault tests start private clusters of their own (tests/helpers/services.py).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# Playwright cannot download its own browser here; tests/browser launches Debian's build.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "system-deps: missing ${need_apt[*]}; run as root or install them with apt-get" >&2

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,11 +127,17 @@ class LiveServer:
 
 
 def start_server(
-    database_url: str, issuer_path: str = "", *, direct: bool = True, **overrides: Any
+    database_url: str,
+    issuer_path: str = "",
+    *,
+    direct: bool = True,
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> LiveServer:
     """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path.
 
     ``direct=False`` serves every request through Starlette's router (``create_app``).
+    ``clock`` replaces the server's ``time.time`` (codes and sessions that must expire).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,7 +157,7 @@ def start_server(
     }
     options.update(overrides)
     settings = Settings.load(options, environ={})
-    app = create_app(settings, environ=ENVIRON, direct=direct)
+    app = create_app(settings, environ=ENVIRON, direct=direct, clock=clock)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -227,10 +233,15 @@ def postgres_database() -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_server(
-    database_url: str, issuer_path: str = "", *, direct: bool = True, **overrides: Any
+    database_url: str,
+    issuer_path: str = "",
+    *,
+    direct: bool = True,
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> Iterator[LiveServer]:
     """:func:`start_server`, stopped on leaving the block."""
-    server = start_server(database_url, issuer_path, direct=direct, **overrides)
+    server = start_server(database_url, issuer_path, direct=direct, clock=clock, **overrides)
     try:
         yield server
     finally:
