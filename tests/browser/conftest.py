@@ -84,7 +84,7 @@ def start_relying_party(
         public=True,
         redirect_uris=[f"{base}/callback"],
         post_logout_redirect_uri=f"{base}/logged-out",
-        **config,  # type: ignore[arg-type]
+        **config,
     )
     settings = {
         "issuer": world.issuer,

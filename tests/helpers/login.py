@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
@@ -229,7 +229,7 @@ def check_id_token(
     absent when none was sent); ``sub`` present.  Returns the claims.
     """
     now = provider.clock() if now is None else now
-    keys = KeySet.import_key_set(provider.jwks())
+    keys = KeySet.import_key_set(cast(Any, provider.jwks()))
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header.get("alg") != "none"
     assert header.get("kid") in {k.get("kid") for k in provider.jwks()["keys"]}, header
@@ -310,7 +310,7 @@ class UserAgent:
     def authorize(
         self,
         endpoint: str,
-        params: Mapping[str, str] | list[tuple[str, str]],
+        params: list[tuple[str, str]],
         *,
         username: str | None = USERNAME,
         password: str = PASSWORD,
@@ -325,9 +325,9 @@ class UserAgent:
         redirect off the server (``callback``) or at a page the user cannot act on (``page``).
         """
         if method == "GET":
-            response = self.http.get(endpoint, params=params)
+            response = self.http.get(endpoint, params=tuple(params))
         else:
-            response = self.http.post(endpoint, data=params)
+            response = self.http.post(endpoint, data=dict(params))
         pages: list[str] = []
         hops: list[int] = []
         for _ in range(30):
@@ -567,7 +567,7 @@ def start_flow(
     username: str | None = USERNAME,
     password: str = PASSWORD,
     decision: str | None = "allow",
-    **extra: str | None,
+    **extra: Any,
 ) -> Flow:
     pkce = Pkce.new()
     state = secrets.token_urlsafe(16)
@@ -618,7 +618,7 @@ def userinfo(world: LoginWorld, access_token: str) -> httpx.Response:
 
 
 def tokens(
-    world: LoginWorld, agent: UserAgent, client: RegisteredClient, **extra: str | None
+    world: LoginWorld, agent: UserAgent, client: RegisteredClient, **extra: Any
 ) -> tuple[Flow, dict[str, Any]]:
     """A whole successful code flow; the flow and its checked token response."""
     flow = start_flow(world, agent, client, **extra)

@@ -54,7 +54,7 @@ def no_framing(response: httpx.Response) -> None:
 
 
 def request_only(
-    world: LoginWorld, agent: UserAgent, client: RegisteredClient, **extra: str | None
+    world: LoginWorld, agent: UserAgent, client: RegisteredClient, **extra: Any
 ) -> Authorization:
     """An authorization request where the user does nothing (stops at any page)."""
     params = auth_params(client, Pkce.new(), state="st-1", nonce=None, **extra)
@@ -218,7 +218,7 @@ def test_t08_no_cors_on_authorization_endpoint(login_world: LoginWorld) -> None:
     )
     assert "access-control-allow-origin" not in preflight.headers
     params = auth_params(login_world.confidential, Pkce.new(), state="s", nonce=None)
-    response = httpx.get(endpoint, params=params, headers=origin, timeout=10)
+    response = httpx.get(endpoint, params=tuple(params), headers=origin, timeout=10)
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-credentials" not in response.headers
 
