@@ -87,6 +87,16 @@ def test_oidcc_idtoken_signature(login_world: LoginWorld, agent: UserAgent) -> N
     forged = f"{head}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
     with pytest.raises(AssertionError, match="does not verify"):
         check_id_token(login_world.provider, forged, login_world.confidential.client_id)
+    # The suite's default is RS256: a client registered for it gets RS256 with an RSA key.
+    assert "RS256" in login_world.provider.metadata["id_token_signing_alg_values_supported"]
+    rs256 = login_world.create_client(
+        name="RS256 Party", redirect_uris=["https://rs.example.test/cb"], id_token_alg="RS256"
+    )
+    _, body = tokens(login_world, agent, rs256)
+    header = json.loads(base64.urlsafe_b64decode(body["id_token"].split(".")[0] + "=="))
+    assert header["alg"] == "RS256"
+    key = next(k for k in login_world.provider.jwks()["keys"] if k["kid"] == header["kid"])
+    assert key["kty"] == "RSA"
 
 
 def test_oidcc_idtoken_unsigned(login_world: LoginWorld, agent: UserAgent) -> None:
