@@ -21,7 +21,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from tests.helpers.login import LoginWorld, OffsetClock, RegisteredClient, build_world
+from tests.helpers.login import (
+    SERVER_SETTINGS,
+    LoginWorld,
+    OffsetClock,
+    RegisteredClient,
+    build_world,
+)
 from tests.helpers.ports import free_port
 from tests.helpers.server import running_server
 
@@ -49,7 +55,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginWorld]:
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'sealring.db'}"
     clock = OffsetClock()
-    with running_server(url, clock=clock, server_secret=None) as live:
+    with running_server(url, clock=clock, **SERVER_SETTINGS) as live:
         yield build_world(live.url, url, clock)
 
 

@@ -35,6 +35,7 @@ from sealring.cli import app as cli_app
 
 __all__ = [
     "PASSWORD",
+    "SERVER_SETTINGS",
     "USERNAME",
     "Authorization",
     "Form",
@@ -62,6 +63,10 @@ RP = "https://rp.example.test"
 SPA = "https://spa.example.test"
 LOGGED_OUT = "https://rp.example.test/logged-out"
 SCOPE = "openid profile email offline_access"
+#: Settings of every login test server: the server secret from the database (so the
+#: ``sealring clients`` command and the server agree), and a database timeout that a sign-in's
+#: argon2 hashing on a loaded machine cannot exceed (BUGS-login.md #3).
+SERVER_SETTINGS: dict[str, Any] = {"server_secret": None, "database_timeout": 30.0}
 
 
 class OffsetClock:
@@ -407,11 +412,11 @@ def jwt_claims(token: str) -> dict[str, Any]:
 _runner = CliRunner()
 
 
-def sealring_cli(*args: str, stdin: str | None = None) -> dict[str, Any]:
-    """Run ``sealring ARGS --json`` in-process as an operator would; its JSON output."""
-    result = _runner.invoke(cli_app, [*args, "--json"], input=stdin)
+def sealring_cli(*args: str, stdin: str | None = None, as_json: bool = True) -> dict[str, Any]:
+    """Run ``sealring ARGS [--json]`` in-process as an operator would; its JSON output."""
+    result = _runner.invoke(cli_app, [*args, "--json"] if as_json else list(args), input=stdin)
     assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    out: dict[str, Any] = json.loads(result.stdout)
+    out: dict[str, Any] = json.loads(result.stdout) if as_json else {}
     return out
 
 

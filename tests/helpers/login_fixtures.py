@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.login import LoginWorld, OffsetClock, UserAgent, build_world
+from tests.helpers.login import SERVER_SETTINGS, LoginWorld, OffsetClock, UserAgent, build_world
 from tests.helpers.server import postgres_database, running_server
 
 __all__ = ["agent", "login_world"]
@@ -24,10 +24,10 @@ def login_world(
     clock = OffsetClock()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('login') / 'sealring.db'}"
-        with running_server(url, clock=clock, server_secret=None) as live:
+        with running_server(url, clock=clock, **SERVER_SETTINGS) as live:
             yield build_world(live.url, url, clock)
         return
-    with postgres_database() as url, running_server(url, clock=clock, server_secret=None) as live:
+    with postgres_database() as url, running_server(url, clock=clock, **SERVER_SETTINGS) as live:
         yield build_world(live.url, url, clock)
 
 
