@@ -30,6 +30,8 @@ pytestmark = pytest.mark.timeout(120)
 
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 PNG = b"\x89PNG\r\n\x1a\n"
+#: A small window, so the screenshots in docs/images show the page rather than white space.
+VIEWPORT = {"width": 720, "height": 420}
 
 
 def result(page: Page) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def sign_in_and_allow(page: Page, rp: RelyingParty, folder: Path | None) -> dict
 
 
 def whole_flow(browser: Browser, world: LoginWorld, rp: RelyingParty, folder: Path | None) -> None:
-    context = browser.new_context()
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         seen = sign_in_and_allow(page, rp, folder)
@@ -129,7 +131,7 @@ def test_openid_client_relying_party(
 
 def test_error_page_in_browser(browser: Browser, world: LoginWorld, tmp_path: Path) -> None:
     """A redirect URI that does not match: a page in the browser, and the browser stays."""
-    context = browser.new_context()
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         params = auth_params(
