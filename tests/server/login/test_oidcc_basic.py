@@ -40,9 +40,9 @@ from tests.helpers.login import (
     unsigned_jwt,
     userinfo,
 )
-from tests.helpers.login_fixtures import agent, login_world
+from tests.helpers.login_fixtures import agent, login_world, session_cookies, signed_in
 
-__all__ = ["agent", "login_world"]
+__all__ = ["agent", "login_world", "session_cookies", "signed_in"]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,8 +76,8 @@ def test_oidcc_response_type_missing(login_world: LoginWorld, agent: UserAgent) 
     assert flow.authorization.pages == []
 
 
-def test_oidcc_idtoken_signature(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, body = tokens(login_world, agent, login_world.confidential)
+def test_oidcc_idtoken_signature(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     header = json.loads(base64.urlsafe_b64decode(body["id_token"].split(".")[0] + "=="))
     assert header["alg"] in login_world.provider.metadata["id_token_signing_alg_values_supported"]
     key = next(k for k in login_world.provider.jwks()["keys"] if k["kid"] == header["kid"])
@@ -92,17 +92,17 @@ def test_oidcc_idtoken_signature(login_world: LoginWorld, agent: UserAgent) -> N
     rs256 = login_world.create_client(
         name="RS256 Party", redirect_uris=["https://rs.example.test/cb"], id_token_alg="RS256"
     )
-    _, body = tokens(login_world, agent, rs256)
+    _, body = tokens(login_world, signed_in, rs256)
     header = json.loads(base64.urlsafe_b64decode(body["id_token"].split(".")[0] + "=="))
     assert header["alg"] == "RS256"
     key = next(k for k in login_world.provider.jwks()["keys"] if k["kid"] == header["kid"])
     assert key["kty"] == "RSA"
 
 
-def test_oidcc_idtoken_unsigned(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_oidcc_idtoken_unsigned(login_world: LoginWorld, signed_in: UserAgent) -> None:
     # Sealring never signs with "none": it is not advertised, and a client cannot get it.
     assert "none" not in login_world.provider.metadata["id_token_signing_alg_values_supported"]
-    _, body = tokens(login_world, agent, login_world.confidential)
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     header = json.loads(base64.urlsafe_b64decode(body["id_token"].split(".")[0] + "=="))
     assert header["alg"] != "none"
     assert body["id_token"].split(".")[2]
@@ -111,8 +111,8 @@ def test_oidcc_idtoken_unsigned(login_world: LoginWorld, agent: UserAgent) -> No
 # -- 5-7: userinfo --------------------------------------------------------------------------
 
 
-def test_oidcc_userinfo_get(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, body = tokens(login_world, agent, login_world.confidential)
+def test_oidcc_userinfo_get(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     response = userinfo(login_world, body["access_token"])
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -123,8 +123,8 @@ def test_oidcc_userinfo_get(login_world: LoginWorld, agent: UserAgent) -> None:
     assert bare.headers["www-authenticate"].lower().startswith("bearer")
 
 
-def test_oidcc_userinfo_post_header(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, body = tokens(login_world, agent, login_world.confidential)
+def test_oidcc_userinfo_post_header(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     response = httpx.post(
         login_world.provider.userinfo_endpoint,
         headers={"Authorization": f"Bearer {body['access_token']}"},
@@ -134,10 +134,10 @@ def test_oidcc_userinfo_post_header(login_world: LoginWorld, agent: UserAgent) -
     assert response.json()["sub"] == login_world.sub
 
 
-def test_oidcc_userinfo_post_body(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_oidcc_userinfo_post_body(login_world: LoginWorld, signed_in: UserAgent) -> None:
     # RFC 6750 §2.2: a form-encoded body parameter; the suite only warns when it is refused, so a
     # refusal must at least be a proper RFC 6750 error, never a 500 or someone's claims.
-    _, body = tokens(login_world, agent, login_world.confidential)
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     response = httpx.post(
         login_world.provider.userinfo_endpoint,
         data={"access_token": body["access_token"]},
@@ -160,9 +160,9 @@ def test_oidcc_userinfo_post_body(login_world: LoginWorld, agent: UserAgent) -> 
 
 
 def test_oidcc_ensure_request_without_nonce_succeeds_for_code_flow(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    flow, body = tokens(login_world, agent, login_world.confidential, nonce=None)
+    flow, body = tokens(login_world, signed_in, login_world.confidential, nonce=None)
     claims = check_id_token(
         login_world.provider, body["id_token"], login_world.confidential.client_id, nonce=None
     )
@@ -171,59 +171,59 @@ def test_oidcc_ensure_request_without_nonce_succeeds_for_code_flow(
 
 
 def _claims_for(
-    world: LoginWorld, agent: UserAgent, scope: str
+    world: LoginWorld, signed_in: UserAgent, scope: str
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """ID token claims (already checked by ``tokens``), userinfo and the token response."""
-    _, body = tokens(world, agent, world.confidential, scope=scope)
+    _, body = tokens(world, signed_in, world.confidential, scope=scope)
     info = userinfo(world, body["access_token"])
     assert info.status_code == 200, info.text
     assert info.json()["sub"] == world.sub
     return jwt_claims(body["id_token"]), info.json(), body
 
 
-def test_oidcc_scope_profile(login_world: LoginWorld, agent: UserAgent) -> None:
-    id_claims, info, _ = _claims_for(login_world, agent, "openid profile")
+def test_oidcc_scope_profile(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    id_claims, info, _ = _claims_for(login_world, signed_in, "openid profile")
     assert info["name"] == "Alice Liddell"
     assert "email" not in info
     # OIDC Core §5.4: for response_type=code the scope claims come from userinfo.
     assert "name" not in id_claims
 
 
-def test_oidcc_scope_email(login_world: LoginWorld, agent: UserAgent) -> None:
-    id_claims, info, _ = _claims_for(login_world, agent, "openid email")
+def test_oidcc_scope_email(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    id_claims, info, _ = _claims_for(login_world, signed_in, "openid email")
     assert info["email"] == "alice@example.com"
     assert "name" not in info
     assert "email" not in id_claims
 
 
-def test_oidcc_scope_address(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_oidcc_scope_address(login_world: LoginWorld, signed_in: UserAgent) -> None:
     # The client is not registered for `address`: it is dropped, the flow still succeeds.
-    _, info, body = _claims_for(login_world, agent, "openid address")
+    _, info, body = _claims_for(login_world, signed_in, "openid address")
     assert "address" not in body.get("scope", "").split()
     assert "address" not in info
 
 
-def test_oidcc_scope_phone(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, info, body = _claims_for(login_world, agent, "openid phone")
+def test_oidcc_scope_phone(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, info, body = _claims_for(login_world, signed_in, "openid phone")
     assert "phone" not in body.get("scope", "").split()
     assert "phone_number" not in info
 
 
-def test_oidcc_scope_all(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, info, body = _claims_for(login_world, agent, "openid profile email address phone")
+def test_oidcc_scope_all(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, info, body = _claims_for(login_world, signed_in, "openid profile email address phone")
     assert info["name"] == "Alice Liddell"
     assert info["email"] == "alice@example.com"
     assert set(body["scope"].split()) == {"openid", "profile", "email"}
 
 
-def test_oidcc_alternate_happy_flow(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_oidcc_alternate_happy_flow(login_world: LoginWorld, signed_in: UserAgent) -> None:
     world = login_world
     pkce = Pkce.new()
     params = auth_params(
         world.confidential, pkce, state="alt-state", nonce="alt-nonce", scope="email profile openid"
     )
     random.Random(7).shuffle(params)
-    auth = agent.authorize(world.provider.authorization_endpoint, params)
+    auth = signed_in.authorize(world.provider.authorization_endpoint, params)
     assert auth.callback is not None
     assert auth.callback["state"] == "alt-state"
     response = token_request(
@@ -300,10 +300,11 @@ def test_oidcc_max_age_10000(login_world: LoginWorld, agent: UserAgent) -> None:
 
 
 def test_oidcc_ensure_request_with_unknown_parameter_succeeds(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    flow, _ = tokens(login_world, agent, login_world.confidential, extra="foobar")
-    assert flow.authorization.pages[:1] == ["login"]
+    flow, _ = tokens(login_world, signed_in, login_world.confidential, extra="foobar")
+    # Signed in earlier, consent remembered: straight back to the client.
+    assert flow.authorization.pages == []
 
 
 def test_oidcc_id_token_hint(login_world: LoginWorld, agent: UserAgent) -> None:
@@ -333,23 +334,24 @@ def test_oidcc_ui_locales(login_world: LoginWorld, agent: UserAgent) -> None:
     assert flow.authorization.pages[:1] == ["login"]
 
 
-def test_oidcc_claims_locales(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow, _ = tokens(login_world, agent, login_world.confidential, claims_locales="se")
-    assert flow.authorization.pages[:1] == ["login"]
+def test_oidcc_claims_locales(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    flow, _ = tokens(login_world, signed_in, login_world.confidential, claims_locales="se")
+    # Signed in earlier, consent remembered: straight back to the client.
+    assert flow.authorization.pages == []
 
 
 def test_oidcc_ensure_request_with_acr_values_succeeds(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    _, body = tokens(login_world, agent, login_world.confidential, acr_values="1 2")
+    _, body = tokens(login_world, signed_in, login_world.confidential, acr_values="1 2")
     assert body["id_token"]
 
 
 # -- 28-30: code reuse and redirect URIs -----------------------------------------------------
 
 
-def test_oidcc_codereuse(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow = start_flow(login_world, agent, login_world.confidential)
+def test_oidcc_codereuse(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    flow = start_flow(login_world, signed_in, login_world.confidential)
     first = redeem(login_world, flow)
     assert first.status_code == 200, first.text
     second = redeem(login_world, flow)
@@ -357,8 +359,8 @@ def test_oidcc_codereuse(login_world: LoginWorld, agent: UserAgent) -> None:
     assert second.json()["error"] == "invalid_grant"
 
 
-def test_oidcc_codereuse_30seconds(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow = start_flow(login_world, agent, login_world.confidential, scope="openid offline_access",
+def test_oidcc_codereuse_30seconds(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    flow = start_flow(login_world, signed_in, login_world.confidential, scope="openid offline_access",
                       prompt="consent")  # fmt: skip
     first = redeem(login_world, flow)
     assert first.status_code == 200, first.text
@@ -394,17 +396,18 @@ def test_oidcc_ensure_redirect_uri_in_authorization_request(
 # -- 31-38 ------------------------------------------------------------------------------------
 
 
-def test_oidcc_ensure_post_request_succeeds(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow, body = tokens(login_world, agent, login_world.confidential, method="POST")
-    assert flow.authorization.pages[:1] == ["login"]
+def test_oidcc_ensure_post_request_succeeds(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    flow, body = tokens(login_world, signed_in, login_world.confidential, method="POST")
+    # Signed in earlier, consent remembered: straight back to the client.
+    assert flow.authorization.pages == []
     assert body["id_token"]
 
 
-def test_oidcc_server_client_secret_post(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, body = tokens(login_world, agent, login_world.post_client)
+def test_oidcc_server_client_secret_post(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, body = tokens(login_world, signed_in, login_world.post_client)
     assert userinfo(login_world, body["access_token"]).json()["sub"] == login_world.sub
     # The same client authenticating with Basic is refused: it registered client_secret_post.
-    flow = start_flow(login_world, agent, login_world.post_client)
+    flow = start_flow(login_world, signed_in, login_world.post_client)
     client = login_world.post_client
     assert client.secret is not None
     wrong = httpx.post(
@@ -448,9 +451,11 @@ def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupp
     )
 
 
-def test_oidcc_claims_essential(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_oidcc_claims_essential(login_world: LoginWorld, signed_in: UserAgent) -> None:
     claims = json.dumps({"userinfo": {"name": {"essential": True}}})
-    _, body = tokens(login_world, agent, login_world.confidential, scope="openid", claims=claims)
+    _, body = tokens(
+        login_world, signed_in, login_world.confidential, scope="openid", claims=claims
+    )
     info = userinfo(login_world, body["access_token"])
     assert info.status_code == 200
     if login_world.provider.metadata.get("claims_parameter_supported"):
@@ -520,9 +525,9 @@ def test_oidcc_refresh_token(login_world: LoginWorld, agent: UserAgent) -> None:
 
 
 def test_oidcc_ensure_request_with_valid_pkce_succeeds(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    flow = start_flow(login_world, agent, login_world.confidential)
+    flow = start_flow(login_world, signed_in, login_world.confidential)
     assert redeem(login_world, flow, code_verifier=Pkce.new().verifier).status_code == 400
     # The failed attempt did not burn the code: the right verifier still redeems it.
     assert redeem(login_world, flow).status_code == 200

@@ -38,9 +38,9 @@ from tests.helpers.login import (
     tokens,
     userinfo,
 )
-from tests.helpers.login_fixtures import agent, login_world
+from tests.helpers.login_fixtures import agent, login_world, session_cookies, signed_in
 
-__all__ = ["agent", "login_world"]
+__all__ = ["agent", "login_world", "session_cookies", "signed_in"]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -174,10 +174,10 @@ def test_t05_registration_refuses_fragments_and_plain_http() -> None:
         assert "redirect" in (result.stderr + result.stdout).lower()
 
 
-def test_t06_registered_query_is_kept(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t06_registered_query_is_kept(login_world: LoginWorld, signed_in: UserAgent) -> None:
     uri = "https://rp.example.test/cb?tenant=a&x=%2F"
     client = login_world.create_client(name="Query URI", redirect_uris=[uri])
-    flow, _ = tokens(login_world, agent, client)
+    flow, _ = tokens(login_world, signed_in, client)
     location = flow.authorization.location
     assert location is not None
     query = parse_qsl(urlsplit(location).query)
@@ -274,23 +274,23 @@ def test_t10_credentials_post_answered_with_303(login_world: LoginWorld, agent: 
 
 
 def test_t11_unknown_parameters_ignored_response_type_checked(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    flow, _ = tokens(login_world, agent, login_world.confidential, foo="bar", x_unknown="1")
+    flow, _ = tokens(login_world, signed_in, login_world.confidential, foo="bar", x_unknown="1")
     assert flow.authorization.callback is not None
     client = login_world.confidential
-    missing = request_only(login_world, agent, client, response_type=None)
+    missing = request_only(login_world, signed_in, client, response_type=None)
     assert error_redirect(login_world.provider, missing, "st-1") in {
         "invalid_request", "unsupported_response_type"
     }  # fmt: skip
     for response_type in ("token", "id_token", "code id_token", "code token", "none", "banana"):
-        auth = request_only(login_world, agent, client, response_type=response_type)
+        auth = request_only(login_world, signed_in, client, response_type=response_type)
         assert error_redirect(login_world.provider, auth, "st-1") == "unsupported_response_type", (
             response_type
         )
     # A parameter sent twice is invalid_request (RFC 6749 §3.1).
     params = [*auth_params(client, Pkce.new(), state="st-1", nonce=None), ("scope", "openid")]
-    twice = agent.authorize(login_world.provider.authorization_endpoint, params, username=None)
+    twice = signed_in.authorize(login_world.provider.authorization_endpoint, params, username=None)
     assert error_redirect(login_world.provider, twice, None) == "invalid_request"
 
 
@@ -314,8 +314,10 @@ def test_t13_code_challenge_required_for_every_client(
         assert error_redirect(login_world.provider, auth, "st-1") == "invalid_request"
 
 
-def test_t14_code_verifier_required_and_checked(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow = start_flow(login_world, agent, login_world.public)
+def test_t14_code_verifier_required_and_checked(
+    login_world: LoginWorld, signed_in: UserAgent
+) -> None:
+    flow = start_flow(login_world, signed_in, login_world.public)
     missing = redeem(login_world, flow, code_verifier=None)
     assert missing.status_code == 400
     assert missing.json()["error"] in {"invalid_request", "invalid_grant"}
@@ -330,19 +332,21 @@ def test_t14_code_verifier_required_and_checked(login_world: LoginWorld, agent: 
     assert right.status_code == 200, right.text
 
 
-def test_t15_pkce_downgrade_refused(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t15_pkce_downgrade_refused(login_world: LoginWorld, signed_in: UserAgent) -> None:
     # RFC 9700 §4.8: an attacker strips the challenge from the victim's request to get a code
     # that redeems without a verifier.  No code is ever issued without a challenge ...
-    stripped = request_only(login_world, agent, login_world.confidential, code_challenge=None,
+    stripped = request_only(login_world, signed_in, login_world.confidential, code_challenge=None,
                             code_challenge_method=None)  # fmt: skip
     assert error_redirect(login_world.provider, stripped, "st-1") == "invalid_request"
     # ... and a code issued with one never redeems without its verifier.
-    flow = start_flow(login_world, agent, login_world.confidential)
+    flow = start_flow(login_world, signed_in, login_world.confidential)
     assert redeem(login_world, flow, code_verifier=None).status_code == 400
     assert redeem(login_world, flow).status_code == 200
 
 
-def test_t16_plain_and_malformed_pkce_refused(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t16_plain_and_malformed_pkce_refused(
+    login_world: LoginWorld, signed_in: UserAgent
+) -> None:
     client = login_world.public
     bad: list[dict[str, str | None]] = [
         {"code_challenge_method": "plain"},
@@ -354,10 +358,10 @@ def test_t16_plain_and_malformed_pkce_refused(login_world: LoginWorld, agent: Us
         {"code_challenge": "a" * 42 + "="},
     ]
     for case in bad:
-        auth = request_only(login_world, agent, client, **case)
+        auth = request_only(login_world, signed_in, client, **case)
         assert error_redirect(login_world.provider, auth, "st-1") == "invalid_request", case
     # A verifier outside RFC 7636 §4.1's syntax is refused at the token endpoint.
-    flow = start_flow(login_world, agent, client)
+    flow = start_flow(login_world, signed_in, client)
     for verifier in ("a" * 42, "a" * 129, "a" * 42 + " "):
         response = redeem(login_world, flow, code_verifier=verifier)
         assert response.status_code == 400
@@ -365,15 +369,15 @@ def test_t16_plain_and_malformed_pkce_refused(login_world: LoginWorld, agent: Us
     assert redeem(login_world, flow).status_code == 200
 
 
-def test_t17_challenge_never_echoed(login_world: LoginWorld, agent: UserAgent) -> None:
-    flow = start_flow(login_world, agent, login_world.confidential)
+def test_t17_challenge_never_echoed(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    flow = start_flow(login_world, signed_in, login_world.confidential)
     assert flow.authorization.location is not None
     assert flow.pkce.challenge not in flow.authorization.location
     response = redeem(login_world, flow)
     assert flow.pkce.challenge not in response.text
     for jwt in (response.json()["access_token"], response.json()["id_token"]):
         assert flow.pkce.challenge not in json.dumps(jwt_claims(jwt))
-    error = request_only(login_world, agent, login_world.confidential, response_type="token")
+    error = request_only(login_world, signed_in, login_world.confidential, response_type="token")
     assert error.location is not None
     assert "code_challenge" not in error.location
 
@@ -382,10 +386,10 @@ def test_t17_challenge_never_echoed(login_world: LoginWorld, agent: UserAgent) -
 
 
 def test_t18_code_bound_to_client_and_redirect_uri(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
     world = login_world
-    flow = start_flow(world, agent, world.confidential)
+    flow = start_flow(world, signed_in, world.confidential)
     stolen = token_request(world, world.second, {
         "grant_type": "authorization_code", "code": flow.authorization.code,
         "redirect_uri": world.confidential.redirect_uri, "code_verifier": flow.pkce.verifier,
@@ -406,9 +410,9 @@ def test_t18_code_bound_to_client_and_redirect_uri(
     assert redeem(world, flow).status_code == 200
 
 
-def test_t19_code_single_use_replay_revokes(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t19_code_single_use_replay_revokes(login_world: LoginWorld, signed_in: UserAgent) -> None:
     world = login_world
-    flow = start_flow(world, agent, world.confidential, scope="openid offline_access",
+    flow = start_flow(world, signed_in, world.confidential, scope="openid offline_access",
                       prompt="consent")  # fmt: skip
     first = redeem(world, flow)
     assert first.status_code == 200
@@ -436,10 +440,10 @@ def test_t19_code_single_use_replay_revokes(login_world: LoginWorld, agent: User
     assert gone.json()["error"] == "invalid_grant"
 
 
-def test_t20_code_expires(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t20_code_expires(login_world: LoginWorld, signed_in: UserAgent) -> None:
     world = login_world
-    late = start_flow(world, agent, world.confidential)
-    on_time = start_flow(world, agent, world.confidential)
+    late = start_flow(world, signed_in, world.confidential)
+    on_time = start_flow(world, signed_in, world.confidential)
     world.clock.advance(30)
     assert redeem(world, on_time).status_code == 200
     world.clock.advance(31)  # 61 s after issue: past the 60 s lifetime.
@@ -449,9 +453,9 @@ def test_t20_code_expires(login_world: LoginWorld, agent: UserAgent) -> None:
 
 
 def test_t21_token_request_redirect_uri_must_match(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
-    flow = start_flow(login_world, agent, login_world.confidential)
+    flow = start_flow(login_world, signed_in, login_world.confidential)
     missing = redeem(login_world, flow, redirect_uri=None)
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_request"
@@ -465,18 +469,20 @@ def test_t21_token_request_redirect_uri_must_match(
 # -- mix-up ------------------------------------------------------------------------------------
 
 
-def test_t22_iss_in_every_authorization_response(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t22_iss_in_every_authorization_response(
+    login_world: LoginWorld, signed_in: UserAgent
+) -> None:
     world = login_world
     assert world.provider.metadata["authorization_response_iss_parameter_supported"] is True
     answers: list[Authorization] = [
-        start_flow(world, agent, world.confidential).authorization,  # code
-        request_only(world, agent, world.confidential, scope="unknown"),  # invalid_scope
-        request_only(world, agent, world.confidential, response_type="token"),
-        request_only(world, agent, world.public, code_challenge=None),
+        start_flow(world, signed_in, world.confidential).authorization,  # code
+        request_only(world, signed_in, world.confidential, scope="unknown"),  # invalid_scope
+        request_only(world, signed_in, world.confidential, response_type="token"),
+        request_only(world, signed_in, world.public, code_challenge=None),
     ]
-    agent.http.cookies.clear()
-    answers.append(request_only(world, agent, world.confidential, prompt="none"))
-    denied = start_flow(world, agent, world.second, decision="deny", prompt="consent")
+    signed_in.http.cookies.clear()
+    answers.append(request_only(world, signed_in, world.confidential, prompt="none"))
+    denied = start_flow(world, signed_in, world.second, decision="deny", prompt="consent")
     answers.append(denied.authorization)
     errors = []
     for answer in answers:
@@ -515,8 +521,8 @@ def test_t24_password_grant_refused(login_world: LoginWorld) -> None:
     assert PASSWORD not in response.text
 
 
-def test_t25_no_access_token_in_query(login_world: LoginWorld, agent: UserAgent) -> None:
-    _, body = tokens(login_world, agent, login_world.confidential)
+def test_t25_no_access_token_in_query(login_world: LoginWorld, signed_in: UserAgent) -> None:
+    _, body = tokens(login_world, signed_in, login_world.confidential)
     response = httpx.get(
         login_world.provider.userinfo_endpoint,
         params={"access_token": body["access_token"]},
@@ -529,9 +535,11 @@ def test_t25_no_access_token_in_query(login_world: LoginWorld, agent: UserAgent)
 # -- refresh tokens ----------------------------------------------------------------------------
 
 
-def test_t26_public_client_refresh_tokens_rotate(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t26_public_client_refresh_tokens_rotate(
+    login_world: LoginWorld, signed_in: UserAgent
+) -> None:
     world = login_world
-    first = offline(world, agent, world.public)
+    first = offline(world, signed_in, world.public)
     rotated = refresh(world, world.public, first["refresh_token"])
     assert rotated.status_code == 200, rotated.text
     second = rotated.json()
@@ -570,9 +578,9 @@ def test_t27_refresh_reuse_revokes_that_family_only(login_world: LoginWorld) -> 
     assert refresh(world, world.confidential, bystander["refresh_token"]).status_code == 200
 
 
-def test_t28_refresh_token_bound_to_client(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t28_refresh_token_bound_to_client(login_world: LoginWorld, signed_in: UserAgent) -> None:
     world = login_world
-    body = offline(world, agent, world.confidential)
+    body = offline(world, signed_in, world.confidential)
     rt = body["refresh_token"]
     stolen = refresh(world, world.second, rt)
     assert stolen.status_code == 400
@@ -595,9 +603,11 @@ def test_t28_refresh_token_bound_to_client(login_world: LoginWorld, agent: UserA
 
 
 @pytest.mark.xfail(strict=True, reason="BUGS-login.md #1")
-def test_t29_refresh_scope_narrows_never_widens(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t29_refresh_scope_narrows_never_widens(
+    login_world: LoginWorld, signed_in: UserAgent
+) -> None:
     world = login_world
-    body = offline(world, agent, world.confidential, scope="openid email offline_access")
+    body = offline(world, signed_in, world.confidential, scope="openid email offline_access")
     wide = refresh(world, world.confidential, body["refresh_token"], scope="openid email profile")
     assert wide.status_code == 400
     assert wide.json()["error"] == "invalid_scope"
@@ -644,9 +654,9 @@ def test_t30_refresh_checks_the_grant_is_active(login_world: LoginWorld, agent: 
     assert userinfo(world, bob["access_token"]).status_code == 401
 
 
-def test_t31_refresh_tokens_unguessable(login_world: LoginWorld, agent: UserAgent) -> None:
+def test_t31_refresh_tokens_unguessable(login_world: LoginWorld, signed_in: UserAgent) -> None:
     world = login_world
-    body = offline(world, agent, world.confidential)
+    body = offline(world, signed_in, world.confidential)
     rt = body["refresh_token"]
     assert len(rt) >= 43
     assert set(rt) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
@@ -660,17 +670,17 @@ def test_t31_refresh_tokens_unguessable(login_world: LoginWorld, agent: UserAgen
 
 
 def test_t32_refresh_tokens_only_for_clients_allowed_them(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
     no_refresh = login_world.create_client(
         name="No Refresh", redirect_uris=["https://norefresh.example.test/cb"],
         grant_types="authorization_code",
     )  # fmt: skip
-    _, body = tokens(login_world, agent, no_refresh, scope="openid offline_access",
+    _, body = tokens(login_world, signed_in, no_refresh, scope="openid offline_access",
                      prompt="consent")  # fmt: skip
     assert "refresh_token" not in body
     # And a client allowed them gets none without offline_access (OIDC Core §11).
-    _, plain = tokens(login_world, agent, login_world.confidential, scope="openid email")
+    _, plain = tokens(login_world, signed_in, login_world.confidential, scope="openid email")
     assert "refresh_token" not in plain
 
 
@@ -678,10 +688,10 @@ def test_t32_refresh_tokens_only_for_clients_allowed_them(
 
 
 def test_t33_user_and_client_tokens_distinguishable(
-    login_world: LoginWorld, agent: UserAgent
+    login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
     world = login_world
-    _, body = tokens(world, agent, world.confidential)
+    _, body = tokens(world, signed_in, world.confidential)
     user_claims = jwt_claims(body["access_token"])
     assert user_claims["sub"] == world.sub
     assert user_claims["client_id"] == world.confidential.client_id
