@@ -243,9 +243,11 @@ def test_t09_pages_cannot_be_framed(login_world: LoginWorld, agent: UserAgent) -
     assert consent.page.headers["x-content-type-options"] == "nosniff"
     assert "no-store" in consent.page.headers["cache-control"]
     # The logout page.
+    # The logout page (a signed-in user without a hint is asked to confirm).
     logout = agent.http.get(world.provider.end_session_endpoint)
-    if logout.status_code == 200:
-        no_framing(logout)
+    assert logout.status_code == 200
+    assert parse_forms(logout.text)
+    no_framing(logout)
 
 
 def test_t10_credentials_post_answered_with_303(login_world: LoginWorld, agent: UserAgent) -> None:
