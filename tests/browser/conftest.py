@@ -36,13 +36,15 @@ HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE.parent / "node"
 
 
-@pytest.fixture(scope="session")
+# Module scope, never session: while the sync Playwright driver runs, its event loop is the
+# running loop of this thread, and every later asyncio.run() in the suite would refuse to start.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert CHROMIUM.exists(), "chromium is missing: run scripts/system-deps.sh (make test does)"
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
