@@ -34,8 +34,6 @@ def test_concurrent_refresh_across_two_processes(deployment: Deployment) -> None
     env = {
         **deployment.env,
         "SEALRING_ISSUER": f"http://127.0.0.1:{first_port}",
-        # A sign-in's argon2 hashing counts against it (BUGS-login.md #3).
-        "SEALRING_DATABASE_TIMEOUT": "30",
     }
     replicas = [Replica("replica0", first_port, env, deployment.folder)]
     replicas.append(Replica("replica1", free_port(), env, deployment.folder))

@@ -50,7 +50,6 @@ def _unavailable_page(response: httpx.Response) -> None:
     assert "Traceback" not in response.text
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS-login.md #2")
 def test_authorize_while_the_database_hangs(slow_world: LoginWorld) -> None:
     world = slow_world
     params = auth_params(world.confidential, Pkce.new(), state="s", nonce=None)
@@ -67,7 +66,6 @@ def test_authorize_while_the_database_hangs(slow_world: LoginWorld) -> None:
         agent.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS-login.md #2")
 def test_sign_in_while_the_database_hangs(slow_world: LoginWorld) -> None:
     world = slow_world
     agent = UserAgent(world.issuer)

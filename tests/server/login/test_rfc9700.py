@@ -624,7 +624,6 @@ def test_t29_refresh_scope_narrows_never_widens(
     assert same.status_code == 200, same.text
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS-login.md #1")
 def test_t29_refresh_token_keeps_its_scope_after_narrowing(
     login_world: LoginWorld, signed_in: UserAgent
 ) -> None:
