@@ -32,6 +32,7 @@ from joserfc.jwk import KeySet
 from typer.testing import CliRunner
 
 from sealring.cli import app as cli_app
+from tests.helpers.server import ENVIRON
 
 __all__ = [
     "PASSWORD",
@@ -411,9 +412,15 @@ def jwt_claims(token: str) -> dict[str, Any]:
 _runner = CliRunner()
 
 
-def sealring_cli(*args: str, stdin: str | None = None, as_json: bool = True) -> dict[str, Any]:
-    """Run ``sealring ARGS [--json]`` in-process as an operator would; its JSON output."""
-    result = _runner.invoke(cli_app, [*args, "--json"] if as_json else list(args), input=stdin)
+def sealring_cli(
+    *args: str, environ: Mapping[str, str], stdin: str | None = None, as_json: bool = True
+) -> dict[str, Any]:
+    """Run ``sealring ARGS [--json]`` in-process as an operator would; its JSON output.
+
+    ``environ`` is the server's environment (its ``SEALRING_KEK`` seals the server secret).
+    """
+    args_ = [*args, "--json"] if as_json else list(args)
+    result = _runner.invoke(cli_app, args_, input=stdin, env=dict(environ))
     assert result.exit_code == 0, (args, result.stdout, result.stderr)
     out: dict[str, Any] = json.loads(result.stdout) if as_json else {}
     return out
@@ -425,6 +432,7 @@ class LoginWorld:
 
     issuer: str
     database_url: str
+    environ: Mapping[str, str]
     clock: OffsetClock
     provider: Provider
     sub: str
@@ -443,12 +451,18 @@ class LoginWorld:
 
     def create_client(self, **metadata: Any) -> RegisteredClient:
         """Register one more client (``register_client``'s keywords) in this world's database."""
-        return register_client(self.database_url, **metadata)
+        return register_client(self.database_url, environ=self.environ, **metadata)
+
+    def cli(self, *args: str, as_json: bool = True) -> dict[str, Any]:
+        """``sealring ARGS`` against this world's database."""
+        return sealring_cli(
+            *args, "--database", self.database_url, environ=self.environ, as_json=as_json
+        )
 
     def create_user(self, username: str, password: str = PASSWORD) -> str:
         out = sealring_cli(
             "users", "create", "--username", username, "--password-stdin",
-            "--database", self.database_url, stdin=password + "\n",
+            "--database", self.database_url, environ=self.environ, stdin=password + "\n",
         )  # fmt: skip
         sub: str = out["sub"]
         return sub
@@ -457,6 +471,7 @@ class LoginWorld:
 def register_client(
     database_url: str,
     *,
+    environ: Mapping[str, str],
     name: str,
     redirect_uris: list[str],
     public: bool = False,
@@ -480,7 +495,7 @@ def register_client(
         args.append("--skip-consent")
     if id_token_alg is not None:
         args += ["--id-token-alg", id_token_alg]
-    out = sealring_cli(*args, "--database", database_url)
+    out = sealring_cli(*args, "--database", database_url, environ=environ)
     method = "none" if public else auth_method or "client_secret_basic"
     return RegisteredClient(
         out["client_id"],
@@ -491,15 +506,18 @@ def register_client(
     )
 
 
-def build_world(issuer: str, database_url: str, clock: OffsetClock) -> LoginWorld:
+def build_world(
+    issuer: str, database_url: str, clock: OffsetClock, environ: Mapping[str, str] = ENVIRON
+) -> LoginWorld:
     user = sealring_cli(
         "users", "create", "--username", USERNAME, "--password-stdin", "--email", EMAIL,
-        "--name", FULL_NAME, "--database", database_url, stdin=PASSWORD + "\n",
+        "--name", FULL_NAME, "--database", database_url, environ=environ, stdin=PASSWORD + "\n",
     )  # fmt: skip
 
     def client(name: str, base: str, **kwargs: Any) -> RegisteredClient:
         return register_client(
             database_url,
+            environ=environ,
             name=name,
             redirect_uris=[f"{base}/cb", f"{base}/cb2"],
             post_logout_redirect_uri=f"{base}/logged-out",
@@ -509,6 +527,7 @@ def build_world(issuer: str, database_url: str, clock: OffsetClock) -> LoginWorl
     return LoginWorld(
         issuer=issuer,
         database_url=database_url,
+        environ=environ,
         clock=clock,
         provider=Provider.discover(issuer, clock),
         sub=user["sub"],

@@ -43,7 +43,12 @@ def test_concurrent_refresh_across_two_processes(deployment: Deployment) -> None
     for replica in replicas:
         replica.wait_ready()
 
-    world = build_world(replicas[0].url, env["SEALRING_DATABASE_URL"], OffsetClock())
+    world = build_world(
+        replicas[0].url,
+        env["SEALRING_DATABASE_URL"],
+        OffsetClock(),
+        environ={"SEALRING_KEK": env["SEALRING_KEK"]},
+    )
     agent = UserAgent(world.issuer)
     try:
         _, body = tokens(

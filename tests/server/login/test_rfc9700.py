@@ -32,7 +32,6 @@ from tests.helpers.login import (
     parse_forms,
     redeem,
     refresh,
-    sealring_cli,
     start_flow,
     token_request,
     tokens,
@@ -662,7 +661,7 @@ def test_t30_refresh_checks_the_grant_is_active(login_world: LoginWorld, agent: 
                         username=username)  # fmt: skip
     finally:
         other.close()
-    sealring_cli("users", "delete", username, "--database", world.database_url, as_json=False)
+    world.cli("users", "delete", username, as_json=False)
     deleted = refresh(world, client, bob["refresh_token"])
     assert deleted.status_code == 400
     assert deleted.json()["error"] == "invalid_grant"
@@ -712,9 +711,10 @@ def test_t33_user_and_client_tokens_distinguishable(
     assert user_claims["client_id"] == world.confidential.client_id
     assert user_claims["sub"] != user_claims["client_id"]
     assert "auth_time" in user_claims
-    machine = sealring_cli("clients", "create", "--name", "Machine", "--grant-types",
-                           "client_credentials", "--scope", "read", "--audience",
-                           "https://api.example.test", "--database", world.database_url)  # fmt: skip
+    machine = world.cli(
+        "clients", "create", "--name", "Machine", "--grant-types", "client_credentials",
+        "--scope", "read", "--audience", "https://api.example.test",
+    )  # fmt: skip
     response = httpx.post(world.provider.token_endpoint, timeout=10,
                           data={"grant_type": "client_credentials"},
                           auth=(machine["client_id"], machine["client_secret"]))  # fmt: skip
