@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from tests.browser.conftest import RelyingParty
 from tests.helpers.login import PASSWORD, USERNAME, LoginWorld, Pkce, auth_params
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 PNG = b"\x89PNG\r\n\x1a\n"
 #: A small window, so the screenshots in docs/images show the page rather than white space.
-VIEWPORT = {"width": 720, "height": 420}
+VIEWPORT: ViewportSize = {"width": 720, "height": 420}
 
 
 def result(page: Page) -> dict[str, Any]:
