@@ -3,31 +3,14 @@
 // ES256, in-memory adapter, no per-request log, a cluster of PEER_WORKERS processes on one port.
 //
 //   PEER_PORT=8100 PEER_WORKERS=2 PEER_CLIENT_ID=... PEER_CLIENT_SECRET=... node peer.mjs
-import cluster from 'node:cluster';
-import { generateKeyPairSync } from 'node:crypto';
+import { isPrimary, startPrimary, workerKey } from './cluster.mjs';
 
 const port = Number(process.env.PEER_PORT ?? 8100);
 const workers = Number(process.env.PEER_WORKERS ?? 2);
 const audience = process.env.PEER_AUDIENCE ?? 'https://api.example';
 
-if (cluster.isPrimary) {
-  // One signing key for the whole cluster, as one issuer must have.
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-es256', alg: 'ES256', use: 'sig' };
-  for (let i = 0; i < workers; i += 1) cluster.fork({ PEER_JWK: JSON.stringify(jwk) });
-  let stopping = false;
-  process.on('SIGTERM', () => {
-    stopping = true;
-    for (const worker of Object.values(cluster.workers)) worker.kill('SIGTERM');
-  });
-  cluster.on('exit', (worker, code) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers).length === 0) process.exit(0);
-      return;
-    }
-    console.error(`peer worker ${worker.process.pid} exited with ${code}`);
-    process.exit(1);
-  });
+if (isPrimary) {
+  startPrimary(workers);
 } else {
   const { default: Provider } = await import('oidc-provider');
   const issuer = `http://127.0.0.1:${port}`;
@@ -42,7 +25,7 @@ if (cluster.isPrimary) {
       id_token_signed_response_alg: 'ES256',
       scope: 'items:read',
     }],
-    jwks: { keys: [JSON.parse(process.env.PEER_JWK)] },
+    jwks: { keys: [workerKey()] },
     scopes: ['items:read'],
     ttl: { ClientCredentials: 600 },
     features: {
@@ -63,6 +46,5 @@ if (cluster.isPrimary) {
     },
   });
   // Sealring's benchmark runs without its rate limiter; node-oidc-provider has none.
-  process.on('disconnect', () => process.exit(0));
   provider.listen(port, '127.0.0.1');
 }
