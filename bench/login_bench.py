@@ -51,11 +51,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -91,7 +92,8 @@ REDIS_URL = os.environ.get("SEALRING_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 MARKERS = ("<!-- login_bench:begin -->", "<!-- login_bench:end -->")
 
 # One value of the minted list per request, each thread its own slice (wrk gives every thread its
-# own Lua state); done() reports what wrk measured as one JSON line.
+# own Lua state); the first successful responses of each thread are kept as samples; done()
+# reports what wrk measured as one JSON line, then the samples, one a line.
 LOGIN_LUA = """
 local threads, started = {}, 0
 function setup(thread)
@@ -100,7 +102,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  values, sent, exhausted = {}, 0, 0
+  values, sent, exhausted, samples = {}, 0, 0, {}
   local i = 0
   for line in io.lines([[%(file)s]]) do
     if i %% %(threads)d == id then values[#values + 1] = line end
@@ -121,6 +123,9 @@ function request()
   end
   return wrk.format("POST", nil, headers, [[%(prefix)s]] .. value .. [[%(suffix)s]])
 end
+function response(status, headers, body)
+  if status == 200 and #samples < %(samples)d then samples[#samples + 1] = body end
+end
 function done(summary, latency, requests)
   local exhausted_threads = 0
   for _, thread in ipairs(threads) do exhausted_threads = exhausted_threads + thread:get("exhausted") end
@@ -130,9 +135,13 @@ function done(summary, latency, requests)
     .. '"status_errors": %%d, "socket_errors": %%d, "exhausted_threads": %%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     e.status, e.connect + e.read + e.write + e.timeout, exhausted_threads))
+  for _, thread in ipairs(threads) do
+    for _, body in ipairs(thread:get("samples")) do io.write("login_bench_sample ", body, "\\n") end
+  end
 end
 """
 WRK_THREADS = 2
+SAMPLES_PER_THREAD = 3
 MINT_THREADS = 4
 # An authorization code's lifetime on both servers (Sealring's maximum, node's default), seconds.
 CODE_LIFETIME = 60
@@ -418,8 +427,10 @@ def redeem(target: Target, grant: str, value: str) -> httpx.Response:
     )
 
 
-def check_login(target: Target) -> None:
-    """A fresh code and a fresh refresh token each give valid tokens; rotation holds."""
+def token_checker(target: Target) -> Callable[[Mapping[str, Any], str], str]:
+    """Checks a token response: an access token that verifies against the server's JWKS with
+    Sealring's resource verifier, for the bench user and scope, and a refresh token other than
+    the one presented; returns that refresh token."""
     from sealring.resource import AccessTokenVerifier
 
     server = target.server
@@ -427,16 +438,26 @@ def check_login(target: Target) -> None:
         server.base, audience=AUDIENCE, jwks_uri=server.base + server.paths["jwks"]
     )
 
-    def tokens(response: httpx.Response, presented: str) -> str:
-        assert response.status_code == 200, f"{server.name}: {response.status_code} {response.text}"
-        body = response.json()
+    def check(body: Mapping[str, Any], presented: str) -> str:
         claims = verifier.verify(body["access_token"])
         assert SCOPE in claims.scopes, (server.name, claims)
         assert claims.sub == target.subject, (server.name, claims)
-        refresh: str = body["refresh_token"]
-        assert refresh, (server.name, "no refresh token")
+        refresh = body.get("refresh_token")
+        assert isinstance(refresh, str), (server.name, "no refresh token")
         assert refresh != presented, (server.name, "the refresh token was not rotated")
         return refresh
+
+    return check
+
+
+def check_login(target: Target) -> None:
+    """A fresh code and a fresh refresh token each give valid tokens; rotation holds."""
+    server = target.server
+    check = token_checker(target)
+
+    def tokens(response: httpx.Response, presented: str) -> str:
+        assert response.status_code == 200, f"{server.name}: {response.status_code} {response.text}"
+        return check(response.json(), presented)
 
     (code,) = target.mint("code", 1)
     first = tokens(redeem(target, "code", code), code)
@@ -489,6 +510,7 @@ def wrk_login(target: Target, grant: str, count: int, duration: float, connectio
             "basic": server.basic,
             "prefix": prefix,
             "suffix": suffix,
+            "samples": SAMPLES_PER_THREAD,
         }
     )
     pids, store = server.pids(), target.store_pids()
@@ -503,6 +525,13 @@ def wrk_login(target: Target, grant: str, count: int, duration: float, connectio
     if match is None:
         raise SystemExit(f"unexpected wrk output:\n{out}")
     summary = json.loads(match[1])
+    samples = re.findall(r"^login_bench_sample (.*)$", out, re.M)
+    if summary["requests"] > summary["status_errors"] and not samples:
+        raise SystemExit(f"{server.name} {grant}: wrk kept no sample response")
+    check, minted = token_checker(target), set(values)
+    for sample in samples:
+        # Each sampled response carries valid tokens and a refresh token not among those minted.
+        assert check(json.loads(sample), "") not in minted, (server.name, "refresh token reused")
     count_done = max(int(summary["requests"]), 1)
     return LoginRun(
         Run(
