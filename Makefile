@@ -1,7 +1,7 @@
 # The two set-up commands of the README:
 #   make run   - the authorization server on its embedded default (SQLite file, development KEK)
 #   make test  - every check CI runs: lint, types, the whole test suite, the docs site and a
-#                smoke run of the server benchmark
+#                smoke run of the server and login benchmarks
 # PYTHON picks the interpreter (3.11 or newer; default python3); scripts/venv.sh checks it,
 # rebuilds a .venv made by another one, and installs what pyproject.toml lists.
 PYTHON ?= python3
@@ -40,15 +40,18 @@ docs-generate: venv
 
 test: lint typecheck pytest docs bench-smoke
 
-# Seconds: Sealring and node-oidc-provider both answer and their tokens verify (no timing).
+# Seconds: Sealring and node-oidc-provider both answer and their tokens verify (no timing); each
+# exchanges an authorization code and refreshes (needs Redis on 127.0.0.1:6379 for node's store).
 bench-smoke: venv
 	$(PY) bench/server_bench.py --smoke
+	$(PY) bench/login_bench.py --smoke
 
 bench: venv
 	$(PY) bench/jose_bench.py
 	$(PY) bench/resource_bench.py
 	$(PY) bench/asgi_bench.py
 	$(PY) bench/server_bench.py
+	$(PY) bench/login_bench.py
 
 # Mutation testing (docs/testing.md): `make mutation MODULE=src/sealring/jose/jwt.py` for one
 # module, `make mutation` for every module of mutation/modules.toml. Not part of `make test`.
