@@ -23,11 +23,15 @@ endpoint does); for node by ``peer_login.mjs mint``, through the provider's mode
 script gives each of its threads its own slice of the list and sends each value once.  A run that
 uses up its list is repeated with twice as many (its requests/s would be understated).
 
-Each measurement waits for a quiet machine, then mints and runs ``wrk -t2 -cC -dD``; the servers
-alternate A B C / C B A across at least 3 rounds.  Reported: requests/s, p50/p99, non-2xx and
-socket errors, server CPU µs per request (from /proc, summed over the server's processes) and
-the CPU of the store process where there is one (Redis for node, the PostgreSQL backends of the
-bench database for Sealring), medians over rounds and the per-round ratios Sealring / node.
+Each measurement mints, waits for a quiet machine (never so long that a code would expire),
+then runs ``wrk -t2 -cC -dD``; the servers alternate A B C / C B A across at least 3 rounds.
+Reported: requests/s, p50/p99, non-2xx and socket errors, server CPU µs per request (from /proc,
+summed over the server's processes) and the CPU of the store where it is a process of its own
+(Redis for node; for Sealring on PostgreSQL the backends of the bench database, with those that
+exited during the run), medians over rounds and the per-round ratios Sealring / node.  A few
+successful responses from inside each run are kept by the Lua script and checked like the ones
+below.
+
 Before the rounds and after them, each server redeems a freshly minted code and refreshes the
 result with plain HTTP: 200, an access token that verifies against the server's JWKS with
 Sealring's resource verifier (issuer, audience, scope, subject), a new refresh token that works
@@ -509,21 +513,29 @@ class LoginRun:
     exhausted: bool
     minted: int
     mint_seconds: float
+    busy_before: float | None
 
 
 def wrk_login(target: Target, grant: str, count: int, duration: float, connections: int,
-              tmp: Path) -> LoginRun:  # fmt: skip
-    """Mint ``count`` values, then spend them with wrk for ``duration`` seconds."""
+              tmp: Path, quiet_patience: float | None = None) -> LoginRun:  # fmt: skip
+    """Mint ``count`` values, wait for a quiet machine (up to ``quiet_patience`` seconds, and
+    never so long that a code would expire during the run), then spend them with wrk for
+    ``duration`` seconds."""
     server = target.server
     started = time.monotonic()
     values = target.mint(grant, count)
     minting = time.monotonic() - started
-    if grant == "code" and minting + duration > CODE_LIFETIME:
+    if grant == "code" and minting + duration > CODE_LIFETIME - 5:
         # The first codes would expire before the run ends: errors that are not the server's.
         raise SystemExit(
             f"{server.name}: minting {count} codes took {minting:.0f} s; with a {duration} s run "
-            f"that exceeds a code's {CODE_LIFETIME} s (use a shorter --duration)"
+            f"that comes too close to a code's {CODE_LIFETIME} s (use a shorter --duration)"
         )
+    busy = None
+    if quiet_patience is not None:
+        if grant == "code":
+            quiet_patience = min(quiet_patience, CODE_LIFETIME - 5 - minting - duration)
+        busy = wait_quiet(patience=quiet_patience)
     listing = tmp / f"{server.name}-{grant}.txt"
     listing.write_text("\n".join(values) + "\n")
     form = grant_form(grant, "\0", target.pkce)
@@ -574,6 +586,7 @@ def wrk_login(target: Target, grant: str, count: int, duration: float, connectio
         summary["exhausted_threads"] > 0,
         len(values),
         minting,
+        busy,
     )
 
 
@@ -601,9 +614,8 @@ def measure(
                 key = (grant, name)
                 count = int(rate[key] * args.duration * 1.5) + 1000
                 for _attempt in range(3):
-                    quiet.append(wait_quiet(patience=args.quiet_patience))
                     run = wrk_login(targets[name], grant, count, args.duration, args.connections,
-                                    tmp)  # fmt: skip
+                                    tmp, args.quiet_patience)  # fmt: skip
                     rate[key] = max(rate[key], run.run.rps)
                     if not run.exhausted:
                         break
@@ -611,6 +623,8 @@ def measure(
                 else:
                     raise SystemExit(f"{name} {grant}: ran out of minted values three times")
                 results[key].append(run)
+                assert run.busy_before is not None
+                quiet.append(run.busy_before)
                 r = run.run
                 print(
                     f"round {round_no + 1} {grant:7} {name:15} {r.rps:8.0f} req/s "
