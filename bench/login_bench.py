@@ -758,6 +758,7 @@ def main() -> None:
         print("\n".join(lines))
         found = {**versions(), **store_versions()}
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in found.items()) + "."]
+        print(lines[-1])
         if args.write:
             command = "python bench/login_bench.py " + " ".join(sys.argv[1:])
             write_docs(lines, command.strip())
