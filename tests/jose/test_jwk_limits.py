@@ -10,9 +10,10 @@ import secrets
 
 import pytest
 
-from sealring.jose import JWK, InvalidKey
+from sealring.jose import JWK, InvalidKey, _json
 from sealring.jose._b64 import b64url_encode
 from sealring.jose.jwk import MAX_RSA_BITS, MIN_RSA_BITS
+from tests.helpers.jose import key
 
 
 def _uint(value: int) -> str:
@@ -52,3 +53,24 @@ def test_an_exponent_that_is_even_or_out_of_bounds_is_refused(e: int) -> None:
 def test_an_even_modulus_is_refused() -> None:
     with pytest.raises(InvalidKey):
         _rsa(_modulus(2048) - 1)
+
+
+def test_a_jwk_document_of_64_kib_is_read_and_one_byte_more_is_refused() -> None:
+    text = _json.dumps(key("ES256").to_dict()).encode()
+    padded = text[:-1] + b" " * (64 * 1024 - len(text)) + b"}"
+    assert len(padded) == 64 * 1024
+    assert JWK.from_json(padded) == key("ES256").public()
+    with pytest.raises(InvalidKey, match="too large"):
+        JWK.from_json(padded[:-1] + b" }")
+
+
+@pytest.mark.parametrize("member", ["n", "e"])
+def test_an_integer_with_a_leading_zero_octet_is_refused(member: str) -> None:
+    # RFC 7518 §2 Base64urlUInt: the minimum number of octets, so one value has one spelling.
+    n, e = _modulus(2048), 3
+    raw = {"n": n.to_bytes(256, "big"), "e": e.to_bytes(1, "big")}
+    assert _rsa(n, e).kty == "RSA"
+    members = {"kty": "RSA", **{k: b64url_encode(v) for k, v in raw.items()}}
+    members[member] = b64url_encode(b"\x00" + raw[member])
+    with pytest.raises(InvalidKey, match="minimal"):
+        JWK.from_dict(members)
