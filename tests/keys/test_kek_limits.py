@@ -81,3 +81,11 @@ def test_a_ring_never_shows_its_keys() -> None:
     assert ring.primary_id in text
     assert base64.b64encode(KEK).decode() not in text
     assert KEK.hex() not in text
+
+
+def test_every_blob_shorter_than_the_layout_fails_as_a_wrong_key_would() -> None:
+    ring = KEKRing([KEK])
+    _, blob = ring.encrypt(b"", kid="k", alg="ES256")
+    for size in range(len(blob)):
+        with pytest.raises(InvalidTag):
+            ring.decrypt(blob[:size], kid="k", alg="ES256")

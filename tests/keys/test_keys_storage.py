@@ -122,3 +122,65 @@ def test_development_kek_file_is_private_and_warned_about(
     warnings = [r for r in caplog.records if "DEVELOPMENT SETUP" in r.getMessage()]
     assert len(warnings) == 2  # on every start
     assert kek_file.read_text().strip() not in caplog.text
+
+
+def test_a_kek_id_is_stable_across_releases() -> None:
+    # Stored in every wrapped key's row (kek_id) and shown in KEKMismatch: it must not drift.
+    assert KEKRing([bytes(32)]).primary_id == "47879296b68e3ee9"
+    assert KEKRing([bytes(range(32))]).primary_id == "9dd3a22d1009b746"
+
+
+def test_a_blob_in_the_documented_layout_decrypts() -> None:
+    # 0x01 || 12-byte nonce || AES-256-GCM(ciphertext || tag), AAD binding the kid and alg: the
+    # rows already stored were written this way, so the layout and AAD cannot change silently.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    kek, nonce = bytes(range(32)), bytes(12)
+    aad = b"sealring signing key v1\x00" + b"kid-1" + b"\x00" + b"ES256"
+    blob = b"\x01" + nonce + AESGCM(kek).encrypt(nonce, b"private key", aad)
+    ring = KEKRing([kek])
+    assert ring.decrypt(blob, kid="kid-1", alg="ES256", kek_id=ring.primary_id) == b"private key"
+    _, mine = ring.encrypt(b"private key", kid="kid-1", alg="ES256")
+    assert mine[:1] == b"\x01"
+    assert AESGCM(kek).decrypt(mine[1:13], mine[13:], aad) == b"private key"
+
+
+def test_a_kek_file_lists_one_key_per_line() -> None:
+    first, second = KEKRing.generate_text(), KEKRing.generate_text()
+    ring = KEKRing.from_string(f"{first}\n{second}\n")
+    assert ring.ids == (
+        KEKRing.from_string(first).primary_id,
+        KEKRing.from_string(second).primary_id,
+    )
+
+
+def test_a_kek_with_a_character_outside_base64_is_refused() -> None:
+    text_ = KEKRing.generate_text()
+    assert len(KEKRing.from_string(text_).ids) == 1
+    for spoiled in (text_[:10] + "!" + text_[10:], text_[:10] + "." + text_[10:]):
+        with pytest.raises(KEKError, match="#1 is not valid base64"):
+            KEKRing.from_string(spoiled)
+
+
+def test_a_kek_ring_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name goes into KEKMismatch: which KEK setting cannot open the stored keys.
+    value = KEKRing.generate_text()
+    assert KEKRing([bytes(32)]).source == "the configured KEK"
+    assert KEKRing.from_string(value).source == "the configured KEK"
+    assert KEKRing.from_string(value, source="X").source == "X"
+    assert load_kek("postgresql+psycopg://h/db", {"SEALRING_KEK": value}).source == "SEALRING_KEK"
+    path = tmp_path / "kek"
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    assert KEKRing.from_file(path).source == f"the KEK file {path}"
+    assert KEKRing.from_file(path, source="Y").source == "Y"
+    from_env = load_kek("postgresql+psycopg://h/db", {"SEALRING_KEK_FILE": str(path)})
+    assert from_env.source == f"the KEK file {path}"
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    dev = load_kek(url, {})
+    assert dev.source == f"the development KEK file {tmp_path / 'sealring.db.kek'}"
+    monkeypatch.setenv("SEALRING_KEK", value)
+    assert load_kek(url).source == "SEALRING_KEK"  # no mapping given: the process environment
+    assert load_kek(url).primary_id == KEKRing.from_string(value).primary_id

@@ -6,8 +6,12 @@ read the signing keys it wraps; a world-readable database shows every key and cl
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +19,10 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from sealring.cli import app
-from sealring.db import make_engine
+from sealring.db import make_engine, upgrade
+from sealring.keys import KeyManager
 from sealring.keys.errors import KEKError
-from sealring.keys.kek import KEKRing, existing_kek, load_kek
+from sealring.keys.kek import DEV_KEK_WARNED_ENV, KEKRing, existing_kek, load_kek
 
 
 def _mode(path: Path) -> int:
@@ -95,3 +100,85 @@ def test_a_new_sqlite_database_and_its_wal_files_are_0600(tmp_path: Path) -> Non
             engine.dispose()
     finally:
         os.umask(old)
+
+
+def test_a_lost_development_kek_is_not_replaced_while_the_database_holds_keys(
+    tmp_path: Path, managers: Callable[..., KeyManager]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    kek_file = tmp_path / "sealring.db.kek"
+    managers(url, kek=load_kek(url, {})).ensure_ready()  # keys stored under the new file
+    kek_file.unlink()
+    with pytest.raises(KEKError, match="is missing, but the database"):
+        load_kek(url, {})
+    assert not kek_file.exists()  # a new KEK could never open them
+
+
+def _migrated(db: Path) -> None:
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _no_keys_table(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE other (x INTEGER)")
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param(None, id="no database yet"),
+        pytest.param(lambda db: db.write_bytes(b"not a database at all"), id="not a database"),
+        pytest.param(_no_keys_table, id="no signing_keys table"),
+        pytest.param(_migrated, id="migrated, no keys"),
+    ],
+)
+def test_a_development_database_without_wrapped_keys_gets_a_new_kek(
+    tmp_path: Path, database: Callable[[Path], object] | None
+) -> None:
+    db = tmp_path / "sealring.db"
+    if database is not None:
+        database(db)
+    ring = load_kek(f"sqlite:///{db}", {})
+    assert ring.primary_id == KEKRing.from_file(tmp_path / "sealring.db.kek").primary_id
+
+
+def test_the_development_kek_is_made_in_a_data_directory_that_does_not_exist_yet(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a" / "b" / "sealring.db"
+    load_kek(f"sqlite:///{db}", {})
+    assert _mode(db.with_name("sealring.db.kek")) == 0o600
+
+
+def test_a_development_kek_another_process_linked_first_is_kept(tmp_path: Path) -> None:
+    # Two processes starting at once both find no file; the second one's link fails and it
+    # reads the first one's KEK, without an error and without leaving its temporary file.
+    from sealring.keys.kek import _create_dev_kek
+
+    kek_file = tmp_path / "sealring.db.kek"
+    _create_dev_kek(kek_file)
+    first = kek_file.read_text()
+    _create_dev_kek(kek_file)
+    assert kek_file.read_text() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sealring.db.kek"]
+
+
+def test_the_development_kek_warning_names_the_file_and_the_production_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    with caplog.at_level(logging.WARNING, logger="sealring.keys"):
+        load_kek(url, {})
+    [record] = [r for r in caplog.records if r.name == "sealring.keys"]
+    message = record.getMessage()
+    assert str(tmp_path / "sealring.db.kek") in message
+    assert "set SEALRING_KEK or SEALRING_KEK_FILE in production" in message
+    assert "docs/keys.md" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sealring.keys"):
+        load_kek(url, {DEV_KEK_WARNED_ENV: "1"})  # a worker of a server that has warned
+    assert not [r for r in caplog.records if r.name == "sealring.keys"]
