@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from sealring.keys.schedule import (
     PUBLISHED,
     REMOVED,
     RETIRED,
+    REVOKED,
     KeyRecord,
     advance,
     mark_published,
@@ -198,3 +200,130 @@ def test_next_due_is_when_advance_acts() -> None:
     assert due == 1000 - 20
     assert advance(records, policy, due - 0.001, _kids()) == []  # type: ignore[arg-type]
     assert [t.to_state for t in advance(records, policy, due, _kids())] == [PENDING]  # type: ignore[arg-type]
+
+
+def test_mark_published_reports_whether_it_published_anything() -> None:
+    policy = RotationPolicy(algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000)
+    records: list[KeyRecord] = []
+    new_kid = _kids()
+    advance(records, policy, 0.0, new_kid)  # type: ignore[arg-type]
+    assert not mark_published(records, policy, 1.0)  # only an active key: nothing to publish
+    advance(records, policy, 980.0, new_kid)  # type: ignore[arg-type]
+    assert mark_published(records, policy, 981.0)  # the new pending key
+    assert not mark_published(records, policy, 982.0)  # already stamped
+
+
+def test_a_new_pending_key_carries_its_planned_activation_before_it_is_published() -> None:
+    # `sealring keys list` shows it; a replica publishing it later can only push it back.
+    policy = RotationPolicy(algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000)
+    records: list[KeyRecord] = []
+    new_kid = _kids()
+    advance(records, policy, 0.0, new_kid)  # type: ignore[arg-type]
+    [made] = advance(records, policy, 985.0, new_kid)  # type: ignore[arg-type]
+    pending = next(r for r in records if r.kid == made.kid)
+    assert (made.from_state, made.to_state, made.at) == (None, PENDING, 985.0)
+    assert (pending.state, pending.published_at, pending.activates_at) == (PENDING, None, 1005.0)
+
+
+def test_publishing_never_brings_an_activation_forward() -> None:
+    # A replica whose clock is behind the one that planned the key publishes it "earlier": the
+    # key still waits for its planned activation, never less than a pre-publication from now.
+    policy = RotationPolicy(algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000)
+    records: list[KeyRecord] = []
+    new_kid = _kids()
+    advance(records, policy, 0.0, new_kid)  # type: ignore[arg-type]
+    advance(records, policy, 985.0, new_kid)  # type: ignore[arg-type]
+    pending = next(r for r in records if r.state == PENDING)
+    assert mark_published(records, policy, 980.0)
+    assert (pending.published_at, pending.activates_at) == (980.0, 1005.0)
+
+
+def test_every_scheduled_transition_records_why() -> None:
+    # The audit trail (`sealring keys events`) says why each key moved.
+    policy = RotationPolicy(
+        algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000, max_token_lifetime=100
+    )
+    records: list[KeyRecord] = []
+    new_kid = _kids()
+
+    def steps(now: float) -> list[tuple[str, str | None, str, str | None]]:
+        made = advance(records, policy, now, new_kid)  # type: ignore[arg-type]
+        mark_published(records, policy, now)
+        return [(t.kid, t.from_state, t.to_state, t.reason) for t in made]
+
+    assert steps(0.0) == [
+        ("ES256-0", None, PENDING, None),
+        ("ES256-0", PENDING, ACTIVE, "no active key"),
+    ]
+    first = records[0]
+    assert (first.activates_at, first.activated_at, first.retires_at) == (0.0, 0.0, 1000.0)
+    assert steps(980.0) == [("ES256-1", None, PENDING, None)]
+    assert steps(1000.0) == [
+        ("ES256-0", ACTIVE, RETIRED, "superseded by ES256-1"),
+        ("ES256-1", PENDING, ACTIVE, "scheduled rotation"),
+    ]
+    assert first.removes_at == 1000.0 + policy.retention == 1170.0
+    assert steps(1169.0) == []
+    assert steps(1170.0) == [("ES256-0", RETIRED, REMOVED, "retention over")]
+    assert steps(1980.0) == [("ES256-2", None, PENDING, None)]
+    move(records[1], REVOKED, 1981.0, "leaked")
+    assert steps(1981.0) == [("ES256-2", PENDING, ACTIVE, "no active key")]
+    assert (records[1].revoked_at, records[1].revoke_reason) == (1981.0, "leaked")
+    dropped = RotationPolicy(algorithms=("RS256",), jwks_max_age=10, rotation_interval=1000)
+    made = advance(records, dropped, 1982.0, new_kid)  # type: ignore[arg-type]
+    assert [(t.kid, t.to_state, t.reason) for t in made if t.alg == "ES256"] == [
+        ("ES256-2", RETIRED, "algorithm no longer in the policy")
+    ]
+
+
+def test_an_active_key_without_a_planned_retirement_is_succeeded_now() -> None:
+    # A stored active row whose retires_at is empty: its successor is planned at once.
+    policy = RotationPolicy(algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000)
+    records = [KeyRecord(kid="old", alg="ES256", state=ACTIVE, created_at=0.0)]
+    [made] = advance(records, policy, 500.0, _kids())  # type: ignore[arg-type]
+    assert (made.from_state, made.to_state) == (None, PENDING)
+    assert records[-1].activates_at == 520.0
+
+
+def test_the_keys_of_an_algorithm_dropped_from_the_policy_retire_or_go() -> None:
+    # Its active key is retired with a full retention (its tokens stay verifiable); a pending
+    # one never signed and is removed; the keys of the algorithms still listed are left alone.
+    policy = RotationPolicy(algorithms=("RS256",), jwks_max_age=10, rotation_interval=1000)
+    records = [
+        KeyRecord(kid="rs", alg="RS256", state=ACTIVE, created_at=0.0, retires_at=2000.0),
+        KeyRecord(kid="es", alg="ES256", state=ACTIVE, created_at=0.0, retires_at=2000.0),
+        KeyRecord(kid="es-next", alg="ES256", state=PENDING, created_at=0.0, published_at=0.0),
+    ]
+    made = advance(records, policy, 100.0, _kids())  # type: ignore[arg-type]
+    reason = "algorithm no longer in the policy"
+    assert [(t.kid, t.from_state, t.to_state, t.at, t.reason) for t in made] == [
+        ("es", ACTIVE, RETIRED, 100.0, reason),
+        ("es-next", PENDING, REMOVED, 100.0, reason),
+    ]
+    assert [r.state for r in records] == [ACTIVE, RETIRED, REMOVED]
+    assert records[1].removes_at == 100.0 + policy.retention
+    assert (records[1].retired_at, records[2].removed_at) == (100.0, 100.0)
+
+
+def test_next_due_is_now_whenever_advance_has_work_at_once() -> None:
+    # -inf ("now"): nothing can sign, a pending key awaits publication, a stored time is
+    # missing, or an algorithm left the policy with a key still published.
+    policy = RotationPolicy(algorithms=("ES256",), jwks_max_age=10, rotation_interval=1000)
+
+    def record(state: str, alg: str = "ES256", **times: float) -> KeyRecord:
+        return KeyRecord(kid=f"{alg}-{state}", alg=alg, state=state, created_at=0.0, **times)
+
+    settled = [record(ACTIVE, retires_at=1000.0)]
+    assert next_due(settled, policy) == 980.0
+    now = -math.inf
+    assert next_due([], policy) == now
+    assert next_due([record(ACTIVE, retires_at=1000.0), record(PENDING)], policy) == now
+    assert (
+        next_due([record(ACTIVE, retires_at=1000.0), record(PENDING, published_at=1.0)], policy)
+        == now
+    )
+    assert next_due([record(ACTIVE)], policy) == now
+    for state in (ACTIVE, PENDING):
+        assert next_due([*settled, record(state, alg="RS256", retires_at=1000.0)], policy) == now
+    for state in (RETIRED, REMOVED, REVOKED):
+        assert next_due([*settled, record(state, alg="RS256")], policy) == 980.0

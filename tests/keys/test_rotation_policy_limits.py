@@ -12,7 +12,14 @@ import math
 import pytest
 
 from sealring.keys import KeyConfigError
-from sealring.keys.schedule import DEFAULT_MAX_TOKEN_LIFETIME, RotationPolicy
+from sealring.keys.schedule import (
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    MIN_ROTATION_INTERVAL,
+    SUPPORTED_REFETCH_COOLDOWN,
+    RotationPolicy,
+    followable_prepublication,
+    unfollowable,
+)
 
 
 def test_defaults_and_derived_times() -> None:
@@ -77,3 +84,40 @@ def test_algorithms_are_a_non_empty_list_of_distinct_signing_algorithms(
 ) -> None:
     with pytest.raises(KeyConfigError):
         RotationPolicy(algorithms=algorithms)
+
+
+@pytest.mark.parametrize(
+    ("jwks_max_age", "prepublication"),
+    [(10, 50), (39, 79), (40, 80), (41, 82), (300, 600)],
+)
+def test_the_default_prepublication_is_twice_max_age_and_at_least_a_cooldown_more(
+    jwks_max_age: float, prepublication: float
+) -> None:
+    # max(2 x max-age, max-age + the 30 s refetch cooldown + 10 s for the poll): they meet at 40.
+    assert SUPPORTED_REFETCH_COOLDOWN == 30
+    assert followable_prepublication(jwks_max_age) == prepublication
+    policy = RotationPolicy(jwks_max_age=jwks_max_age, prepublication=prepublication)
+    assert unfollowable(policy) is None
+
+
+def test_a_prepublication_is_followable_exactly_at_cooldown_plus_max_age_plus_poll() -> None:
+    # A verifier refetching an unknown kid at most every 30 s must already have fetched the key.
+    at_limit = RotationPolicy(jwks_max_age=10, prepublication=50, poll_interval=10)
+    assert unfollowable(at_limit) is None
+    short = RotationPolicy(jwks_max_age=10, prepublication=50, poll_interval=10.001)
+    assert "cooldown" in (unfollowable(short) or "")
+    slow_cache = RotationPolicy(jwks_max_age=12, prepublication=50, poll_interval=8.001)
+    assert "cooldown" in (unfollowable(slow_cache) or "")
+
+
+def test_a_rotation_interval_of_one_hour_is_followable_and_less_is_not() -> None:
+    assert MIN_ROTATION_INTERVAL == 3600
+    assert unfollowable(RotationPolicy(rotation_interval=3600)) is None
+    assert "minimum" in (unfollowable(RotationPolicy(rotation_interval=3599.999)) or "")
+
+
+def test_the_policy_is_read_from_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEALRING_JWKS_MAX_AGE", "60")
+    assert RotationPolicy.from_env().jwks_max_age == 60
