@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from sealring.server.clients import ClientMetadataError, new_client
+from sealring.server.clients import ClientMetadataError, address_allowed, new_client
 from sealring.server.errors import InvalidClient
 from sealring.server.stores.client_keys import ClientJWKSFetcher
 
@@ -106,3 +106,43 @@ def test_the_allow_list_lets_a_loopback_host_through(
     with pytest.raises(InvalidClient):
         _fetch(url)
     _fetch(url, LOOPBACK)
+
+
+EVERYTHING = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+@pytest.mark.parametrize(
+    "value", ["", "localhost", "example.com", "999.1.1.1", "1.2.3", "%eth0", "::g", "1.2.3.4/32"]
+)
+def test_address_allowed_fails_closed_on_what_is_not_an_address(value: str) -> None:
+    # Not an address: refused even when the allow list covers every address there is.
+    assert address_allowed(value) is False
+    assert address_allowed(value, EVERYTHING) is False
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("::ffff:93.184.215.14", True),  # judged as the IPv4 address it carries
+        ("127.0.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("fe80::1%eth0", False),  # the zone is cut off, the address still judged
+        ("10.0.0.1", False),
+        ("100.64.0.1", False),
+        ("224.0.0.1", False),
+        ("ff0e::1", False),  # global scope, but multicast
+        ("0.0.0.0", False),
+    ],
+)
+def test_address_allowed_only_for_global_unicast(address: str, allowed: bool) -> None:
+    assert address_allowed(address) is allowed
+
+
+def test_address_allowed_lets_the_named_network_through_and_nothing_next_to_it() -> None:
+    assert address_allowed("127.0.0.1", LOOPBACK) is True
+    assert address_allowed("::ffff:127.0.0.5", LOOPBACK) is True
+    assert address_allowed("10.0.0.1", LOOPBACK) is False
+    assert address_allowed("128.0.0.1", LOOPBACK) is True  # public anyway
