@@ -12,12 +12,14 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from sealring.jose.jwks import DEFAULT_MAX_KEYS as MAX_JWKS_KEYS
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import sign_compact, verify_compact
 from sealring.keys import (
     JWKSDocument,
     KEKMismatch,
     KEKRing,
+    KeyConfigError,
     KeyManager,
     KeyUnavailable,
     RotationPolicy,
@@ -365,3 +367,26 @@ def test_a_key_the_server_creates_is_published_when_created(
     info = next(k for k in server.list_keys() if k.kid == made.kid)
     assert info.published_at == clock.now
     assert info.activates_at == clock.now + POLICY.prepublication_time
+
+
+def test_manual_rotations_never_publish_more_keys_than_verifiers_accept(
+    database_url: str, managers: Managers, clock: FakeClock
+) -> None:
+    manager = _started(managers, database_url)
+    refused = None
+    for _ in range(MAX_JWKS_KEYS + 5):
+        try:
+            manager.rotate("ES256", immediate=True)
+        except KeyConfigError as exc:
+            refused = exc
+            break
+        clock.advance(0.01)  # far inside the tokens' lifetime: nothing retires for good
+    assert refused is not None, "a loop of --now rotations went past the JWK Set cap"
+    assert f"more than {MAX_JWKS_KEYS} keys" in refused.message
+    # The published set is as large as allowed and no larger, and a verifier takes it whole.
+    document = manager.jwks()
+    keys = json.loads(document.body)["keys"]
+    assert MAX_JWKS_KEYS - len(POLICY.algorithms) < len(keys) <= MAX_JWKS_KEYS
+    KeySet.from_dict({"keys": keys})
+    # The refusal changed nothing: the next scheduled step still works.
+    assert manager.signer("ES256").kid in {k["kid"] for k in keys}

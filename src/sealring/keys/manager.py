@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
 from sealring.db import KEYS_LOCK_ID, write_transaction
+from sealring.jose.jwks import DEFAULT_MAX_KEYS as MAX_JWKS_KEYS
 from sealring.jose.jws import Signer
 from sealring.keys.errors import KEKMismatch, KeyConfigError, KeyUnavailable, UnknownKey
 from sealring.keys.hsm import HSMConfig
@@ -240,6 +241,16 @@ class KeyManager:
         def step(
             records: list[KeyRecord], now: float, new_kid: Callable[[str], str]
         ) -> list[Transition]:
+            # Issue 12 item 2: never publish more keys than verifiers accept, not even through
+            # a loop of manual rotations (retired keys stay published until their tokens
+            # expire).  Checked before any key is made, so a refusal leaves nothing behind.
+            published = sum(1 for r in records if r.state in PUBLISHED)
+            if published + len(algs) > MAX_JWKS_KEYS:
+                raise KeyConfigError(
+                    f"a rotation now would publish more than {MAX_JWKS_KEYS} keys ({published} "
+                    "are published), more than resource servers accept in one JWK Set; wait "
+                    "until retired keys are removed, or revoke keys no token needs"
+                )
             steps = advance(records, self.policy, now, new_kid)
             for name in algs:
                 pending = next((r for r in records if r.alg == name and r.state == PENDING), None)
