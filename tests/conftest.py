@@ -6,6 +6,7 @@ down). Each test session gets its own throw-away database so parallel runs canno
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,6 +17,29 @@ import pytest
 
 PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 VECTORS = Path(__file__).resolve().parent / "vectors"
+# The loggers an in-process ``sealring`` command configures (server.logging.configure_logging).
+CONFIGURED_LOGGERS = ("sealring", "uvicorn.error", "_granian")
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """An in-process CLI run points the sealring loggers and the access log at the stderr of its
+    moment, which pytest closes after the test; later tests would log into a closed file (a
+    "Logging error" and lost lines). Restore what each test found."""
+    from sealring.server.logging import access_log
+
+    saved = [
+        (log, log.handlers[:], log.level, log.propagate)
+        for log in map(logging.getLogger, CONFIGURED_LOGGERS)
+    ]
+    stream, enabled = access_log.stream, access_log.enabled
+    yield
+    access_log.flush()
+    access_log.stream, access_log.enabled = stream, enabled
+    for log, handlers, level, propagate in saved:
+        log.handlers[:] = handlers
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 @pytest.fixture(scope="session")

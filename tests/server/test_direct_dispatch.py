@@ -51,6 +51,8 @@ def client(servers: tuple[LiveServer, LiveServer]) -> tuple[str, str]:
 @pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
+    # Lines an earlier test queued go to the stream they were queued for, not into this one.
+    access_log.flush()
     old = access_log.stream, access_log.enabled
     access_log.stream, access_log.enabled = stream, True
     try:
