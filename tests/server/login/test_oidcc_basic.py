@@ -1,7 +1,7 @@
 """The OpenID conformance suite's Basic OP plan, one test per module, against a live server.
 
 Each test is named after its module of ``oidcc-basic-certification-test-plan``
-(``OIDCCBasicTestPlan.java``; the list is in ../shared/research/login-anchors.md §3.1), plus the
+(``OIDCCBasicTestPlan.java`` of the OpenID conformance suite), plus the
 Dynamic OP plan's ``oidcc-ensure-redirect-uri-in-authorization-request`` and the RP-initiated
 logout plan's core modules.  Where the suite drives a browser we drive ``UserAgent``: it reads
 the login and consent forms from the page.  Where the suite shows a screenshot of an error page,

@@ -1,6 +1,6 @@
 """RFC 9700 (OAuth 2.0 Security BCP) and OAuth 2.1 server MUSTs, one test per item T-1 to T-34.
 
-The item list is ../shared/research/login-anchors.md §2; each test is named after its item and
+The items are the server MUSTs of RFC 9700 and the OAuth 2.1 draft; each test is named after its item and
 says which text it enforces.  Every error branch of ``/authorize`` and ``/token`` appears here:
 errors before the client and redirect URI are known are pages, later ones are redirects with
 ``state`` and ``iss``.  The last tests cover the forms' CSRF protection.
