@@ -169,6 +169,23 @@ def test_over_long_password_never_signs_in(policy: PasswordPolicy) -> None:
         policy.check(rec, "x" * 1025)
 
 
+def test_an_over_long_password_never_signs_in_even_against_its_own_hash(
+    policy: PasswordPolicy,
+) -> None:
+    # A hash made outside the policy (an import, an older limit) for a password over the cap:
+    # the cap holds at sign-in too, the right password included.
+    over = "x" * 1025
+    rec = AccountRecord(ALICE, PasswordHasher(**FAST).hash(over))  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationFailed):
+        policy.check(rec, over)
+
+
+def test_hash_and_salt_lengths_are_the_policys() -> None:
+    policy = PasswordPolicy(**FAST, hash_len=64, salt_len=32)
+    params = argon2_parameters(policy.hash("correct horse"))
+    assert (params.hash_len, params.salt_len) == (64, 32)
+
+
 def test_hashes_and_passwords_stay_out_of_reprs(policy: PasswordPolicy) -> None:
     rec = record(policy, "correct horse")
     assert rec.password_hash is not None

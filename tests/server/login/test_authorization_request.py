@@ -258,6 +258,19 @@ def test_repeated_parameters_are_refused(name: str) -> None:
     assert f"{name} is repeated" in outcome.error.description
 
 
+def test_any_repeated_parameter_is_refused_even_one_the_server_ignores() -> None:
+    # RFC 6749 §3.1: no parameter may be sent more than once, known to the server or not.
+    outcome = redirected([*params(), ("extra", "a"), ("extra", "b")])
+    assert isinstance(outcome.error, InvalidRequest)
+    assert "extra is repeated" in outcome.error.description
+
+
+@pytest.mark.parametrize("name", ["<script>", "X" * 41, "a" * 5000, "Extra"])
+def test_a_repeated_parameter_with_an_unusual_name_is_not_echoed(name: str) -> None:
+    outcome = redirected([*params(), (name, "a"), (name, "b")])
+    assert outcome.error.description == "a parameter is repeated"
+
+
 def test_repeated_state_is_not_echoed() -> None:
     outcome = redirected([*params(), ("state", "other")])
     assert "state" not in query_of(outcome.location)
@@ -313,6 +326,24 @@ def test_over_long_scope_is_invalid_scope() -> None:
     assert isinstance(redirected(params(scope="openid " + "x" * 2048)).error, InvalidScope)
 
 
+def test_a_scope_of_exactly_2048_characters_is_accepted() -> None:
+    scope = "openid " + "x" * (2048 - len("openid "))
+    assert len(scope) == 2048
+    assert accepted(params(scope=scope)).scopes == ("openid",)
+    assert isinstance(redirected(params(scope=scope + "x")).error, InvalidScope)
+
+
+def test_scope_tokens_are_split_at_spaces_only_when_deciding_on_openid() -> None:
+    # RFC 6749 §3.3: "openid\tprofile" is one (malformed) token, not an OpenID request, so the
+    # client's single registered redirect URI may be omitted and the error goes back to it.
+    error = redirected(params(redirect_uri=None, scope="openid\tprofile")).error
+    assert isinstance(error, InvalidScope)
+
+
+def test_a_request_without_scope_or_redirect_uri_is_redirected_as_invalid_scope() -> None:
+    assert isinstance(redirected(params(redirect_uri=None, scope=None)).error, InvalidScope)
+
+
 def test_request_without_openid_is_plain_oauth() -> None:
     assert not accepted(params(scope="profile")).openid
 
@@ -330,6 +361,22 @@ def test_nonce_is_optional_in_the_code_flow() -> None:
 
 def test_nonce_with_control_characters_is_refused() -> None:
     redirected(params(nonce="a\nb"))
+
+
+def test_a_nonce_of_1024_characters_is_accepted() -> None:
+    assert accepted(params(nonce="n" * 1024)).nonce == "n" * 1024
+
+
+def test_a_login_hint_may_be_512_characters_and_no_longer() -> None:
+    assert accepted(params(login_hint="h" * 512)).login_hint == "h" * 512
+    redirected(params(login_hint="h" * 513))
+
+
+def test_a_locales_list_may_be_512_characters_and_no_longer() -> None:
+    value = " ".join(["de"] * 171)[:512]
+    assert len(value) == 512
+    assert accepted(params(ui_locales=value)).ui_locales == ("de",)
+    redirected(params(ui_locales=value + "x"))
 
 
 def test_over_long_nonce_is_refused() -> None:
@@ -369,6 +416,11 @@ def test_malformed_max_age_is_invalid(value: str) -> None:
     redirected(params(max_age=value))
 
 
+def test_max_age_may_be_2_to_the_31_minus_1_and_no_more() -> None:
+    assert accepted(params(max_age=str(2**31 - 1))).max_age == 2**31 - 1
+    redirected(params(max_age=str(2**31)))
+
+
 def test_login_hint_is_kept() -> None:
     assert accepted(params(login_hint="alice@example.com")).login_hint == "alice@example.com"
 
@@ -378,6 +430,20 @@ def test_id_token_hint_must_be_a_jws_and_is_kept_unverified() -> None:
     hint = encode_jwt({"sub": "alice", "iss": "https://other.example"}, LocalSigner(key))
     assert accepted(params(id_token_hint=hint)).id_token_hint == hint
     redirected(params(id_token_hint="not-a-jwt"))
+
+
+def test_an_id_token_hint_may_be_16_kib_and_no_longer() -> None:
+    signer = LocalSigner(JWK.generate("ES256"))
+    # A JWS of exactly 16384 characters: the base64url length of the payload skips one
+    # residue mod 4, so try two header lengths.
+    hints = (
+        encode_jwt({"sub": "alice", "pad": "p" * n}, signer, typ=typ)
+        for n in range(12_000, 12_300)
+        for typ in ("JWT", None)
+    )
+    hint = next(h for h in hints if len(h) == 16 * 1024)
+    assert accepted(params(id_token_hint=hint)).id_token_hint == hint
+    redirected(params(id_token_hint=hint + "A"))
 
 
 @pytest.mark.parametrize("display", ["page", "popup", "touch", "wap"])
@@ -404,6 +470,12 @@ def test_state_that_is_not_vschar_is_refused_and_not_echoed() -> None:
     assert "state" not in query_of(outcome.location)
 
 
+def test_a_state_of_2048_characters_is_accepted_and_echoed() -> None:
+    state = "s" * 2048
+    location = accepted(params(state=state)).redirect.with_code("c")
+    assert query_of(location)["state"] == state
+
+
 def test_over_long_state_is_refused_and_not_echoed() -> None:
     outcome = redirected(params(state="s" * 2049))
     assert "state" not in query_of(outcome.location)
@@ -422,6 +494,14 @@ def test_registered_query_is_kept_when_parameters_are_added() -> None:
     location = redirect.with_code("c")
     assert location.startswith("https://app.example.com/cb?tenant=a%20b&code=c&")
     assert query_of(location) == {"tenant": "a b", "code": "c", "state": "s", "iss": ISSUER}
+
+
+@pytest.mark.parametrize(
+    "registered", ["https://app.example.com/cb?", "https://app.example.com/cb?a=1&"]
+)
+def test_a_registered_uri_ending_in_a_separator_gets_no_empty_parameter(registered: str) -> None:
+    location = ClientRedirect(registered, None, ISSUER).with_code("c")
+    assert location == f"{registered}code=c&iss=https%3A%2F%2Flogin.example.com"
 
 
 def test_redirect_without_state_omits_it() -> None:

@@ -9,6 +9,8 @@ import secrets
 from base64 import urlsafe_b64decode
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,13 +75,26 @@ def test_handle_key_differs_from_the_client_secret_key() -> None:
     assert hasher.hash(HandleKind.AUTHORIZATION_CODE, handle) != direct
 
 
+def test_the_storage_key_is_hmac_sha256_of_kind_nul_handle_under_the_hkdf_handle_key() -> None:
+    # The stored format: a change to any part of the derivation (HKDF's hash, length or info,
+    # the separator, the MAC) would make every code, refresh token and session already in
+    # the database unfindable after an upgrade.
+    handle = "A" * 21 + "-" + "z" * 21
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"sealring opaque handles v1"
+    ).derive(SECRET)
+    for kind in HandleKind:
+        expected = hmac.new(key, kind.value.encode() + b"\x00" + handle.encode(), "sha256")
+        assert HandleHasher(SECRET).hash(kind, handle) == expected.digest()
+
+
 def test_short_server_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         HandleHasher(b"k" * 31)
 
 
-def test_repr_hides_the_key() -> None:
-    assert "k" * 8 not in repr(HandleHasher(SECRET))
+def test_repr_names_the_class_and_hides_the_key() -> None:
+    assert repr(HandleHasher(SECRET)) == "HandleHasher(<hidden>)"
 
 
 def test_matches_accepts_the_right_handle_only() -> None:
@@ -88,6 +103,17 @@ def test_matches_accepts_the_right_handle_only() -> None:
     stored = hasher.hash(HandleKind.SESSION, handle)
     assert hasher.matches(HandleKind.SESSION, handle, stored)
     assert not hasher.matches(HandleKind.SESSION, new_handle(), stored)
+
+
+@pytest.mark.parametrize("presented", ["\ud800" * 43, "a" * 42 + "\udcff", "a" * 42 + "\u00e9"])
+def test_a_presented_value_that_is_no_handle_matches_nothing_and_never_raises(
+    presented: str,
+) -> None:
+    # matches() hashes before it checks the shape: a lone surrogate (what a lenient decoder
+    # leaves of broken UTF-8) must be a mismatch, not a UnicodeEncodeError.
+    hasher = HandleHasher(SECRET)
+    stored = hasher.hash(HandleKind.REFRESH_TOKEN, new_handle())
+    assert hasher.matches(HandleKind.REFRESH_TOKEN, presented, stored) is False
 
 
 def test_matches_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:

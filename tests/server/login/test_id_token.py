@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import pytest
 from authlib.oidc.core.util import create_half_hash
@@ -86,6 +87,21 @@ def test_hash_agrees_with_authlib(alg: str) -> None:
     assert token_hash(value, alg) == create_half_hash(value, alg).decode().rstrip("=")
 
 
+@pytest.mark.parametrize("alg", ["RS384", "ES384", "PS384"])
+def test_a_384_bit_hash_keeps_every_character_of_its_half(alg: str) -> None:
+    # Half of SHA-384 is 24 bytes: 32 base64url characters and no padding, so nothing may be
+    # cut from the end. Take a value whose half-hash ends in a letter (here "X") to show it.
+    for n in range(1000):
+        value = f"access-token-{n}"
+        half = hashlib.sha384(value.encode()).digest()[:24]
+        expected = base64.urlsafe_b64encode(half).decode()
+        if expected.endswith("X"):
+            break
+    assert expected.endswith("X")
+    assert len(expected) == 32
+    assert token_hash(value, alg) == expected
+
+
 @pytest.mark.parametrize("alg", ["none", "HS256", "XX"])
 def test_hash_for_an_unknown_algorithm_is_refused(alg: str) -> None:
     with pytest.raises(ValueError, match="no ID token hash"):
@@ -163,6 +179,14 @@ def test_non_positive_lifetime_is_refused() -> None:
         claims(lifetime=0)
 
 
+def test_a_lifetime_of_one_second_is_the_shortest_accepted() -> None:
+    assert claims(lifetime=1)["exp"] == NOW + 1
+
+
+def test_a_subject_of_255_characters_is_accepted() -> None:
+    assert claims(authentication=Authentication("x" * 255, auth_time=NOW))["sub"] == "x" * 255
+
+
 @pytest.mark.parametrize("sub", ["", "x" * 256, "us\u00e9r"])
 def test_subject_must_be_1_to_255_ascii_characters(sub: str) -> None:
     with pytest.raises(ValueError, match="sub"):
@@ -194,6 +218,15 @@ def test_issued_token_verifies_and_hashes_match_its_alg(alg: str) -> None:
     assert verified.header["kid"] == key.kid
     assert verified.claims["nonce"] == "abc"
     assert verified.claims["at_hash"] == token_hash("the-access-token", alg)
+
+
+def test_an_id_token_is_typed_jwt_never_as_an_access_token() -> None:
+    # typ "JWT", never RFC 9068's "at+jwt": a resource server that requires the access token
+    # type refuses an ID token presented as a bearer token.
+    key = JWK.generate("ES256")
+    token = IDToken(ISSUER, "client-1", LOGIN, NOW, 300).sign(LocalSigner(key, "ES256"))
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["typ"] == "JWT"
 
 
 def test_scope_claims_release_only_granted_scopes() -> None:

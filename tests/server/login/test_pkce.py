@@ -120,6 +120,14 @@ def test_verifier_characters_outside_unreserved_are_refused(bad: str) -> None:
         check_code_verifier(verifier)
 
 
+@pytest.mark.parametrize("stored", ["é" * 43, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c\u212a"])
+def test_a_stored_challenge_that_is_not_ascii_is_a_mismatch_not_a_crash(stored: str) -> None:
+    # Fail closed: a row the authorization endpoint could not have written (its challenge is
+    # checked there) is still answered with invalid_grant, never a UnicodeEncodeError (a 500).
+    with pytest.raises(InvalidGrant, match="does not match"):
+        verify_code_verifier(stored, RFC_VERIFIER)
+
+
 def test_verifier_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[bytes, bytes]] = []
     real = pkce.hmac.compare_digest

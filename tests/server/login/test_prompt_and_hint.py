@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from sealring.jose.errors import JoseError
+from sealring.jose.errors import InvalidClaim, JoseError
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import LocalSigner
@@ -61,6 +61,12 @@ def test_max_age_counts_from_auth_time(max_age: int, again: bool) -> None:
     assert (reasons(max_age=max_age) == ("max_age",)) is again
 
 
+def test_max_age_0_means_a_new_login_even_right_after_one() -> None:
+    just_now = dataclasses.replace(ALICE, auth_time=NOW)
+    assert reasons(just_now, max_age=0) == ("max_age",)
+    assert reasons(just_now, max_age=1) == ()
+
+
 def test_a_hint_for_another_subject_needs_login() -> None:
     assert reasons(hint="sub-bob") == ("id_token_hint",)
     assert reasons(hint="sub-alice") == ()
@@ -72,6 +78,7 @@ def test_consent_is_asked_for_what_was_not_allowed() -> None:
     assert consent_needed(REQUEST, skip_consent=False, remembered=())
     assert consent_needed(REQUEST, skip_consent=False, remembered=("openid",))
     assert not consent_needed(REQUEST, skip_consent=False, remembered=("openid", "profile", "x"))
+    assert not consent_needed(REQUEST, skip_consent=False, remembered=("profile", "openid"))
     forced = dataclasses.replace(REQUEST, prompt=frozenset({"consent"}))
     assert consent_needed(forced, skip_consent=False, remembered=("openid", "profile"))
     assert not consent_needed(forced, skip_consent=True, remembered=())
@@ -113,3 +120,43 @@ def test_our_id_token_is_read_even_when_expired() -> None:
 def test_anything_else_is_refused(token: str) -> None:
     with pytest.raises(JoseError):
         read_id_token_hint(token, KEYS, issuer=ISSUER)
+
+
+def signed_hint(claims: dict[str, object]) -> str:
+    return encode_jwt(claims, LocalSigner(KEY, "ES256"), typ="JWT")
+
+
+HINT = {"iss": ISSUER, "sub": "sub-alice", "aud": "app", "exp": int(NOW) + 60}
+
+
+def test_a_hint_for_several_audiences_names_them_all() -> None:
+    hint = read_id_token_hint(signed_hint({**HINT, "aud": ["app", "other"]}), KEYS, issuer=ISSUER)
+    assert hint.audience == ("app", "other")
+    assert hint.session_id is None
+
+
+@pytest.mark.parametrize(
+    ("change", "claim"),
+    [
+        ({"iss": None}, "iss"),
+        ({"iss": ISSUER + "/"}, "iss"),
+        ({"sub": None}, "sub"),
+        ({"sub": ""}, "sub"),
+        ({"sub": 7}, "sub"),
+        ({"aud": None}, "aud"),
+        ({"aud": []}, "aud"),
+        ({"aud": ["app", 7]}, "aud"),
+        ({"aud": 7}, "aud"),
+        ({"aud": {"app": True}}, "aud"),
+        ({"sid": 7}, "sid"),
+        ({"sid": ["sid-1"]}, "sid"),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else v,
+)
+def test_a_signed_hint_without_our_issuer_a_subject_or_an_audience_is_refused_naming_the_claim(
+    change: dict[str, object], claim: str
+) -> None:
+    claims = {k: v for k, v in {**HINT, **change}.items() if v is not None}
+    with pytest.raises(InvalidClaim) as refused:
+        read_id_token_hint(signed_hint(claims), KEYS, issuer=ISSUER)
+    assert refused.value.claim == claim

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sealring.server.protocol.redirect_uri import (
+    MAX_REDIRECT_URI_LENGTH,
     InvalidRedirectUri,
     check_redirect_uri,
     match_redirect_uri,
@@ -101,6 +102,21 @@ def test_over_long_uri_is_refused() -> None:
         check_redirect_uri("https://app.example.com/" + "a" * 2000, native=False)
 
 
+def test_a_redirect_uri_may_be_2000_characters_and_no_longer() -> None:
+    base = "https://app.example.com/"
+    longest = base + "a" * (MAX_REDIRECT_URI_LENGTH - len(base))
+    assert len(longest) == MAX_REDIRECT_URI_LENGTH == 2000
+    assert check_redirect_uri(longest, native=False) == longest
+    with pytest.raises(InvalidRedirectUri):
+        check_redirect_uri(longest + "a", native=False)
+
+
+def test_the_highest_loopback_port_is_65535() -> None:
+    assert check_redirect_uri("http://127.0.0.1:65535/cb", native=True)
+    with pytest.raises(InvalidRedirectUri):
+        check_redirect_uri("http://127.0.0.1:65536/cb", native=True)
+
+
 def test_reverse_domain_private_scheme_is_accepted_for_native_only() -> None:
     assert check_redirect_uri("com.example.app:/oauth2redirect", native=True)
     with pytest.raises(InvalidRedirectUri):
@@ -192,6 +208,15 @@ def test_loopback_any_port_does_not_apply_to_localhost() -> None:
 )
 def test_loopback_rule_relaxes_only_the_port(requested: str) -> None:
     assert match_redirect_uri(requested, ["http://127.0.0.1/cb"], native=True) is None
+
+
+def test_the_any_port_rule_reaches_port_65535_and_no_further() -> None:
+    registered = ["http://127.0.0.1/cb"]
+    top = "http://127.0.0.1:65535/cb"
+    assert match_redirect_uri(top, registered, native=True) == top
+    assert match_redirect_uri("http://127.0.0.1:65536/cb", registered, native=True) is None
+    # Nor from the other side: a registered URI with an impossible port matches no request.
+    assert match_redirect_uri(top, ["http://127.0.0.1:65536/cb"], native=True) is None
 
 
 def test_no_registered_uri_matches_nothing() -> None:

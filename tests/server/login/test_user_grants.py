@@ -4,12 +4,14 @@ real stores on SQLite and PostgreSQL (what the token endpoint will do, minus HTT
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from sealring.jose.errors import InvalidAudience
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import LocalSigner
@@ -23,7 +25,12 @@ from sealring.server.grants.authorization_code import (
     check_code_redemption,
 )
 from sealring.server.grants.refresh_token import PresentedRefreshToken, check_refresh
-from sealring.server.grants.user_tokens import Login, issue_user_tokens
+from sealring.server.grants.user_tokens import (
+    GRANT_CLAIM,
+    Login,
+    issue_user_tokens,
+    refresh_token_allowed,
+)
 from sealring.server.protocol.pkce import s256_challenge
 from sealring.server.stores.accounts import DatabaseAccountStore
 from sealring.server.stores.authorization_codes import (
@@ -173,6 +180,12 @@ def test_refresh_keeps_or_narrows_the_scope() -> None:
         check_refresh(token, client=CLIENT, scope="", now=NOW)
 
 
+def test_a_refresh_may_ask_again_for_the_whole_scope_it_was_granted() -> None:
+    token = presented()
+    same = " ".join(reversed(token.scope))
+    assert set(check_refresh(token, client=CLIENT, scope=same, now=NOW)) == set(token.scope)
+
+
 @pytest.mark.parametrize(
     ("token", "client", "error"),
     [
@@ -227,9 +240,14 @@ def test_user_access_token_and_id_token_claims() -> None:
     assert idt["nonce"] == "n-0S6"
     assert idt["sid"] == "sid-1"
     assert idt["at_hash"] == token_hash(tokens.access.access_token, "ES256")
-    body = tokens.response_body()
-    assert b'"refresh_token":"' + b"r" * 43 in body
-    assert b'"id_token"' in body
+    assert json.loads(tokens.response_body()) == {
+        "access_token": tokens.access.access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "openid offline_access",
+        "refresh_token": "r" * 43,
+        "id_token": tokens.id_token,
+    }
 
 
 def test_no_id_token_without_openid_and_audience_from_resources() -> None:
@@ -242,6 +260,64 @@ def test_no_id_token_without_openid_and_audience_from_resources() -> None:
     assert tokens.refresh_token is None
     assert b"id_token" not in tokens.response_body()
     verify(tokens.access.access_token, "https://api.example.com", ("sub",))
+
+
+def test_the_access_token_names_its_grant_so_revoking_the_grant_reaches_it() -> None:
+    def access_claims(grant_id: str | None) -> dict[str, Any]:
+        tokens = issue_user_tokens(
+            client=CLIENT, login=LOGIN, scopes=("openid",), resources=(), issuer=ISSUER,
+            lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW, grant_id=grant_id,
+        )  # fmt: skip
+        return verify(tokens.access.access_token, ISSUER, ("sub",))
+
+    assert access_claims("grant-7")[GRANT_CLAIM] == "grant-7"
+    assert GRANT_CLAIM not in access_claims(None)
+
+
+def test_a_requested_resource_picks_the_audience_among_the_clients() -> None:
+    client = dataclasses.replace(
+        CLIENT, audiences=("https://api.example.com", "https://files.example.com")
+    )
+    tokens = issue_user_tokens(
+        client=client, login=LOGIN, scopes=("openid",), resources=("https://files.example.com",),
+        issuer=ISSUER, lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW,
+    )  # fmt: skip
+    verify(tokens.access.access_token, "https://files.example.com", ("sub",))
+    with pytest.raises(InvalidAudience):
+        verify(tokens.access.access_token, "https://api.example.com", ("sub",))
+
+
+def test_the_id_token_repeats_how_the_user_signed_in() -> None:
+    login = dataclasses.replace(LOGIN, amr=("pwd", "otp"), acr="urn:example:loa:2")
+    tokens = issue_user_tokens(
+        client=CLIENT, login=login, scopes=("openid",), resources=(), issuer=ISSUER,
+        lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW,
+    )  # fmt: skip
+    assert tokens.id_token is not None
+    idt = verify(tokens.id_token, "client-1", ("sub", "auth_time"))
+    assert idt["amr"] == ["pwd", "otp"]
+    assert idt["acr"] == "urn:example:loa:2"
+    assert idt["auth_time"] == int(NOW - 30)
+
+
+@pytest.mark.parametrize(
+    ("grant_types", "scopes", "allowed"),
+    [
+        (("authorization_code", "refresh_token"), ("openid", "offline_access"), True),
+        (("authorization_code", "refresh_token"), ("openid", "profile"), False),
+        (("authorization_code", "refresh_token"), ("profile",), True),
+        (("authorization_code", "refresh_token"), ("offline_access",), True),
+        (("authorization_code",), ("openid", "offline_access"), False),
+        (("authorization_code",), ("profile",), False),
+    ],
+)  # fmt: skip
+def test_a_refresh_token_needs_the_grant_and_offline_access_in_an_openid_request(
+    grant_types: tuple[str, ...], scopes: tuple[str, ...], allowed: bool
+) -> None:
+    # OIDC Core §11: an OpenID request gets a refresh token only with offline_access; a plain
+    # OAuth request only needs the client to be registered for the grant.
+    client = dataclasses.replace(CLIENT, grant_types=grant_types)
+    assert refresh_token_allowed(client, scopes) is allowed
 
 
 # -- composed with the stores -----------------------------------------------------------------
