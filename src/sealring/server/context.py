@@ -220,7 +220,13 @@ def build_context(
         engine.dispose()
         raise
     metrics = Metrics(_key_states(km))
-    database = Database(settings.database_timeout, Outage("database", metrics))
+    pool_size = getattr(engine.pool, "size", None)
+    database = Database(
+        settings.database_timeout,
+        Outage("database", metrics),
+        threads=pool_size() if callable(pool_size) else None,
+        inline_writes=engine.dialect.name == "sqlite",
+    )
     repository = ClientRepository(engine, clock=clock)
     clients = ClientCache(repository, ttl=settings.client_cache_ttl)
     jtis = JtiStore(engine)

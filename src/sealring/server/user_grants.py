@@ -2,19 +2,26 @@
 
 Converts what the stores find (:class:`StoredCode`, :class:`StoredRefreshToken`) into the plain
 values the grants check (:class:`IssuedCode`, :class:`PresentedRefreshToken`), and the stores'
-errors into OAuth errors.  Every method is synchronous; the token endpoint runs the grant in a
-worker thread.
+errors into OAuth errors.  Every method is synchronous and one transaction; the token endpoint
+runs the grant in a worker thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sealring.server.errors import InvalidGrant
-from sealring.server.grants.authorization_code import CodeReplayed
-from sealring.server.grants.records import IssuedCode, PresentedRefreshToken
+from sealring.server.grants.records import (
+    IssuedCode,
+    PresentedRefreshToken,
+    RedeemedCode,
+    RotatedToken,
+)
 from sealring.server.grants.user_tokens import Login
 from sealring.server.stores.authorization_codes import (
     AuthorizationCodeStore,
     CodeAlreadyRedeemed,
+    CodeGrant,
     StoredCode,
 )
 from sealring.server.stores.refresh_tokens import (
@@ -22,13 +29,15 @@ from sealring.server.stores.refresh_tokens import (
     RefreshTokenInvalid,
     RefreshTokenReused,
     RefreshTokenStore,
+    StoredRefreshToken,
 )
 
-__all__ = ["UserGrantStorage", "login_of"]
+__all__ = ["UserGrantStorage", "issued_code", "login_of", "presented_refresh_token"]
 
 
-def login_of(grant: GrantRecord) -> Login:
-    """The login a grant recorded, repeated unchanged in every refresh (OIDC Core §12.2)."""
+def login_of(grant: GrantRecord | CodeGrant) -> Login:
+    """The login a code or a grant recorded, repeated unchanged in every refresh (OIDC Core
+    §12.2)."""
     return Login(
         subject=grant.subject,
         auth_time=grant.auth_time,
@@ -38,7 +47,8 @@ def login_of(grant: GrantRecord) -> Login:
     )
 
 
-def _issued(stored: StoredCode) -> IssuedCode:
+def issued_code(stored: StoredCode) -> IssuedCode:
+    """A stored code as the authorization code grant checks it."""
     g = stored.grant
     return IssuedCode(
         client_id=g.client_id,
@@ -47,17 +57,28 @@ def _issued(stored: StoredCode) -> IssuedCode:
         code_challenge=g.code_challenge,
         scope=g.scope,
         resources=g.resources,
-        login=Login(
-            subject=g.subject,
-            auth_time=g.auth_time,
-            session_id=g.session_id,
-            amr=g.amr,
-            acr=g.acr,
-        ),
+        login=login_of(g),
         nonce=g.nonce,
         expires_at=stored.expires_at,
         consumed=stored.consumed_at is not None,
         grant_id=stored.grant_id,
+    )
+
+
+def presented_refresh_token(stored: StoredRefreshToken, now: float) -> PresentedRefreshToken:
+    """A stored refresh token as the refresh token grant checks it at ``now``.
+
+    Whether it was consumed is left out: the store judges that (reuse or grace retry).
+    """
+    grant = stored.grant
+    return PresentedRefreshToken(
+        client_id=grant.client_id,
+        scope=stored.scope,
+        resources=grant.resources,
+        login=login_of(grant),
+        expires_at=stored.expires_at,
+        grant_active=grant.active(now),
+        grant_id=grant.grant_id,
     )
 
 
@@ -68,54 +89,47 @@ class UserGrantStorage:
         self._codes = codes
         self._refresh = refresh_tokens
 
-    def find_code(self, code: str) -> IssuedCode | None:
-        stored = self._codes.find(code)
-        return _issued(stored) if stored is not None else None
+    def redeem_code(
+        self, code: str, *, now: float, check: Callable[[IssuedCode | None], bool]
+    ) -> RedeemedCode:
+        checked: list[IssuedCode] = []
 
-    def redeem_code(self, code: str, *, now: float, refresh_token: bool) -> tuple[str, str | None]:
-        stored = self._codes.find(code)
-        if stored is None:  # pruned between the check and now
-            raise InvalidGrant("the authorization code is invalid or expired")
+        def decide(stored: StoredCode | None) -> bool:
+            found = issued_code(stored) if stored is not None else None
+            wants_refresh = check(found)
+            if found is not None:
+                checked.append(found)
+            return wants_refresh
+
         try:
             redemption = self._codes.redeem(
-                stored,
+                code,
                 now=now,
                 grant_lifetime=self._refresh.policy.absolute_lifetime,
-                refresh_tokens=self._refresh if refresh_token else None,
+                refresh_tokens=self._refresh,
+                check=decide,
             )
-        except CodeAlreadyRedeemed as exc:
-            if exc.grant_id is None:  # expired between the check and now: nothing was issued
-                raise InvalidGrant("the authorization code is invalid or expired") from None
-            raise CodeReplayed(exc.grant_id) from None
-        return redemption.grant_id, redemption.refresh_token
-
-    def find_refresh_token(self, token: str) -> PresentedRefreshToken | None:
-        stored = self._refresh.find(token)
-        if stored is None:
-            return None
-        grant = stored.grant
-        return PresentedRefreshToken(
-            client_id=grant.client_id,
-            scope=stored.scope,
-            resources=grant.resources,
-            login=login_of(grant),
-            # A consumed token is judged by rotate (reuse or grace retry), not refused here.
-            expires_at=stored.expires_at,
-            grant_active=grant.revoked_at is None,
-            grant_id=grant.grant_id,
-        )
+        except CodeAlreadyRedeemed:
+            # Only if the check let an unusable code through; refuse it all the same.
+            raise InvalidGrant("the authorization code is invalid or expired") from None
+        return RedeemedCode(checked[0], redemption.grant_id, redemption.refresh_token)
 
     def rotate_refresh_token(
-        self, token: str, *, now: float, scope: tuple[str, ...]
-    ) -> tuple[str, tuple[str, ...]]:
-        stored = self._refresh.find(token)
-        if stored is None:
-            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        self, token: str, *, now: float, check: Callable[[PresentedRefreshToken | None], object]
+    ) -> RotatedToken:
+        checked: list[PresentedRefreshToken] = []
+
+        def decide(stored: StoredRefreshToken | None) -> None:
+            found = presented_refresh_token(stored, now) if stored is not None else None
+            check(found)
+            if found is not None:
+                checked.append(found)
+
         try:
-            rotation = self._refresh.rotate(stored, now=now, scope=scope)
+            rotation = self._refresh.rotate(token, now=now, check=decide)
         except (RefreshTokenInvalid, RefreshTokenReused):
             raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
-        return rotation.refresh_token, rotation.scope
+        return RotatedToken(checked[0], rotation.refresh_token)
 
     def revoke_grant(self, grant_id: str, *, now: float, reason: str) -> None:
         self._refresh.revoke_grant(grant_id, now=now, reason=reason)

@@ -253,12 +253,12 @@ def test_code_redeems_once_and_replay_names_the_grant(engine: Engine, subject: s
     codes = AuthorizationCodeStore(engine, HASHER)
     refresh = RefreshTokenStore(engine, HASHER, SECRET)
     code = codes.issue(code_grant(subject), now=NOW)
-    stored = codes.find(code)
-    assert stored is not None
-    redeemed = codes.redeem(stored, now=NOW + 1, grant_lifetime=3600, refresh_tokens=refresh)
+    redeemed = codes.redeem(code, now=NOW + 1, grant_lifetime=3600, refresh_tokens=refresh)
     assert redeemed.refresh_token is not None
+    assert redeemed.code is not None  # the code as the redemption found it
+    assert (redeemed.code.grant, redeemed.code.consumed_at) == (code_grant(subject), None)
     with pytest.raises(CodeAlreadyRedeemed) as replay:
-        codes.redeem(stored, now=NOW + 2, grant_lifetime=3600, refresh_tokens=refresh)
+        codes.redeem(code, now=NOW + 2, grant_lifetime=3600, refresh_tokens=refresh)
     assert replay.value.grant_id == redeemed.grant_id
     again = codes.find(code)
     assert again is not None
@@ -271,24 +271,22 @@ def test_code_redeems_once_and_replay_names_the_grant(engine: Engine, subject: s
     assert first is not None
     assert not first.grant.active(NOW + 3)
     with pytest.raises(RefreshTokenInvalid):
-        refresh.rotate(first, now=NOW + 3, scope=first.scope)
+        refresh.rotate(redeemed.refresh_token, now=NOW + 3)
 
 
 def test_expired_code_cannot_be_redeemed(engine: Engine, subject: str) -> None:
     codes = AuthorizationCodeStore(engine, HASHER)
-    stored = codes.find(codes.issue(code_grant(subject), now=NOW, lifetime=30))
-    assert stored is not None
+    code = codes.issue(code_grant(subject), now=NOW, lifetime=30)
     with pytest.raises(CodeAlreadyRedeemed) as exc:
-        codes.redeem(stored, now=NOW + 30, grant_lifetime=3600)
+        codes.redeem(code, now=NOW + 30, grant_lifetime=3600)
     assert exc.value.grant_id is None
     assert count(engine, GrantRow) == 0
 
 
 def test_concurrent_redemptions_of_one_code_yield_one_grant(engine: Engine, subject: str) -> None:
     codes = AuthorizationCodeStore(engine, HASHER)
-    stored = codes.find(codes.issue(code_grant(subject), now=NOW))
-    assert stored is not None
-    results = run_concurrently(8, lambda: codes.redeem(stored, now=NOW + 1, grant_lifetime=3600))
+    code = codes.issue(code_grant(subject), now=NOW)
+    results = run_concurrently(8, lambda: codes.redeem(code, now=NOW + 1, grant_lifetime=3600))
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, CodeAlreadyRedeemed)]
     assert len(winners) == 1
@@ -301,9 +299,7 @@ def test_code_prune_keeps_consumed_codes_for_replay_detection(engine: Engine, su
     codes = AuthorizationCodeStore(engine, HASHER)
     unused = codes.issue(code_grant(subject), now=NOW)
     used = codes.issue(code_grant(subject), now=NOW)
-    stored = codes.find(used)
-    assert stored is not None
-    codes.redeem(stored, now=NOW + 1, grant_lifetime=3600)
+    codes.redeem(used, now=NOW + 1, grant_lifetime=3600)
     assert codes.prune(NOW + 61) == 1
     assert codes.find(unused) is None
     assert codes.find(used) is not None
@@ -319,10 +315,8 @@ def start_family(
 ) -> tuple[RefreshTokenStore, str, str]:
     codes = AuthorizationCodeStore(engine, HASHER)
     refresh = RefreshTokenStore(engine, HASHER, SECRET, policy)
-    stored = codes.find(codes.issue(code_grant(subject, client), now=NOW))
-    assert stored is not None
     redeemed = codes.redeem(
-        stored,
+        codes.issue(code_grant(subject, client), now=NOW),
         now=NOW,
         grant_lifetime=refresh.policy.absolute_lifetime,
         refresh_tokens=refresh,
@@ -332,9 +326,7 @@ def start_family(
 
 
 def rotate(refresh: RefreshTokenStore, token: str, at: float, scope: tuple[str, ...] = ()) -> Any:
-    stored = refresh.find(token)
-    assert stored is not None
-    return refresh.rotate(stored, now=at, scope=scope or stored.scope)
+    return refresh.rotate(token, now=at, scope=scope or None)
 
 
 def test_rotation_issues_a_successor_and_reuse_revokes_that_family_only(
@@ -446,9 +438,7 @@ def test_concurrent_uses_of_one_refresh_token(engine: Engine, subject: str) -> N
     consumed token and revokes the family, so the rest find it revoked.  Every loser is
     ``invalid_grant`` on the wire, and the family ends up revoked."""
     refresh, grant_id, first = start_family(engine, subject)
-    stored = refresh.find(first)
-    assert stored is not None
-    results = run_concurrently(10, lambda: refresh.rotate(stored, now=NOW + 1, scope=stored.scope))
+    results = run_concurrently(10, lambda: refresh.rotate(first, now=NOW + 1))
     assert sum(1 for r in results if not isinstance(r, Exception)) == 1
     losers = [r for r in results if isinstance(r, Exception)]
     assert len(losers) == 9

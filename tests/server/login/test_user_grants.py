@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from sealring.jose.errors import InvalidAudience
@@ -38,15 +39,16 @@ from sealring.server.stores.authorization_codes import (
     CodeGrant,
     StoredCode,
 )
+from sealring.server.stores.login_tables import GrantRow
 from sealring.server.stores.refresh_tokens import (
     RefreshTokenInvalid,
     RefreshTokenReused,
     RefreshTokenStore,
-    StoredRefreshToken,
 )
 from sealring.server.stores.tables import ClientRow
 from sealring.server.tokens.handles import HandleHasher
 from sealring.server.tokens.id_token import token_hash
+from sealring.server.user_grants import issued_code, presented_refresh_token
 
 NOW = 1_800_000_000.0
 ISSUER = "https://id.example.com"
@@ -323,35 +325,6 @@ def test_a_refresh_token_needs_the_grant_and_offline_access_in_an_openid_request
 # -- composed with the stores -----------------------------------------------------------------
 
 
-def as_issued(stored: StoredCode) -> IssuedCode:
-    g = stored.grant
-    return IssuedCode(
-        client_id=g.client_id,
-        redirect_uri=g.redirect_uri,
-        redirect_uri_in_request=g.redirect_uri_in_request,
-        code_challenge=g.code_challenge,
-        scope=g.scope,
-        resources=g.resources,
-        login=Login(g.subject, g.auth_time, g.session_id, g.amr, g.acr),
-        nonce=g.nonce,
-        expires_at=stored.expires_at,
-        consumed=stored.consumed_at is not None,
-        grant_id=stored.grant_id,
-    )
-
-
-def as_presented(stored: StoredRefreshToken, now: float) -> PresentedRefreshToken:
-    g = stored.grant
-    return PresentedRefreshToken(
-        client_id=g.client_id,
-        scope=stored.scope,
-        resources=g.resources,
-        login=Login(g.subject, g.auth_time, g.session_id, g.amr, g.acr),
-        expires_at=stored.expires_at,
-        grant_active=g.active(now),
-    )
-
-
 def test_code_then_refresh_then_replay_on_the_real_stores(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         session.add(
@@ -377,17 +350,27 @@ def test_code_then_refresh_then_replay_on_the_real_stores(engine: Engine) -> Non
         now=NOW,
     )  # fmt: skip
 
-    # A thief without the verifier fails and does not burn the code.
-    stored = codes.find(code)
-    assert stored is not None
+    def checked(**kw: Any) -> Callable[[StoredCode | None], bool]:
+        def check(found: StoredCode | None) -> bool:
+            redeem(issued_code(found) if found is not None else None, **kw)
+            return True
+
+        return check
+
+    # A thief without the verifier fails inside the redemption and does not burn the code.
     with pytest.raises(InvalidGrant):
-        redeem(as_issued(stored), code_verifier=VERIFIER[:-1] + "A")
+        codes.redeem(code, now=NOW + 1, grant_lifetime=86400, refresh_tokens=refresh,
+                     check=checked(code_verifier=VERIFIER[:-1] + "A"))  # fmt: skip
     stored = codes.find(code)
     assert stored is not None
     assert stored.consumed_at is None
+    with Session(engine) as session:
+        assert session.scalars(select(GrantRow)).all() == []
 
-    accepted = redeem(as_issued(stored))
-    redemption = codes.redeem(stored, now=NOW + 1, grant_lifetime=86400, refresh_tokens=refresh)
+    redemption = codes.redeem(
+        code, now=NOW + 1, grant_lifetime=86400, refresh_tokens=refresh, check=checked()
+    )
+    accepted = issued_code(stored)
     tokens = issue_user_tokens(
         client=CLIENT, login=accepted.login, scopes=accepted.scope, resources=accepted.resources,
         issuer=ISSUER, lifetime=300, id_token_lifetime=600, signer=SIGNER, now=NOW + 1,
@@ -398,22 +381,26 @@ def test_code_then_refresh_then_replay_on_the_real_stores(engine: Engine) -> Non
 
     found = refresh.find(tokens.refresh_token)
     assert found is not None
-    scopes = check_refresh(as_presented(found, NOW + 2), client=CLIENT, scope="openid", now=NOW + 2)
-    rotated = refresh.rotate(found, now=NOW + 2, scope=scopes)
+    presented = presented_refresh_token(found, NOW + 2)
+    assert presented.grant_id == redemption.grant_id
+    assert presented.login == accepted.login  # the login repeats unchanged
+    scopes = check_refresh(presented, client=CLIENT, scope="openid", now=NOW + 2)
+    rotated = refresh.rotate(tokens.refresh_token, now=NOW + 2, scope=scopes)
     assert rotated.scope == ("openid",)
 
     # The code comes back with the right parameters: the family it started is revoked.
     replayed = codes.find(code)
     assert replayed is not None
     with pytest.raises(CodeReplayed) as exc:
-        redeem(as_issued(replayed), now=NOW + 3)
+        redeem(issued_code(replayed), now=NOW + 3)
     assert exc.value.grant_id == redemption.grant_id
     assert refresh.revoke_grant(exc.value.grant_id, now=NOW + 3, reason="code_replay")
     latest = refresh.find(rotated.refresh_token)
     assert latest is not None
     with pytest.raises(InvalidGrant):
-        check_refresh(as_presented(latest, NOW + 4), client=CLIENT, scope=None, now=NOW + 4)
+        check_refresh(presented_refresh_token(latest, NOW + 4), client=CLIENT, scope=None,
+                      now=NOW + 4)  # fmt: skip
     with pytest.raises(RefreshTokenInvalid):
-        refresh.rotate(latest, now=NOW + 4, scope=latest.scope)
+        refresh.rotate(rotated.refresh_token, now=NOW + 4)
     with pytest.raises((RefreshTokenReused, RefreshTokenInvalid)):
-        refresh.rotate(found, now=NOW + 4, scope=found.scope)
+        refresh.rotate(tokens.refresh_token, now=NOW + 4)

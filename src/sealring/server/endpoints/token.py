@@ -3,7 +3,9 @@
 The hot path (``client_credentials``): the client comes from the in-memory cache, its secret is
 checked with one HMAC, the signer is the key manager's cached one, and nothing is written to the
 database.  The user grants (``authorization_code``, ``refresh_token``) read and write the login
-stores, so their handler runs in a worker thread under the database's time limit.
+stores in one short transaction each, so their handler runs under the database's time limit
+(:meth:`~sealring.server.availability.Database.write`: in a worker thread, or on the event loop
+for SQLite).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ async def token_endpoint(request: Request) -> Response:
     )
     try:
         if grant.uses_store:
-            issued = await context.database.call(grant.handler, grant_request)
+            issued = await context.database.write(grant.handler, grant_request)
         else:
             issued = grant.handler(grant_request)
     except OAuthError:

@@ -1,10 +1,9 @@
 """The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6).
 
-I/O-free: the endpoint looks the presented code up (without consuming it) and passes what it
-found as an :class:`IssuedCode`; :func:`check_code_redemption` decides, and only then does the
-endpoint consume the code atomically and call :func:`issue_user_tokens`.  Checking before
-consuming means a request that fails (a stolen code without the verifier) does not burn the
-legitimate client's code.
+I/O-free: the store looks the presented code up and, in the same transaction, passes what it
+found as an :class:`IssuedCode` to :func:`check_code_redemption`; only if that returns does it
+consume the code and start the grant.  Checking before consuming means a request that fails (a
+stolen code without the verifier) does not burn the legitimate client's code.
 
 Replay (RFC 6749 §4.1.2: the server "SHOULD revoke (when possible) all tokens previously issued
 based on that authorization code"): a consumed code presented again with the right client,
@@ -24,11 +23,7 @@ from sealring.server.errors import (
 )
 from sealring.server.grants.base import Grant, GrantRequest
 from sealring.server.grants.records import IssuedCode
-from sealring.server.grants.user_tokens import (
-    UserTokens,
-    issue_user_tokens,
-    refresh_token_allowed,
-)
+from sealring.server.grants.user_tokens import UserTokens, refresh_token_allowed
 from sealring.server.protocol.pkce import verify_code_verifier
 
 __all__ = [
@@ -92,12 +87,10 @@ def redeem_code(request: GrantRequest) -> UserTokens:
     """RFC 6749 §4.1.3-§4.1.4: check the code, consume it once, answer with the user's tokens.
 
     A replay that passes every check revokes the grant the code produced (§4.1.2), and so does
-    losing the race to a concurrent redemption with the same right parameters: two redemptions
-    of one code mean it leaked.
+    losing the race to a concurrent redemption with the same right parameters (the store makes
+    the second one find the code consumed): two redemptions of one code mean it leaked.
     """
-    store = request.store
-    if store is None:
-        raise RuntimeError("the authorization_code grant needs the login stores")
+    store = request.user_store()
     parameters = request.parameters
     client = request.client
     if "authorization_code" not in client.grant_types:
@@ -105,35 +98,31 @@ def redeem_code(request: GrantRequest) -> UserTokens:
     presented = parameters.get("code")
     if presented is None:
         raise InvalidRequest("code is required")
-    try:
-        code = check_code_redemption(
-            store.find_code(presented),
+
+    def check(code: IssuedCode | None) -> bool:
+        accepted = check_code_redemption(
+            code,
             client=client,
             redirect_uri=parameters.get("redirect_uri"),
             code_verifier=parameters.get("code_verifier"),
             now=request.now,
         )
-        grant_id, refresh_token = store.redeem_code(
-            presented, now=request.now, refresh_token=refresh_token_allowed(client, code.scope)
-        )
+        return refresh_token_allowed(client, accepted.scope)
+
+    try:
+        redeemed = store.redeem_code(presented, now=request.now, check=check)
     except CodeReplayed as replay:
         if replay.grant_id is not None:
             store.revoke_grant(replay.grant_id, now=request.now, reason="code_replay")
         raise
-    return issue_user_tokens(
-        client=client,
+    code = redeemed.code
+    return request.user_tokens(
         login=code.login,
         scopes=code.scope,
         resources=request.resources or code.resources,
-        issuer=request.issuer,
-        lifetime=request.lifetime,
-        id_token_lifetime=request.id_token_lifetime,
-        signer=request.signer,
-        id_token_signer=request.id_token_signer,
-        now=request.now,
+        grant_id=redeemed.grant_id,
+        refresh_token=redeemed.refresh_token,
         nonce=code.nonce,
-        refresh_token=refresh_token,
-        grant_id=grant_id,
     )
 
 

@@ -8,7 +8,13 @@ from typing import Protocol
 
 from sealring.jose.jws import Signer
 from sealring.server.clients import Client
-from sealring.server.grants.records import IssuedCode, PresentedRefreshToken
+from sealring.server.grants.records import (
+    IssuedCode,
+    PresentedRefreshToken,
+    RedeemedCode,
+    RotatedToken,
+)
+from sealring.server.grants.user_tokens import Login, UserTokens, issue_user_tokens
 
 __all__ = ["Grant", "GrantRequest", "TokenResponse", "UserGrantStore"]
 
@@ -22,25 +28,25 @@ class TokenResponse(Protocol):
 class UserGrantStore(Protocol):
     """The storage the user grants read and write, reached through the endpoint's stores.
 
-    Each call is one atomic step in the database; the checks between them are the grants' own,
-    on plain values (:func:`~sealring.server.grants.authorization_code.check_code_redemption`,
-    :func:`~sealring.server.grants.refresh_token.check_refresh`).
+    Each grant is one call and one transaction: the store looks the presented value up with the
+    write lock held, hands what it found (or None) to the grant's ``check``, and writes only if
+    the check returns.  The checks themselves are the grants' own, on plain values
+    (:func:`~sealring.server.grants.authorization_code.check_code_redemption`,
+    :func:`~sealring.server.grants.refresh_token.check_refresh`); whatever they raise propagates
+    with nothing written.
     """
 
-    def find_code(self, code: str) -> IssuedCode | None: ...
-
-    def redeem_code(self, code: str, *, now: float, refresh_token: bool) -> tuple[str, str | None]:
-        """Consume the code once: ``(grant id, first refresh token or None)``; raises
-        :class:`~sealring.server.grants.authorization_code.CodeReplayed` if it was redeemed
-        meanwhile."""
+    def redeem_code(
+        self, code: str, *, now: float, check: Callable[[IssuedCode | None], bool]
+    ) -> RedeemedCode:
+        """Consume the code once; ``check`` returns whether the grant gets a refresh token."""
         ...
 
-    def find_refresh_token(self, token: str) -> PresentedRefreshToken | None: ...
-
     def rotate_refresh_token(
-        self, token: str, *, now: float, scope: tuple[str, ...]
-    ) -> tuple[str, tuple[str, ...]]:
-        """``(successor, its scope)``; raises ``invalid_grant`` (a reuse revokes the family)."""
+        self, token: str, *, now: float, check: Callable[[PresentedRefreshToken | None], object]
+    ) -> RotatedToken:
+        """Consume the token and issue its successor; a token used before raises
+        ``invalid_grant`` and revokes its family."""
         ...
 
     def revoke_grant(self, grant_id: str, *, now: float, reason: str) -> None: ...
@@ -63,6 +69,39 @@ class GrantRequest:
     id_token_lifetime: int = 3600
     #: The key for the client's ``id_token_signed_response_alg`` (OIDC Registration §2).
     id_token_signer: Signer | None = None
+
+    def user_store(self) -> UserGrantStore:
+        """The login stores, which the token endpoint passes to every user grant."""
+        if self.store is None:
+            raise RuntimeError("the user grants need the login stores")
+        return self.store
+
+    def user_tokens(
+        self,
+        *,
+        login: Login,
+        scopes: Sequence[str],
+        resources: Sequence[str],
+        grant_id: str | None,
+        refresh_token: str | None,
+        nonce: str | None = None,
+    ) -> UserTokens:
+        """The response of a user grant (RFC 6749 §5.1): the same for a code and a refresh."""
+        return issue_user_tokens(
+            client=self.client,
+            login=login,
+            scopes=scopes,
+            resources=resources,
+            issuer=self.issuer,
+            lifetime=self.lifetime,
+            id_token_lifetime=self.id_token_lifetime,
+            signer=self.signer,
+            id_token_signer=self.id_token_signer,
+            now=self.now,
+            nonce=nonce,
+            refresh_token=refresh_token,
+            grant_id=grant_id,
+        )
 
 
 @dataclass(frozen=True)

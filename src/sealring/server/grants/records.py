@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sealring.server.grants.user_tokens import Login
 
-__all__ = ["IssuedCode", "PresentedRefreshToken"]
+__all__ = ["IssuedCode", "PresentedRefreshToken", "RedeemedCode", "RotatedToken"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,22 @@ class PresentedRefreshToken:
     expires_at: float
     grant_active: bool
     grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RedeemedCode:
+    """A code the store consumed after the grant's checks passed: the code as checked, the
+    grant (refresh-token family) it started and that family's first refresh token, if any."""
+
+    code: IssuedCode
+    grant_id: str
+    refresh_token: str | None
+
+
+@dataclass(frozen=True)
+class RotatedToken:
+    """A refresh token the store rotated after the grant's checks passed: the token as checked
+    and its successor."""
+
+    token: PresentedRefreshToken
+    refresh_token: str

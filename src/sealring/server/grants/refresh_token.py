@@ -1,10 +1,10 @@
 """The refresh token grant (RFC 6749 §6, OAuth 2.1 §4.3, RFC 9700 §4.14.2).
 
-I/O-free: the endpoint looks the presented token up and passes what it found as a
-:class:`PresentedRefreshToken`; :func:`check_refresh` returns the scopes the new tokens get, or
-raises.  Rotation itself (consume and issue the successor in one step, reuse revokes the family,
-grace window) is the store's, because only the database can make it atomic; a token that is
-already consumed therefore passes these checks and is judged there.
+I/O-free: the store looks the presented token up and, in the same transaction, passes what it
+found as a :class:`PresentedRefreshToken` to :func:`check_refresh`, which returns the scopes the
+new tokens get, or raises.  Rotation itself (consume and issue the successor in one step, reuse
+revokes the family, grace window) is the store's, because only the database can make it atomic;
+a token that is already consumed therefore passes these checks and is judged there.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sealring.server.clients import Client
 from sealring.server.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from sealring.server.grants.base import Grant, GrantRequest
 from sealring.server.grants.records import PresentedRefreshToken
-from sealring.server.grants.user_tokens import UserTokens, issue_user_tokens
+from sealring.server.grants.user_tokens import UserTokens
 from sealring.server.protocol.scope import parse_scope
 
 __all__ = ["GRANT", "PresentedRefreshToken", "check_refresh", "refresh"]
@@ -55,33 +55,29 @@ def refresh(request: GrantRequest) -> UserTokens:
     The ID token repeats the original login (``sub``, ``auth_time``, ``sid``, OIDC Core §12.2)
     and carries no ``nonce``.
     """
-    store = request.store
-    if store is None:
-        raise RuntimeError("the refresh_token grant needs the login stores")
-    if "refresh_token" not in request.client.grant_types:
+    store = request.user_store()
+    client = request.client
+    if "refresh_token" not in client.grant_types:
         raise UnauthorizedClient("this client may not use the refresh_token grant")
     presented = request.parameters.get("refresh_token")
     if presented is None:
         raise InvalidRequest("refresh_token is required")
-    token = store.find_refresh_token(presented)
-    scopes = check_refresh(token, client=request.client, scope=request.scope, now=request.now)
-    assert token is not None  # check_refresh refuses None
+    scopes: tuple[str, ...] = ()
+
+    def check(token: PresentedRefreshToken | None) -> None:
+        nonlocal scopes
+        scopes = check_refresh(token, client=client, scope=request.scope, now=request.now)
+
     # RFC 6749 §6: the new refresh token keeps the scope of the one presented; only the access
     # token (and ID token) are narrowed by a smaller ``scope``.
-    successor, _ = store.rotate_refresh_token(presented, now=request.now, scope=token.scope)
-    return issue_user_tokens(
-        client=request.client,
+    rotated = store.rotate_refresh_token(presented, now=request.now, check=check)
+    token = rotated.token
+    return request.user_tokens(
         login=token.login,
         scopes=scopes,
         resources=token.resources,
-        issuer=request.issuer,
-        lifetime=request.lifetime,
-        id_token_lifetime=request.id_token_lifetime,
-        signer=request.signer,
-        id_token_signer=request.id_token_signer,
-        now=request.now,
-        refresh_token=successor,
         grant_id=token.grant_id,
+        refresh_token=rotated.refresh_token,
     )
 
 
