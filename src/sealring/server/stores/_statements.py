@@ -147,17 +147,13 @@ class Transaction:
         self._dialect = dialect
         self._cursor = connection.driver_connection.cursor()
 
-    @property
-    def dialect_name(self) -> str:
-        return self._dialect.name
-
     def execute(self, statement: Statement, params: Mapping[str, Any]) -> Any:
         """Run ``statement``; returns the DB-API cursor (rows, ``rowcount``)."""
         sql, names = statement.compiled(self._dialect)
         values = tuple(params[name] for name in names) if names is not None else params
         try:
             self._cursor.execute(sql, values)
-        except Exception as exc:
+        except self._dialect.loaded_dbapi.Error as exc:
             raise self._translated(exc, sql) from exc
         return self._cursor
 
@@ -185,7 +181,7 @@ class Transaction:
         """A statement without parameters."""
         try:
             self._cursor.execute(sql)
-        except Exception as exc:
+        except self._dialect.loaded_dbapi.Error as exc:
             raise self._translated(exc, sql) from exc
 
     def begin_immediate(self, *, wait: bool) -> None:
@@ -212,18 +208,19 @@ class Transaction:
                 driver.commit()
             else:
                 driver.rollback()
-        except Exception as exc:
+        except self._dialect.loaded_dbapi.Error as exc:
             raise self._translated(exc, "COMMIT" if commit else "ROLLBACK") from exc
 
-    def _translated(self, exc: Exception, sql: str) -> Exception:
+    def close(self) -> None:
+        self._cursor.close()
+
+    def _translated(self, exc: Any, sql: str) -> sa_exc.StatementError:
         """The :mod:`sqlalchemy.exc` error SQLAlchemy itself would raise for ``exc``."""
         dbapi = self._dialect.loaded_dbapi
-        if not isinstance(exc, dbapi.Error):
-            return exc
         broken = self._dialect.is_disconnect(exc, self._connection.driver_connection, None)
         if broken:
             self._connection.invalidate(exc)
-        return sa_exc.DBAPIError.instance(
+        translated: sa_exc.StatementError = sa_exc.DBAPIError.instance(
             sql,
             None,
             exc,
@@ -232,6 +229,7 @@ class Transaction:
             connection_invalidated=broken,
             dialect=self._dialect,
         )
+        return translated
 
 
 _sqlite_writers: dict[str, threading.Lock] = {}
@@ -252,7 +250,11 @@ def read(engine: Engine) -> Iterator[Transaction]:
     """A pooled connection for reads (no explicit transaction; the pool resets it after)."""
     connection = engine.raw_connection()
     try:
-        yield Transaction(connection, engine.dialect)
+        tx = Transaction(connection, engine.dialect)
+        try:
+            yield tx
+        finally:
+            tx.close()
     finally:
         connection.close()
 
