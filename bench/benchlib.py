@@ -240,13 +240,19 @@ def create_client(home: Path, env: dict[str, str], options: Sequence[str] = ()) 
 
 @contextmanager
 def sealring_serve(
-    name: str, home: Path, env: dict[str, str], creds: dict[str, str], workers: int
+    name: str,
+    home: Path,
+    env: dict[str, str],
+    creds: dict[str, str],
+    workers: int,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """``sealring serve --workers N`` on a free loopback port, once ready; stopped afterwards."""
+    """``sealring serve --workers N [options]`` on a free loopback port, once ready; stopped
+    afterwards."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [*SEALRING, "serve", "--port", str(port), "--workers", str(workers)],
+        [*SEALRING, "serve", "--port", str(port), "--workers", str(workers), *options],
         cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

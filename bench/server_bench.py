@@ -4,6 +4,7 @@
                                            [--workers 2] [--no-scaling] [--write]
     .venv/bin/python bench/server_bench.py --smoke      # seconds: both answer, tokens verify
     .venv/bin/python bench/server_bench.py --baseline DIR   # also DIR/src's Sealring, side by side
+    .venv/bin/python bench/server_bench.py --granian        # also Sealring on granian, side by side
 
 Starts, on 127.0.0.1 and in a temporary folder, ``sealring serve --workers N`` with production
 settings (a random KEK and server secret in the environment, the default SQLite database, rate
@@ -23,7 +24,8 @@ then measures the token endpoint at 1 and 2 workers and the resident memory of e
 this command into docs/benchmarks.md. ``--baseline DIR`` adds a third Sealring, with default
 settings, run from another checkout's ``DIR/src`` (``git archive main src | tar -x -C DIR``), to
 every endpoint's rotation, and prints this checkout's ratio to it: a before/after comparison in
-one run, on the same load.
+one run, on the same load. ``--granian`` does the same with this checkout's Sealring served by
+granian (``--http-server granian``), the measurement behind the default HTTP server.
 Needs ``wrk`` (apt-get install wrk) and node with ``npm ci`` done in bench/node (done for you).
 """
 
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -104,14 +106,20 @@ def worker_pids(server: Server) -> list[int]:
 
 @contextmanager
 def sealring_server(
-    name: str, workers: int, log_level: str | None, tmp: Path, src: Path | None = None
+    name: str,
+    workers: int,
+    log_level: str | None,
+    tmp: Path,
+    src: Path | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
     home = tmp / name
     home.mkdir()
     env = sealring_env(secrets.token_bytes(32), **({"log_level": log_level} if log_level else {}))
     if src is not None:  # another checkout's code, ahead of the installed one
         env["PYTHONPATH"] = str(src)
-    with sealring_serve(name, home, env, create_client(home, env), workers) as server:
+    creds = create_client(home, env)
+    with sealring_serve(name, home, env, creds, workers, options) as server:
         yield server
 
 
@@ -216,15 +224,16 @@ PLAN = [
     ("healthz", ["sealring"]),
 ]
 BASELINE = "baseline"
+GRANIAN = "granian"
 MARKERS = ("<!-- server_bench:begin -->", "<!-- server_bench:end -->")
 HEADING = "Authorization server against node-oidc-provider"
 
 
 def plan(servers: dict[str, Server]) -> list[tuple[str, list[str]]]:
-    """:data:`PLAN`, with the baseline's Sealring beside this one at every endpoint when it runs."""
-    if BASELINE not in servers:
-        return PLAN
-    return [(endpoint, [*names, BASELINE]) for endpoint, names in PLAN]
+    """:data:`PLAN`, with the baseline's Sealring and the granian-served one beside this one at
+    every endpoint when they run."""
+    extra = [name for name in (BASELINE, GRANIAN) if name in servers]
+    return [(endpoint, [*names, *extra]) for endpoint, names in PLAN]
 
 
 def measure_rounds(
@@ -313,17 +322,20 @@ def report(
         f"| token p99 at {args.connections} connections, default settings | "
         f"{token.p99_ms:.1f} ms | <= 50 ms | {'yes' if token.p99_ms <= 50 else 'no'} |"
     )
-    if any(name == BASELINE for _, name in results):
+    for other, what in ((BASELINE, "baseline"), (GRANIAN, "on granian")):
+        if not any(name == other for _, name in results):
+            continue
         # CPU per request is the steadier figure on a shared machine: other tenants take
         # throughput from both alike, but add little to the server's own CPU time per request.
         lines += [
             "",
-            "| endpoint | this checkout / baseline: req/s | baseline / this checkout: CPU µs per request |",
+            f"| endpoint | this checkout / {what}: req/s "
+            f"| {what} / this checkout: CPU µs per request |",
             "|---|---:|---:|",
         ]
         for endpoint, _ in PLAN:
             pairs = list(
-                zip(results[(endpoint, "sealring")], results[(endpoint, BASELINE)], strict=True)
+                zip(results[(endpoint, "sealring")], results[(endpoint, other)], strict=True)
             )
             rps = statistics.median(a.rps / b.rps for a, b in pairs)
             cpu = statistics.median(b.cpu_us / a.cpu_us for a, b in pairs)
@@ -351,6 +363,11 @@ def main() -> None:
         "--baseline", type=Path, metavar="DIR", help="also run DIR/src's Sealring, for ratios"
     )
     parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="also run Sealring on granian (--http-server granian), for ratios",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="seconds: both servers answer and tokens verify"
     )
     args = parser.parse_args()
@@ -375,6 +392,12 @@ def main() -> None:
                 raise SystemExit(f"--baseline: no sealring package in {src}")
             servers[BASELINE] = stack.enter_context(
                 sealring_server(BASELINE, args.workers, None, tmp, src)
+            )
+        if args.granian and not args.smoke:
+            servers[GRANIAN] = stack.enter_context(
+                sealring_server(
+                    GRANIAN, args.workers, None, tmp, None, ["--http-server", "granian"]
+                )
             )
         for server in servers.values():
             discover(server)
