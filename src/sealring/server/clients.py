@@ -10,6 +10,7 @@ The table and the lookup cache: :mod:`sealring.server.stores.clients`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -132,9 +133,7 @@ class SecretHasher:
         return "SecretHasher(<hidden>)"
 
     def hash(self, secret: str) -> bytes:
-        # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).digest() without
-        # building an HMAC object per call.
-        return hmac.digest(self._key, secret.encode("utf-8"), "sha256")
+        return hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
 
     def matches(self, secret: str, expected: bytes | None) -> bool:
         # Always compute the HMAC so that "no secret on file" and "wrong secret" take as long.
