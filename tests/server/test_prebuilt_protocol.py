@@ -302,3 +302,23 @@ def test_a_new_key_set_is_served_by_the_protocol_at_once(tmp_path: Path) -> None
         {k["kid"] for k in json.loads(r.split(b"\r\n\r\n", 1)[1])["keys"]} for r in (before, after)
     ]
     assert kids[0] < kids[1]
+
+
+def test_a_failure_building_the_answer_falls_back_to_asgi(
+    servers: tuple[LiveServer, LiveServer],
+    asgi_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a 400 from the parser callback: the request is answered the normal way."""
+    fast, plain = servers
+
+    def broken(self: RequestContext, path: str, incoming: str | None) -> bytes | None:
+        raise RuntimeError("metrics registry gone")
+
+    monkeypatch.setattr(RequestContext, "prebuilt_answer", broken)
+    request = get("/jwks.json", "X-Request-ID: rid-broken")
+    [a] = exchange(fast, request)
+    [b] = exchange(plain, request)
+    assert a == b
+    assert a.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert asgi_calls == ["GET /jwks.json", "GET /jwks.json"]

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from sealring.server.http.middleware import MAX_HEADER_BYTES, RequestContext
+from sealring.server.logging import logger
 
 __all__ = ["PrebuiltHttpToolsProtocol", "find_request_context"]
 
@@ -101,4 +102,8 @@ class PrebuiltHttpToolsProtocol(HttpToolsProtocol):
                 incoming = value.decode("latin-1")
         if size > MAX_HEADER_BYTES:
             return None
-        return context.prebuilt_answer(path, incoming)
+        try:
+            return context.prebuilt_answer(path, incoming)
+        except Exception as exc:  # raised from a parser callback it would become a 400
+            logger.error("prebuilt answer failed", extra={"error_type": type(exc).__name__})
+            return None  # the ASGI path answers instead, as it would have without this protocol
