@@ -49,7 +49,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,23 +66,27 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server_bench import (  # the sibling benchmark's helpers, found by the path above
+from benchlib import (  # the benchmarks' shared helpers, found by the path above
     AUDIENCE,
     CLK_TCK,
-    DOCS,
     NODE_DIR,
     SCOPE,
-    SEALRING,
     Run,
     Server,
+    bench_arguments,
     cpu_seconds,
+    create_client,
     ensure_node_packages,
     free_port,
     median_run,
+    require_wrk,
+    sealring_env,
+    sealring_serve,
     stop,
     versions,
     wait_quiet,
     wait_ready,
+    write_docs,
 )
 
 REDIRECT_URI = "https://app.example/callback"
@@ -325,39 +328,19 @@ def sealring_login_server(
     home = tmp / name
     home.mkdir()
     server_secret = secrets.token_bytes(32)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
-    env.update(
-        SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
-        SEALRING_SERVER_SECRET=base64.b64encode(server_secret).decode(),
-        SEALRING_DATABASE_URL=database_url,
-        SEALRING_RATE_LIMIT="0",
-        SEALRING_IP_RATE_LIMIT="0",
+    env = sealring_env(server_secret, database_url=database_url)
+    creds = create_client(
+        home,
+        env,
+        ["--grant-types", "authorization_code,refresh_token", "--redirect-uri", REDIRECT_URI],
     )
-    created = subprocess.run(
-        [*SEALRING, "clients", "create", "--name", "bench", "--scope", SCOPE,
-         "--audience", AUDIENCE, "--grant-types", "authorization_code,refresh_token",
-         "--redirect-uri", REDIRECT_URI, "--json"],
-        cwd=home, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    if created.returncode != 0:
-        raise SystemExit(f"{name}: sealring clients create failed: {created.stderr.strip()}")
-    creds = json.loads(created.stdout)
     pkce = Pkce.new()
     minter = SealringMinter(database_url, server_secret, creds["client_id"], pkce)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [*SEALRING, "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        wait_ready(base, "/readyz", proc)
-        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
-        store_cpu = postgres_cpu(database_url) if database_url.startswith("postgres") else dict
-        server = Server(name, base, proc, basic.decode())
-        yield Target(server, pkce, minter, minter.subject, store_cpu)
+        with sealring_serve(name, home, env, creds, workers) as server:
+            store_cpu = postgres_cpu(database_url) if database_url.startswith("postgres") else dict
+            yield Target(server, pkce, minter, minter.subject, store_cpu)
     finally:
-        stop(proc)
         minter.engine.dispose()
 
 
@@ -697,33 +680,17 @@ def store_versions() -> dict[str, str]:
     return found
 
 
-def write_docs(lines: list[str], command: str) -> None:
-    begin, end = MARKERS
-    block = "\n".join([begin, "", f"Command: `{command}`", "", *lines, "", end])
-    text = DOCS.read_text()
-    if begin not in text:
-        raise SystemExit(f"{DOCS}: the markers {begin} ... {end} are missing")
-    text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    DOCS.write_text(text)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
+    parser = bench_arguments(__doc__)
     parser.add_argument(
         "--quiet-patience", type=float, default=30.0, help="longest wait for a quiet machine, s"
     )
     parser.add_argument("--no-postgres", dest="postgres", action="store_false")
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument(
         "--smoke", action="store_true", help="seconds: each server exchanges a code and refreshes"
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None and not args.smoke:
-        raise SystemExit("wrk is required (apt-get install wrk)")
+    require_wrk(args)
     with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         targets = {
@@ -759,7 +726,7 @@ def main() -> None:
         print(lines[-1])
         if args.write:
             command = "python bench/login_bench.py " + " ".join(sys.argv[1:])
-            write_docs(lines, command.strip())
+            write_docs(MARKERS, lines, command.strip(), "User grants against node-oidc-provider")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
                                            [--workers 2] [--no-scaling] [--write]
     .venv/bin/python bench/server_bench.py --smoke      # seconds: both answer, tokens verify
     .venv/bin/python bench/server_bench.py --baseline DIR   # also DIR/src's Sealring, side by side
+    .venv/bin/python bench/server_bench.py --granian        # also Sealring on granian, side by side
 
 Starts, on 127.0.0.1 and in a temporary folder, ``sealring serve --workers N`` with production
 settings (a random KEK and server secret in the environment, the default SQLite database, rate
@@ -23,7 +24,8 @@ then measures the token endpoint at 1 and 2 workers and the resident memory of e
 this command into docs/benchmarks.md. ``--baseline DIR`` adds a third Sealring, with default
 settings, run from another checkout's ``DIR/src`` (``git archive main src | tar -x -C DIR``), to
 every endpoint's rotation, and prints this checkout's ratio to it: a before/after comparison in
-one run, on the same load.
+one run, on the same load. ``--granian`` does the same with this checkout's Sealring served by
+granian (``--http-server granian``), the measurement behind the default HTTP server.
 Needs ``wrk`` (apt-get install wrk) and node with ``npm ci`` done in bench/node (done for you).
 """
 
@@ -31,32 +33,46 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import json
 import os
 import re
 import secrets
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-NODE_DIR = ROOT / "bench" / "node"
-DOCS = ROOT / "docs" / "benchmarks.md"
-SEALRING = [sys.executable, "-m", "sealring"]
-AUDIENCE = "https://api.example"
-SCOPE = "items:read"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import (  # the benchmarks' shared helpers, found by the path above
+    AUDIENCE,
+    NODE_DIR,
+    SCOPE,
+    SEALRING,
+    Run,
+    Server,
+    bench_arguments,
+    cpu_seconds,
+    create_client,
+    ensure_node_packages,
+    free_port,
+    median_run,
+    require_wrk,
+    rss_mb,
+    sealring_env,
+    sealring_serve,
+    stop,
+    to_ms,
+    versions,
+    wait_quiet,
+    wait_ready,
+    write_docs,
+)
 
 TOKEN_LUA = """
 wrk.method = "POST"
@@ -75,51 +91,6 @@ TARGETS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    return tree
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def worker_pids(server: Server) -> list[int]:
     """The worker processes under ``server``'s supervisor (not multiprocessing's resource tracker)."""
     pids = []
@@ -133,110 +104,23 @@ def worker_pids(server: Server) -> list[int]:
     return pids
 
 
-def busy_fraction(seconds: float = 1.0) -> float:
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = values[3] + values[4]
-        return sum(values), idle
-
-    total0, idle0 = sample()
-    time.sleep(seconds)
-    total1, idle1 = sample()
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def wait_quiet(limit: float = 0.15, patience: float = 60.0) -> float:
-    """Wait until the machine is at most ``limit`` busy; return what was last seen."""
-    deadline = time.monotonic() + patience
-    busy = busy_fraction()
-    while busy > limit and time.monotonic() < deadline:
-        busy = busy_fraction()
-    return busy
-
-
-@dataclass
-class Server:
-    name: str
-    base: str
-    proc: subprocess.Popen[bytes]
-    basic: str
-    paths: dict[str, str] = field(default_factory=dict)
-
-    def pids(self) -> list[int]:
-        return process_tree(self.proc.pid)
-
-
-def wait_ready(base: str, path: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{base}: server exited with {proc.returncode}")
-        try:
-            if httpx.get(base + path, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{base}: not ready within 60 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def sealring_server(
-    name: str, workers: int, log_level: str | None, tmp: Path, src: Path | None = None
+    name: str,
+    workers: int,
+    log_level: str | None,
+    tmp: Path,
+    src: Path | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
     home = tmp / name
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
+    env = sealring_env(secrets.token_bytes(32), **({"log_level": log_level} if log_level else {}))
     if src is not None:  # another checkout's code, ahead of the installed one
         env["PYTHONPATH"] = str(src)
-    env.update(
-        SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
-        SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
-        SEALRING_RATE_LIMIT="0",
-        SEALRING_IP_RATE_LIMIT="0",
-    )
-    if log_level:
-        env["SEALRING_LOG_LEVEL"] = log_level
-    created = subprocess.run(
-        [*SEALRING, "clients", "create", "--name", "bench", "--scope", SCOPE,
-         "--audience", AUDIENCE, "--json"],
-        cwd=home, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    creds = json.loads(created.stdout)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [*SEALRING, "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_ready(base, "/readyz", proc)
-        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
-        yield Server(name, base, proc, basic.decode())
-    finally:
-        stop(proc)
-
-
-def ensure_node_packages() -> None:
-    if shutil.which("node") is None:
-        raise SystemExit("node is required for the peer (apt-get install nodejs npm)")
-    lock = NODE_DIR / "package-lock.json"
-    stamp = NODE_DIR / "node_modules" / ".sealring-lock"
-    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != digest:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True
-        )
-        stamp.write_text(digest)
+    creds = create_client(home, env)
+    with sealring_serve(name, home, env, creds, workers, options) as server:
+        yield server
 
 
 @contextmanager
@@ -299,21 +183,6 @@ def check_tokens(server: Server, count: int = 3) -> None:
         assert SCOPE in claims.scopes, (server.name, claims)
 
 
-@dataclass
-class Run:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    cpu_us: float
-
-
-def to_ms(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
-    assert match, value
-    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
-
-
 def wrk(server: Server, endpoint: str, args: argparse.Namespace, tmp: Path) -> Run:
     url = server.base + server.paths[endpoint]
     command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
@@ -348,16 +217,6 @@ def wrk(server: Server, endpoint: str, args: argparse.Namespace, tmp: Path) -> R
     )
 
 
-def median_run(runs: list[Run]) -> Run:
-    return Run(
-        rps=statistics.median(r.rps for r in runs),
-        p50_ms=statistics.median(r.p50_ms for r in runs),
-        p99_ms=statistics.median(r.p99_ms for r in runs),
-        errors=sum(r.errors for r in runs),
-        cpu_us=statistics.median(r.cpu_us for r in runs),
-    )
-
-
 PLAN = [
     ("token", ["sealring", "sealring-quiet", "node"]),
     ("jwks", ["sealring", "node"]),
@@ -365,32 +224,16 @@ PLAN = [
     ("healthz", ["sealring"]),
 ]
 BASELINE = "baseline"
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    node_pkg = json.loads(
-        (NODE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text()
-    )
-    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
-    return {
-        "sealring": version("sealring"),
-        "python": sys.version.split()[0],
-        "uvicorn": version("uvicorn"),
-        "starlette": version("starlette"),
-        "oidc-provider": node_pkg["version"],
-        "node": node_version.strip(),
-        "wrk": (wrk_version.split("\n", 1)[0] or "wrk").split(" [")[0],
-    }
+GRANIAN = "granian"
+MARKERS = ("<!-- server_bench:begin -->", "<!-- server_bench:end -->")
+HEADING = "Authorization server against node-oidc-provider"
 
 
 def plan(servers: dict[str, Server]) -> list[tuple[str, list[str]]]:
-    """:data:`PLAN`, with the baseline's Sealring beside this one at every endpoint when it runs."""
-    if BASELINE not in servers:
-        return PLAN
-    return [(endpoint, [*names, BASELINE]) for endpoint, names in PLAN]
+    """:data:`PLAN`, with the baseline's Sealring and the granian-served one beside this one at
+    every endpoint when they run."""
+    extra = [name for name in (BASELINE, GRANIAN) if name in servers]
+    return [(endpoint, [*names, *extra]) for endpoint, names in PLAN]
 
 
 def measure_rounds(
@@ -479,17 +322,20 @@ def report(
         f"| token p99 at {args.connections} connections, default settings | "
         f"{token.p99_ms:.1f} ms | <= 50 ms | {'yes' if token.p99_ms <= 50 else 'no'} |"
     )
-    if any(name == BASELINE for _, name in results):
+    for other, what in ((BASELINE, "baseline"), (GRANIAN, "on granian")):
+        if not any(name == other for _, name in results):
+            continue
         # CPU per request is the steadier figure on a shared machine: other tenants take
         # throughput from both alike, but add little to the server's own CPU time per request.
         lines += [
             "",
-            "| endpoint | this checkout / baseline: req/s | baseline / this checkout: CPU µs per request |",
+            f"| endpoint | this checkout / {what}: req/s "
+            f"| {what} / this checkout: CPU µs per request |",
             "|---|---:|---:|",
         ]
         for endpoint, _ in PLAN:
             pairs = list(
-                zip(results[(endpoint, "sealring")], results[(endpoint, BASELINE)], strict=True)
+                zip(results[(endpoint, "sealring")], results[(endpoint, other)], strict=True)
             )
             rps = statistics.median(a.rps / b.rps for a, b in pairs)
             cpu = statistics.median(b.cpu_us / a.cpu_us for a, b in pairs)
@@ -506,43 +352,26 @@ def version_time() -> str:
     return f"`sealring --version` returned in {elapsed:.2f} s (target <= 0.3 s)."
 
 
-def write_docs(lines: list[str], command: str) -> None:
-    begin, end = "<!-- server_bench:begin -->", "<!-- server_bench:end -->"
-    block = "\n".join([begin, "", f"Command: `{command}`", "", *lines, "", end])
-    text = DOCS.read_text()
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = (
-            text.rstrip()
-            + "\n\n## Authorization server against node-oidc-provider\n\n"
-            + block
-            + "\n"
-        )
-    DOCS.write_text(text)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
+    parser = bench_arguments(__doc__)
     parser.add_argument("--memory-seconds", type=int, default=60)
     parser.add_argument("--no-scaling", dest="scaling", action="store_false")
     parser.add_argument(
         "--scaling-only", action="store_true", help="only the 1/2-worker and memory measurement"
     )
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument(
         "--baseline", type=Path, metavar="DIR", help="also run DIR/src's Sealring, for ratios"
+    )
+    parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="also run Sealring on granian (--http-server granian), for ratios",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="seconds: both servers answer and tokens verify"
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None and not args.smoke:
-        raise SystemExit("wrk is required (apt-get install wrk)")
+    require_wrk(args)
     if args.scaling_only:
         with tempfile.TemporaryDirectory() as tmp_name:
             print("\n".join(measure_scaling(args, Path(tmp_name))))
@@ -563,6 +392,12 @@ def main() -> None:
                 raise SystemExit(f"--baseline: no sealring package in {src}")
             servers[BASELINE] = stack.enter_context(
                 sealring_server(BASELINE, args.workers, None, tmp, src)
+            )
+        if args.granian and not args.smoke:
+            servers[GRANIAN] = stack.enter_context(
+                sealring_server(
+                    GRANIAN, args.workers, None, tmp, None, ["--http-server", "granian"]
+                )
             )
         for server in servers.values():
             discover(server)
@@ -593,7 +428,7 @@ def main() -> None:
         ]
         if args.write:
             command = "python bench/server_bench.py " + " ".join(sys.argv[1:])
-            write_docs(lines, command.strip())
+            write_docs(MARKERS, lines, command.strip(), HEADING)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,20 @@ default level (one JSON line per request) unless --log-level says otherwise.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
-import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-SEALRING = [sys.executable, "-m", "sealring"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import create_client, sealring_env, sealring_serve, to_ms
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -38,83 +35,31 @@ wrk.headers["Authorization"] = "Basic %s"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("server did not become ready")
-
-
-def to_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def run_one(server: str, workers: int, args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
-        env.update(
-            SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
-            SEALRING_SERVER_SECRET=base64.b64encode(secrets.token_bytes(32)).decode(),
-            SEALRING_RATE_LIMIT="0",
-            SEALRING_IP_RATE_LIMIT="0",
-            SEALRING_LOG_LEVEL=args.log_level,
-        )
-        created = subprocess.run(
-            [*SEALRING, "clients", "create", "--name", "bench", "--scope", "items:read",
-             "--audience", "https://api.example", "--json"],
-            cwd=tmp, env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        creds = json.loads(created.stdout)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [*SEALRING, "serve", "--port", str(port), "--workers", str(workers),
-             "--http-server", server],
-            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            wait_ready(base, proc)
-            basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
+        home = Path(tmp)
+        env = sealring_env(secrets.token_bytes(32), log_level=args.log_level)
+        creds = create_client(home, env)
+        options = ["--http-server", server]
+        with sealring_serve(server, home, env, creds, workers, options) as live:
             check = httpx.post(
-                base + "/token",
+                live.base + "/token",
                 data={"grant_type": "client_credentials", "scope": "items:read"},
-                headers={"Authorization": "Basic " + basic.decode()},
+                headers={"Authorization": "Basic " + live.basic},
             )
             assert check.status_code == 200, check.text
-            script = Path(tmp) / "token.lua"
-            script.write_text(WRK_SCRIPT % basic.decode())
+            script = home / "token.lua"
+            script.write_text(WRK_SCRIPT % live.basic)
             # Warm-up, then the measured run.
             subprocess.run(
-                ["wrk", "-t1", "-c4", "-d2s", "-s", str(script), base + "/token"],
+                ["wrk", "-t1", "-c4", "-d2s", "-s", str(script), live.base + "/token"],
                 capture_output=True, check=True,
             )  # fmt: skip
             out = subprocess.run(
                 ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                 "-s", str(script), base + "/token"],
+                 "-s", str(script), live.base + "/token"],
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]

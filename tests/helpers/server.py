@@ -7,8 +7,10 @@ every server test.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -33,6 +35,8 @@ from sealring.jose.jwt import encode_jwt
 from sealring.server import create_app
 from sealring.server.clients import SecretHasher, new_client, new_secret
 from sealring.server.context import ServerContext
+from sealring.server.http.uvicorn_protocol import PrebuiltHttpToolsProtocol
+from sealring.server.logging import access_log
 from sealring.server.settings import Settings
 from sealring.server.stores.clients import ClientRepository
 
@@ -45,6 +49,7 @@ __all__ = [
     "PG_ADMIN_URL",
     "SERVER_SECRET",
     "LiveServer",
+    "access_log_lines",
     "access_token",
     "no_store",
     "oauth_error",
@@ -132,11 +137,13 @@ def start_server(
     *,
     direct: bool = True,
     clock: Callable[[], float] = time.time,
+    http: type[asyncio.Protocol] = PrebuiltHttpToolsProtocol,
     **overrides: Any,
 ) -> LiveServer:
     """Start a server; ``issuer_path`` (e.g. ``/tenant``) gives the issuer URL a path.
 
     ``direct=False`` serves every request through Starlette's router (``create_app``).
+    ``http`` is uvicorn's protocol class: by default the one ``sealring serve`` runs.
     ``clock`` replaces the server's ``time.time`` (codes and sessions that must expire).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -158,7 +165,7 @@ def start_server(
     options.update(overrides)
     settings = Settings.load(options, environ={})
     app = create_app(settings, environ=ENVIRON, direct=direct, clock=clock)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -238,11 +245,29 @@ def running_server(
     *,
     direct: bool = True,
     clock: Callable[[], float] = time.time,
+    http: type[asyncio.Protocol] = PrebuiltHttpToolsProtocol,
     **overrides: Any,
 ) -> Iterator[LiveServer]:
     """:func:`start_server`, stopped on leaving the block."""
-    server = start_server(database_url, issuer_path, direct=direct, clock=clock, **overrides)
+    server = start_server(
+        database_url, issuer_path, direct=direct, clock=clock, http=http, **overrides
+    )
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def access_log_lines() -> Iterator[io.StringIO]:
+    """The access log, enabled, into a fresh stream; as it was afterwards.  Lines an earlier
+    test queued go to the stream they were queued for, not into this one."""
+    stream = io.StringIO()
+    access_log.flush()
+    old = access_log.stream, access_log.enabled
+    access_log.stream, access_log.enabled = stream, True
+    try:
+        yield stream
+    finally:
+        access_log.flush()
+        access_log.stream, access_log.enabled = old

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -98,3 +100,16 @@ def test_repository_and_cache(database_url: str) -> None:
         assert repo.set_secret_hash("unknown", b"x" * 32) is False
     finally:
         engine.dispose()
+
+
+def test_a_secret_hash_is_hmac_sha256_under_the_server_secret() -> None:
+    """Stored hashes stay valid: the value is HMAC-SHA-256(server secret, UTF-8 secret), the
+    same whatever HMAC implementation computes it; another key or secret gives another value."""
+    key = bytes(range(32))
+    hasher = SecretHasher(key)
+    for secret in ("", "s3cret", "é" * 40, new_secret()):
+        expected = hmac.new(key, secret.encode("utf-8"), hashlib.sha256).digest()
+        assert hasher.hash(secret) == expected
+        assert hasher.matches(secret, expected)
+        assert not hasher.matches(secret + "x", expected)
+        assert SecretHasher(bytes(32)).hash(secret) != expected

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from sealring.server.app import _direct_routes, _routes
 from sealring.server.logging import access_log
 from sealring.server.settings import Settings
-from tests.helpers.server import LiveServer, running_server
+from tests.helpers.server import LiveServer, access_log_lines, running_server
 
 API = "https://api.example.test"
 PREFIX = "/tenant"
@@ -50,16 +50,8 @@ def client(servers: tuple[LiveServer, LiveServer]) -> tuple[str, str]:
 
 @pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    # Lines an earlier test queued go to the stream they were queued for, not into this one.
-    access_log.flush()
-    old = access_log.stream, access_log.enabled
-    access_log.stream, access_log.enabled = stream, True
-    try:
+    with access_log_lines() as stream:
         yield stream
-    finally:
-        access_log.flush()
-        access_log.stream, access_log.enabled = old
 
 
 def origin(server: LiveServer) -> str:

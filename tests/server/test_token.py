@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
@@ -13,6 +15,7 @@ from sealring.jose.jwt import JWTVerifier
 from sealring.server.clients import new_client
 from sealring.server.errors import InvalidScope, InvalidTarget, UnauthorizedClient
 from sealring.server.grants.client_credentials import issue_client_credentials
+from sealring.server.tokens.access_token import IssuedToken
 
 NOW = 1_800_000_000.0
 ISSUER = "https://auth.example.com"
@@ -81,3 +84,21 @@ def test_scope_and_audience_rules(key: JWK) -> None:
     assert _issue(key, scope="", audiences=["https://x"])[1].scope == ""
     with pytest.raises(UnauthorizedClient):
         _issue(key, grant_types=[])
+
+
+@settings(max_examples=300, deadline=None)
+@given(token=st.text(), expires_in=st.integers(min_value=0, max_value=10**9), scope=st.text())
+def test_the_token_response_body_is_json_dumps_byte_for_byte(
+    token: str, expires_in: int, scope: str
+) -> None:
+    """RFC 6749 §5.1's body, built from a template, is what ``json.dumps`` made of it (any
+    string escaped the same way; ``scope`` omitted when empty)."""
+    body: dict[str, object] = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    }
+    if scope:
+        body["scope"] = scope
+    expected = json.dumps(body, separators=(",", ":")).encode()
+    assert IssuedToken(token, expires_in, scope).response_body() == expected

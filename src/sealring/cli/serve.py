@@ -170,10 +170,14 @@ def _run_uvicorn(worker: WorkerApp) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from sealring.server.http.uvicorn_protocol import PrebuiltHttpToolsProtocol
+
     settings = worker.settings
     config = uvicorn.Config(
         worker,
         factory=True,
+        # httptools (uvicorn[standard]), answering the JWKS and the metadata without ASGI.
+        http=PrebuiltHttpToolsProtocol,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -17,13 +18,17 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp
 
 from sealring.server.context import ServerContext, build_context
 from sealring.server.endpoints import HANDLERS
+from sealring.server.endpoints.discovery import discovery_answer
+from sealring.server.endpoints.jwks import jwks_answer
 from sealring.server.http.middleware import (
     DirectRoutes,
+    PrebuiltRoutes,
     RequestContext,
     direct_endpoint,
     http_error,
@@ -39,6 +44,11 @@ PRUNE_INTERVAL = 60.0
 # The endpoints answered without Starlette's router (http/middleware.py): the ones every client
 # and resource server calls at volume. Their handlers raise no HTTPException.
 DIRECT = ("token", "jwks", DISCOVERY)
+# Of those, the ones whose GET answer is a prebuilt response, by the function that gives it.
+PREBUILT: Mapping[str, Callable[[ServerContext], Response]] = {
+    "jwks": jwks_answer,
+    DISCOVERY: discovery_answer,
+}
 
 
 def _routes(issuer: str) -> list[Route]:
@@ -83,6 +93,28 @@ def _direct_routes(routes: Sequence[BaseRoute]) -> DirectRoutes:
             if method != "HEAD" and _first_match(routes, method, route.path) is route:
                 direct[(method, route.path)] = app
     return direct
+
+
+def _prebuilt_routes(
+    direct: DirectRoutes, routes: Sequence[BaseRoute], context: Callable[[], ServerContext | None]
+) -> PrebuiltRoutes:
+    """The direct ``GET`` paths of the :data:`PREBUILT` endpoints, each bound to its answer."""
+    answers = {HANDLERS[name]: answer for name, answer in PREBUILT.items()}
+    prebuilt: dict[str, Callable[[], Response | None]] = {}
+    for route in routes:
+        if not isinstance(route, Route) or ("GET", route.path) not in direct:
+            continue
+        answer = answers.get(route.endpoint)
+        if answer is not None and _first_match(routes, "GET", route.path) is route:
+            prebuilt[route.path] = functools.partial(_answer_when_ready, answer, context)
+    return prebuilt
+
+
+def _answer_when_ready(
+    answer: Callable[[ServerContext], Response], context: Callable[[], ServerContext | None]
+) -> Response | None:
+    current = context()
+    return answer(current) if current is not None else None
 
 
 def _first_match(routes: Sequence[BaseRoute], method: str, path: str) -> BaseRoute | None:
@@ -161,10 +193,12 @@ def create_app(
         context = holder.get("context")
         return context.metrics if context is not None else None
 
+    direct_routes = _direct_routes(routes) if direct else {}
     app.add_middleware(
         RequestContext,
         metrics=metrics,
         prefix=issuer_path,
-        direct=_direct_routes(routes) if direct else None,
+        direct=direct_routes,
+        prebuilt=_prebuilt_routes(direct_routes, routes, lambda: holder.get("context")),
     )
     return app

@@ -277,7 +277,7 @@ class Settings:
         _choice("auto", "uvicorn", "granian"),
         section="http",
         option="--http-server",
-        help="`auto` (uvicorn: the faster token endpoint at one and two workers,"
+        help="`auto` (uvicorn: less server CPU per token and per JWKS request,"
         " `docs/benchmarks.md`), `uvicorn` or `granian` (the `sealring[granian]` extra)",
     )
     log_level: str = setting(
@@ -550,7 +550,8 @@ class Settings:
     @property
     def resolved_http_server(self) -> str:
         """``auto`` is uvicorn: the faster token endpoint at one and two workers on this machine
-        kind (docs/benchmarks.md, issue 4); granian only when asked for."""
+        kind (issue 4), and less CPU per token and far less per JWKS request with its prebuilt
+        answers below ASGI (issue 11; docs/benchmarks.md); granian only when asked for."""
         if self.http_server != "auto":
             return self.http_server
         return "uvicorn"

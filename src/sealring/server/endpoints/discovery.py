@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sealring.server.clients import AUTH_METHODS, ID_TOKEN_ALGORITHMS
+from sealring.server.context import ServerContext
 from sealring.server.grants import GRANTS
 from sealring.server.http.endpoint import context_of
 from sealring.server.protocol.authorization_request import PROMPT_VALUES
@@ -25,7 +26,7 @@ from sealring.server.protocol.pkce import CODE_CHALLENGE_METHODS_SUPPORTED
 from sealring.server.routes import advertised_urls
 from sealring.server.settings import Settings
 
-__all__ = ["discovery_endpoint", "metadata"]
+__all__ = ["discovery_answer", "discovery_endpoint", "metadata"]
 
 CONFIDENTIAL_METHODS = [method for method in AUTH_METHODS if method != "none"]
 AUTH_METHODS_SUPPORTED = list(AUTH_METHODS)
@@ -74,6 +75,10 @@ def _response(settings: Settings) -> Response:
         media_type="application/json",
         headers={"Cache-Control": "public, max-age=3600"},
     )
+
+
+def discovery_answer(context: ServerContext) -> Response:
+    return _response(context.settings)
 
 
 async def discovery_endpoint(request: Request) -> Response:

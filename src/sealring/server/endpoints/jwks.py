@@ -11,10 +11,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sealring.server.context import ServerContext
 from sealring.server.http.endpoint import context_of
 from sealring.server.tokens.access_token import JWKSLike
 
-__all__ = ["jwks_endpoint"]
+__all__ = ["jwks_answer", "jwks_endpoint"]
 
 
 class _Answers:
@@ -36,6 +37,11 @@ def _answers(doc: JWKSLike) -> _Answers:
     if answers is None or answers.doc is not doc:
         answers = _current = _Answers(doc)
     return answers
+
+
+def jwks_answer(context: ServerContext) -> Response:
+    """The 200 answer for the current document (a request without ``If-None-Match``)."""
+    return _answers(context.keys.jwks()).ok
 
 
 async def jwks_endpoint(request: Request) -> Response:

@@ -9,6 +9,11 @@ and exception wrappers; every other request, and every route added later, goes o
 Both ways run inside the same wrapper, so the request id, headers, access-log line and latency
 metric do not depend on which way a request took (docs/benchmarks.md: what the layers cost).
 
+The JWKS and the metadata are prebuilt responses; :meth:`RequestContext.prebuilt_answer` gives
+an HTTP server the bytes of such an answer, access-logged and measured like the ASGI path, so it
+can answer a plain ``GET`` of those paths without building an ASGI request at all
+(:mod:`sealring.server.http.uvicorn_protocol`).
+
 Also the JSON answer to Starlette's own 404/405 (:func:`http_error`).
 """
 
@@ -28,7 +33,14 @@ from sealring.server.logging import access_log, logger, new_request_id, request_
 from sealring.server.metrics import Metrics
 from sealring.server.routes import endpoint_name
 
-__all__ = ["MAX_HEADER_BYTES", "DirectRoutes", "RequestContext", "direct_endpoint", "http_error"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "DirectRoutes",
+    "PrebuiltRoutes",
+    "RequestContext",
+    "direct_endpoint",
+    "http_error",
+]
 
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -59,6 +71,9 @@ _HEADERS_TOO_LARGE = json.dumps(
 
 #: ``(method, path) -> ASGI app`` answered without Starlette's router (:class:`RequestContext`).
 DirectRoutes = Mapping[tuple[str, str], ASGIApp]
+#: ``path -> the current answer to GET path`` for the prebuilt responses (``None`` until the
+#: server context exists); the same Response object the direct route's handler returns.
+PrebuiltRoutes = Mapping[str, Callable[[], Response | None]]
 
 
 def direct_endpoint(handler: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
@@ -85,11 +100,16 @@ class RequestContext:
         metrics: Callable[[], Metrics | None],
         prefix: str = "",
         direct: DirectRoutes | None = None,
+        prebuilt: PrebuiltRoutes | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.prefix = prefix  # the issuer's path, under which the endpoints are served too
         self.direct = dict(direct or {})
+        self.prebuilt = dict(prebuilt or {})
+        # path -> (the Response last encoded, its encoded headers); rebuilt when the handler's
+        # answer changes (a new JWKS after a rotation).
+        self._encoded: dict[str, tuple[Response, bytes]] = {}
         # The latency histogram's child per endpoint label: labels() takes a lock and builds a
         # key on every call. Reset when the application's Metrics change (a new lifespan).
         self._metrics: Metrics | None = None
@@ -157,6 +177,56 @@ class RequestContext:
                     request_id=rid,
                 )
             request_id.reset(token)
+
+    def prebuilt_answer(self, path: str, incoming_request_id: str | None) -> bytes | None:
+        """Everything after the HTTP server's status line and own headers (``Date``) in the
+        answer to a plain ``GET path``, when ``path`` has a prebuilt response; else ``None``.
+
+        Byte for byte what the ASGI path sends for that request (its headers in the order the
+        HTTP server writes them, then ``X-Request-ID`` and ``nosniff``, the blank line, the
+        body), with the same access-log line and latency observation. The caller has checked
+        that the request is one the ASGI path would answer with this response: ``GET``, exactly
+        this path, no query, no body, no ``If-None-Match``, headers within
+        :data:`MAX_HEADER_BYTES`.
+        """
+        answer = self.prebuilt.get(path)
+        if answer is None:
+            return None
+        started = time.perf_counter()
+        try:
+            response = answer()
+        except Exception:  # the ASGI path asks again, and answers and logs the opaque 500
+            return None
+        if response is None or response.status_code != 200:
+            return None
+        cached = self._encoded.get(path)
+        if cached is None or cached[0] is not response:
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
+            cached = self._encoded[path] = (response, head)
+        rid = new_request_id(incoming_request_id)
+        out = b"".join(
+            (
+                cached[1],
+                b"x-request-id: ",
+                rid.encode(),
+                b"\r\nx-content-type-options: nosniff\r\n\r\n",
+                response.body,
+            )
+        )
+        elapsed = time.perf_counter() - started
+        metrics = self.metrics()
+        if metrics is not None:
+            self._observer(metrics, endpoint_name(path, self.prefix))(elapsed)
+        if access_log.enabled:
+            access_log.record(
+                method="GET",
+                path=path[:200],
+                status=response.status_code,
+                duration_ms=elapsed * 1000,
+                client_id=None,
+                request_id=rid,
+            )
+        return out
 
     def _observer(self, metrics: Metrics, endpoint: str) -> Callable[[float], None]:
         if metrics is not self._metrics:

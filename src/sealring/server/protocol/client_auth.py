@@ -87,6 +87,8 @@ def _parse_basic(value: str) -> tuple[str, str]:
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise ValueError("no colon")
+        if "%" not in decoded and "+" not in decoded:
+            return client_id, secret  # nothing to decode (every generated id and secret)
         # RFC 6749 §2.3.1: both parts are form-urlencoded (UTF-8) before base64.
         return (
             unquote(client_id.replace("+", " "), errors="strict"),

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import Signer
@@ -24,6 +24,9 @@ __all__ = [
     "issue_access_token",
 ]
 
+# The JSON string encoder json.dumps uses by default (ensure_ascii): quotes and escapes a str.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
 # RFC 9068 §2.2 claims every token of this server carries, so verifying one of ours requires them.
 _REQUIRED_CLAIMS = ("exp", "iat", "jti", "client_id", "sub")
 
@@ -35,15 +38,15 @@ class IssuedToken:
     scope: str
 
     def response_body(self) -> bytes:
-        """RFC 6749 §5.1."""
-        body: dict[str, Any] = {
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        }
-        if self.scope:
-            body["scope"] = self.scope
-        return json.dumps(body, separators=(",", ":")).encode()
+        """RFC 6749 §5.1: ``json.dumps`` of ``access_token, token_type, expires_in[, scope]``
+        with compact separators, byte for byte, without its encoder's per-call set-up (each
+        string through the same escaping function it uses)."""
+        scope = ',"scope":' + _json_string(self.scope) if self.scope else ""
+        return (
+            '{"access_token":' + _json_string(self.access_token)
+            + ',"token_type":"Bearer","expires_in":' + str(int(self.expires_in))
+            + scope + "}"
+        ).encode()  # fmt: skip
 
 
 def issue_access_token(
