@@ -42,10 +42,10 @@ from sealring.server.endpoints._browser import (
 from sealring.server.endpoints.authorization import (
     checked_request,
     current_session,
+    interaction_params,
     open_interaction,
 )
 from sealring.server.errors import OAuthError
-from sealring.server.http.endpoint import context_of
 from sealring.server.http.forms import read_form
 from sealring.server.protocol.authorization_request import AuthorizationRequest
 from sealring.server.protocol.prompt import consent_needed
@@ -74,15 +74,13 @@ MESSAGES: Final[Mapping[str, str]] = {
 
 @page_endpoint
 async def interaction_endpoint(request: Request) -> Response:
-    context = context_of(request)
-    now = context.clock()
-    opened = await open_interaction(request, context, now)
+    opened = await open_interaction(request)
     if isinstance(opened, Response):
         return opened
-    uid, interaction, browser, restart = (
-        opened.uid, opened.interaction, opened.browser, opened.restart,
+    context, now, uid, interaction, browser, restart = (
+        opened.context, opened.now, opened.uid, opened.interaction, opened.browser, opened.restart,
     )  # fmt: skip
-    client, checked = await checked_request(context, _params(interaction))
+    client, checked = await checked_request(context, interaction_params(interaction))
     if isinstance(checked, Response):
         return checked
     assert client is not None
@@ -102,11 +100,6 @@ async def interaction_endpoint(request: Request) -> Response:
                                restart)  # fmt: skip
 
 
-def _params(interaction: Interaction) -> list[tuple[str, str]]:
-    params = interaction.request.get("params")
-    return [(str(k), str(v)) for k, v in params] if isinstance(params, list) else []
-
-
 def _page(context: ServerContext, uid: str, message: str | None = None) -> str:
     url = page_url(context.settings.issuer, "interaction", uid=uid)
     return f"{url}?m={message}" if message else url
@@ -120,16 +113,34 @@ def _login_page(
     auth: AuthorizationRequest,
     message: str | None,
 ) -> Response:
-    page = context.login.pages.render(
+    return _form_page(
+        context,
         "login.html",
+        uid,
+        browser,
+        client,
+        login_hint=auth.login_hint,
+        error=MESSAGES.get(message or ""),
+    )
+
+
+def _form_page(
+    context: ServerContext,
+    template: str,
+    uid: str,
+    browser: str,
+    client: Client,
+    **values: object,
+) -> Response:
+    """A page whose form posts back to this interaction, with its CSRF token."""
+    page = context.login.pages.render(
+        template,
         {
-            "action": page_url(context.settings.issuer, "interaction", uid=uid),
+            "action": _page(context, uid),
             "csrf_token": csrf_token(context, uid, browser),
             "client_name": client.name,
-            "login_hint": auth.login_hint,
-            "error": MESSAGES.get(message or ""),
+            **values,
         },
-        status_code=200,
     )
     return page_response(page)
 
@@ -224,20 +235,17 @@ async def _consent_page(
     account = await context.database.call(context.login.accounts.find, session.subject)
     if account is None:
         return bad_page(context, "Your account is no longer available.", restart=restart)
-    page = context.login.pages.render(
+    return _form_page(
+        context,
         "consent.html",
-        {
-            "action": page_url(context.settings.issuer, "interaction", uid=uid),
-            "csrf_token": csrf_token(context, uid, browser),
-            "client_name": client.name,
-            "username": account.username,
-            "scopes": [
-                {"name": scope, "description": SCOPE_DESCRIPTIONS.get(scope)}
-                for scope in auth.scopes
-            ],
-        },
+        uid,
+        browser,
+        client,
+        username=account.username,
+        scopes=[
+            {"name": scope, "description": SCOPE_DESCRIPTIONS.get(scope)} for scope in auth.scopes
+        ],
     )
-    return page_response(page)
 
 
 async def _consent(
