@@ -72,6 +72,7 @@ __all__ = [
     "checked_request",
     "current_session",
     "interaction_params",
+    "interaction_session",
     "open_interaction",
     "resume_endpoint",
 ]
@@ -311,7 +312,22 @@ async def resume_endpoint(request: Request) -> Response:
     result = taken.result or {}
     if result.get("denied"):
         return redirect(checked.redirect.with_error(AccessDenied("the user denied the request")))
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != taken.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    session = await interaction_session(request, context, taken, now, restart)
+    if isinstance(session, Response):
+        return session
     return await _issue_code(context, checked, session)
+
+
+async def interaction_session(
+    request: Request,
+    context: ServerContext,
+    interaction: Interaction,
+    now: float,
+    restart: str | None,
+) -> BrowserSession | Response:
+    """The browser session the interaction's login started, if this browser still has it; else
+    the page saying to sign in again."""
+    session = await current_session(request, context, now)
+    if session is None or session.session_id != interaction.session_id:
+        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    return session

@@ -43,6 +43,7 @@ from sealring.server.endpoints.authorization import (
     checked_request,
     current_session,
     interaction_params,
+    interaction_session,
     open_interaction,
 )
 from sealring.server.errors import OAuthError
@@ -229,9 +230,9 @@ async def _consent_page(
     now: float,
     restart: str | None,
 ) -> Response:
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != interaction.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    session = await interaction_session(request, context, interaction, now, restart)
+    if isinstance(session, Response):
+        return session
     account = await context.database.call(context.login.accounts.find, session.subject)
     if account is None:
         return bad_page(context, "Your account is no longer available.", restart=restart)
@@ -258,9 +259,9 @@ async def _consent(
     now: float,
     restart: str | None,
 ) -> Response:
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != interaction.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    session = await interaction_session(request, context, interaction, now, restart)
+    if isinstance(session, Response):
+        return session
     decision = get("decision")
     if decision not in ("allow", "deny"):
         return redirect(_page(context, uid))
