@@ -40,6 +40,7 @@ from sealring.server.endpoints._browser import (
     set_cookie,
 )
 from sealring.server.endpoints.authorization import (
+    OpenInteraction,
     checked_request,
     current_session,
     interaction_params,
@@ -51,7 +52,6 @@ from sealring.server.http.forms import read_form
 from sealring.server.protocol.authorization_request import AuthorizationRequest
 from sealring.server.protocol.prompt import consent_needed
 from sealring.server.routes import page_url
-from sealring.server.stores.interactions import Interaction
 from sealring.server.stores.login_throttle import LoginThrottled
 
 __all__ = ["SCOPE_DESCRIPTIONS", "interaction_endpoint"]
@@ -78,27 +78,25 @@ async def interaction_endpoint(request: Request) -> Response:
     opened = await open_interaction(request)
     if isinstance(opened, Response):
         return opened
-    context, now, uid, interaction, browser, restart = (
-        opened.context, opened.now, opened.uid, opened.interaction, opened.browser, opened.restart,
-    )  # fmt: skip
-    client, checked = await checked_request(context, interaction_params(interaction))
+    context = opened.context
+    client, checked = await checked_request(context, interaction_params(opened.interaction))
     if isinstance(checked, Response):
         return checked
     assert client is not None
+    login = opened.interaction.prompt == "login"
     if request.method == "POST":
         try:
             form = await read_form(request, context.settings.max_body_size)
         except OAuthError as exc:
-            return error_page(context, exc, restart=restart)
-        if not csrf_valid(context, uid, browser, form.get("csrf_token")):
-            return redirect(_page(context, uid, "csrf"))
-        if interaction.prompt == "login":
-            return await _login(request, context, uid, client, checked, form.get, now)
-        return await _consent(request, context, uid, interaction, checked, form.get, now, restart)
-    if interaction.prompt == "login":
-        return _login_page(context, uid, browser, client, checked, request.query_params.get("m"))
-    return await _consent_page(request, context, uid, browser, interaction, client, checked, now,
-                               restart)  # fmt: skip
+            return error_page(context, exc, restart=opened.restart)
+        if not csrf_valid(context, opened.uid, opened.browser, form.get("csrf_token")):
+            return redirect(_page(context, opened.uid, "csrf"))
+        if login:
+            return await _login(request, opened, client, checked, form.get)
+        return await _consent(request, opened, checked, form.get)
+    if login:
+        return _login_page(opened, client, checked, request.query_params.get("m"))
+    return await _consent_page(request, opened, client, checked)
 
 
 def _page(context: ServerContext, uid: str, message: str | None = None) -> str:
@@ -107,18 +105,11 @@ def _page(context: ServerContext, uid: str, message: str | None = None) -> str:
 
 
 def _login_page(
-    context: ServerContext,
-    uid: str,
-    browser: str,
-    client: Client,
-    auth: AuthorizationRequest,
-    message: str | None,
+    opened: OpenInteraction, client: Client, auth: AuthorizationRequest, message: str | None
 ) -> Response:
     return _form_page(
-        context,
+        opened,
         "login.html",
-        uid,
-        browser,
         client,
         login_hint=auth.login_hint,
         error=MESSAGES.get(message or ""),
@@ -126,19 +117,15 @@ def _login_page(
 
 
 def _form_page(
-    context: ServerContext,
-    template: str,
-    uid: str,
-    browser: str,
-    client: Client,
-    **values: object,
+    opened: OpenInteraction, template: str, client: Client, **values: object
 ) -> Response:
     """A page whose form posts back to this interaction, with its CSRF token."""
+    context, uid = opened.context, opened.uid
     page = context.login.pages.render(
         template,
         {
             "action": _page(context, uid),
-            "csrf_token": csrf_token(context, uid, browser),
+            "csrf_token": csrf_token(context, uid, opened.browser),
             "client_name": client.name,
             **values,
         },
@@ -148,13 +135,12 @@ def _form_page(
 
 async def _login(
     request: Request,
-    context: ServerContext,
-    uid: str,
+    opened: OpenInteraction,
     client: Client,
     auth: AuthorizationRequest,
     get: Callable[[str], str | None],
-    now: float,
 ) -> Response:
+    context, uid, now = opened.context, opened.uid, opened.now
     username = get("username") or ""
     password = get("password") or ""
     address = client_ip(request)
@@ -220,27 +206,20 @@ async def _login(
 
 
 async def _consent_page(
-    request: Request,
-    context: ServerContext,
-    uid: str,
-    browser: str,
-    interaction: Interaction,
-    client: Client,
-    auth: AuthorizationRequest,
-    now: float,
-    restart: str | None,
+    request: Request, opened: OpenInteraction, client: Client, auth: AuthorizationRequest
 ) -> Response:
-    session = await interaction_session(request, context, interaction, now, restart)
+    context = opened.context
+    session = await interaction_session(
+        request, context, opened.interaction, opened.now, opened.restart
+    )
     if isinstance(session, Response):
         return session
     account = await context.database.call(context.login.accounts.find, session.subject)
     if account is None:
-        return bad_page(context, "Your account is no longer available.", restart=restart)
+        return bad_page(context, "Your account is no longer available.", restart=opened.restart)
     return _form_page(
-        context,
+        opened,
         "consent.html",
-        uid,
-        browser,
         client,
         username=account.username,
         scopes=[
@@ -251,15 +230,14 @@ async def _consent_page(
 
 async def _consent(
     request: Request,
-    context: ServerContext,
-    uid: str,
-    interaction: Interaction,
+    opened: OpenInteraction,
     auth: AuthorizationRequest,
     get: Callable[[str], str | None],
-    now: float,
-    restart: str | None,
 ) -> Response:
-    session = await interaction_session(request, context, interaction, now, restart)
+    context, uid, now = opened.context, opened.uid, opened.now
+    session = await interaction_session(
+        request, context, opened.interaction, opened.now, opened.restart
+    )
     if isinstance(session, Response):
         return session
     decision = get("decision")
