@@ -7,15 +7,13 @@ down). Each test session gets its own throw-away database so parallel runs canno
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.helpers.postgres import throwaway_database
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
 # The loggers an in-process ``sealring`` command configures (server.logging.configure_logging).
 CONFIGURED_LOGGERS = ("sealring", "uvicorn.error", "_granian")
@@ -49,38 +47,17 @@ def vectors_dir() -> Path:
     return VECTORS
 
 
-def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
-    import psycopg
-
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
-    return psycopg.connect(url, autocommit=True)
-
-
-@contextmanager
-def _throwaway_database() -> Iterator[str]:
-    """Create a PostgreSQL database with a random name, yield its URL, then drop it."""
-    name = "sealring_t_" + secrets.token_hex(6)
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database shared by this test session."""
-    with _throwaway_database() as url:
+    with throwaway_database() as url:
         yield url
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """A database of its own for one test (for tests that need an empty schema)."""
-    with _throwaway_database() as url:
+    with throwaway_database() as url:
         yield url
 
 

@@ -35,6 +35,9 @@ PACKAGES = [
     "sealring.server",
     "sealring.server.endpoints",
     "sealring.server.grants",
+    "sealring.server.protocol",
+    "sealring.server.stores",
+    "sealring.server.tokens",
 ]
 
 

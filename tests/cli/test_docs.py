@@ -206,7 +206,7 @@ def _check_read_only_commands_refuse_a_missing_database(
 
 
 def _check_kek_file_mode_and_clients_kek(tmp_path: Path, token: str, jwks: str) -> None:
-    from tests.conftest import _throwaway_database
+    from tests.helpers.postgres import throwaway_database
 
     kek_file = tmp_path / "kek"
     kek_file.write_text(KEKRing.generate_text())
@@ -215,7 +215,7 @@ def _check_kek_file_mode_and_clients_kek(tmp_path: Path, token: str, jwks: str) 
     db = ["--database", f"sqlite:///{tmp_path / 'k.db'}"]
     assert _code(["keys", "init", *db], **env) == 2
     assert _code(["serve", "--port", str(free_port()), *db], **env) == 2
-    with _throwaway_database() as url:
+    with throwaway_database() as url:
         none = {"SEALRING_KEK": None, "SEALRING_KEK_FILE": None, "SEALRING_SERVER_SECRET": None}
         assert _code(["clients", "create", "--name", "x", "--database", url], **none) == 2
 

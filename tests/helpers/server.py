@@ -12,7 +12,6 @@ import base64
 import contextlib
 import io
 import json
-import os
 import secrets
 import socket
 import threading
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
@@ -39,6 +37,8 @@ from sealring.server.http.uvicorn_protocol import PrebuiltHttpToolsProtocol
 from sealring.server.logging import access_log
 from sealring.server.settings import Settings
 from sealring.server.stores.clients import ClientRepository
+from tests.helpers.postgres import PG_ADMIN_URL
+from tests.helpers.postgres import throwaway_database as postgres_database
 
 __all__ = [
     "API",
@@ -59,7 +59,6 @@ __all__ = [
     "start_server",
 ]
 
-PG_ADMIN_URL = os.environ.get("SEALRING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVER_SECRET = secrets.token_bytes(32)
 API = "https://api.example.test"
 OTHER = "https://other.example.test"
@@ -221,21 +220,6 @@ def own_token(live: LiveServer, **claims: object) -> str:
     typ = str(body.pop("typ", "at+jwt"))
     signer = live.context.keys.signer(live.settings.signing_alg)
     return encode_jwt({k: v for k, v in body.items() if v is not None}, signer, typ=typ)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
-    name = "sealring_srv_" + secrets.token_hex(6)
-    admin = PG_ADMIN_URL
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ def put(cache: VerifiedTokenCache[int], token: bytes, value: int, kid: str = "k"
     cache.put(token, value, expires_at=100, issuer="i", kid=kid, now=0)
 
 
-def test_defaults() -> None:
+def test_cache_bounds_defaults() -> None:
     assert (DEFAULT_CACHE_SIZE, DEFAULT_CACHE_BYTES) == (10_000, 64 * 1024 * 1024)
     cache: VerifiedTokenCache[int] = VerifiedTokenCache()
     assert (cache.max_entries, cache.max_bytes) == (DEFAULT_CACHE_SIZE, DEFAULT_CACHE_BYTES)

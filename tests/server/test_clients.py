@@ -55,7 +55,7 @@ def test_registration_is_checked(kwargs: dict[str, object], fragment: str) -> No
     assert fragment in err.value.message
 
 
-def test_defaults() -> None:
+def test_registration_defaults() -> None:
     confidential = new_client(name="svc", scope="b a b", audiences=["https://x", "https://y"])
     assert confidential.auth_method == "client_secret_basic"
     assert confidential.grant_types == ("client_credentials",)

@@ -88,7 +88,7 @@ def test_oversized_body(http: httpx.Client, client: tuple[str, str]) -> None:
     oauth_error(streamed, 413, "invalid_request")
 
 
-def test_unknown_parameters_are_ignored(http: httpx.Client, client: tuple[str, str]) -> None:
+def test_unknown_token_parameters_are_ignored(http: httpx.Client, client: tuple[str, str]) -> None:
     response = _request_token(http, client, unknown="1", another_one="x")
     assert response.status_code == 200
 

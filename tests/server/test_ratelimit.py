@@ -15,22 +15,15 @@ from sealring.server.errors import RateLimited, TemporarilyUnavailable
 from sealring.server.metrics import Metrics
 from sealring.server.protocol.client_auth import JWT_BEARER
 from sealring.server.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tests.helpers.clock import FakeClock
 from tests.helpers.server import LiveServer, start_server
 
 REDIS = "redis://127.0.0.1:6379/0"
 API = "https://api.example.test"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_memory_bucket_refills_at_rate() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = MemoryRateLimiter(2.0, 3, clock=clock)
 
     async def run() -> None:

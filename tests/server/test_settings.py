@@ -17,7 +17,7 @@ from sealring.server.settings import (
 )
 
 
-def test_defaults() -> None:
+def test_settings_defaults() -> None:
     s = Settings.load(environ={})
     assert s.issuer == "http://127.0.0.1:8000"
     assert s.database_url == "sqlite:///./sealring.db"

@@ -7,23 +7,34 @@ import errno
 import re
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperArgument, TyperCommand
 
+from sealring.errors import SealringError
+from sealring.keys.config import DEFAULT_DATABASE_URL
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from sealring.server.settings import Settings
 
 __all__ = [
     "DATABASE_URL_HINT",
     "Command",
+    "ConfigOpt",
+    "DatabaseOpt",
     "JsonOpt",
     "describe_database_error",
     "ensure_port_free",
     "existing_database",
     "fail",
+    "load_settings",
+    "open_database",
     "print_table",
     "warn",
 ]
@@ -37,6 +48,26 @@ DATABASE_URL_HINT = (
     "A password in it shows in `ps`: prefer SEALRING_DATABASE_URL, or a file named by "
     "SEALRING_DATABASE_URL_FILE."
 )
+#: The --database and --config of every command that opens the server's database.
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        metavar="URL",
+        help=f"SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else {DEFAULT_DATABASE_URL}). "
+        f"{DATABASE_URL_HINT}",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="The server's TOML settings file (default: $SEALRING_CONFIG).",
+        show_default=False,
+    ),
+]
 
 
 class Command(TyperCommand):
@@ -107,6 +138,42 @@ def existing_database(command: str, url: str, **engine_options: Any) -> Engine:
             "init`, or start the server), then run this again",
         )
     return engine
+
+
+def load_settings(command: str, database: str | None, config: Path | None) -> Settings:
+    """The server's settings, ``--database`` over them; a bad one fails with one line, exit 2."""
+    from sealring.server.settings import Settings
+
+    try:
+        return Settings.load({"database_url": database}, config_file=config)
+    except SealringError as exc:
+        fail(command, exc.message)
+
+
+@contextmanager
+def open_database(
+    command: str, url: str, *, read_only: bool = False, **engine_options: Any
+) -> Iterator[Engine]:
+    """An engine on ``url``, disposed at the end: with ``read_only`` an existing database at the
+    current schema (:func:`existing_database`), else one created or migrated to it.  A database
+    that cannot be used fails with one line, exit 2."""
+    from sealring.db import make_engine, upgrade
+
+    if read_only:
+        engine = existing_database(command, url, **engine_options)
+    else:
+        engine = make_engine(url, **engine_options)
+    try:
+        if not read_only:
+            try:
+                upgrade(engine)
+            except SealringError as exc:
+                fail(command, exc.message)
+            except Exception as exc:
+                fail(command, f"{describe_database_error(exc)} (check --database)")
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def ensure_port_free(command: str, host: str, port: int) -> None:

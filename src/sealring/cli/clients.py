@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from sealring.cli._common import (
-    DATABASE_URL_HINT,
     Command,
+    ConfigOpt,
+    DatabaseOpt,
     JsonOpt,
     describe_database_error,
-    existing_database,
     fail,
+    load_settings,
+    open_database,
     print_table,
     warn,
 )
@@ -39,17 +41,6 @@ clients_app = typer.Typer(
     name="clients", help="Register and manage OAuth clients.", no_args_is_help=True
 )
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help=f"Database URL (default: SEALRING_DATABASE_URL or ./sealring.db). {DATABASE_URL_HINT}",
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file.")
-]
 ClientIdArg = Annotated[str, typer.Argument(metavar="CLIENT_ID", help="The client id.")]
 
 
@@ -73,29 +64,21 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _settings(database: str | None, config: Path | None) -> Settings:
-    from sealring.server.settings import Settings
-
-    try:
-        return Settings.load({"database_url": database}, config_file=config)
-    except SealringError as exc:
-        _fail(exc.message)
+    return load_settings("clients", database, config)
 
 
 @contextmanager
 def _repository(
     database: str | None, config: Path | None
 ) -> Iterator[tuple[ClientRepository, SecretHasher]]:
-    from sealring.db import make_engine, upgrade
     from sealring.keys import load_key_config
     from sealring.server.clients import SecretHasher
     from sealring.server.stores.clients import ClientRepository
     from sealring.server.stores.server_secret import load_server_secret
 
     settings = _settings(database, config)
-    engine = make_engine(settings.database_url, hide_parameters=True)
-    try:
+    with open_database("clients", settings.database_url, hide_parameters=True) as engine:
         try:
-            upgrade(engine)
             kek = None
             if settings.server_secret is None:  # the stored one is sealed under the KEK
                 kek, _ = load_key_config(settings.database_url)
@@ -105,8 +88,6 @@ def _repository(
         except Exception as exc:
             _fail(f"{describe_database_error(exc)} (check --database)")
         yield ClientRepository(engine), SecretHasher(secret)
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -116,11 +97,10 @@ def _reader(database: str | None, config: Path | None) -> Iterator[ClientReposit
     from sealring.server.stores.clients import ClientRepository
 
     settings = _settings(database, config)
-    engine = existing_database("clients", settings.database_url, hide_parameters=True)
-    try:
+    with open_database(
+        "clients", settings.database_url, read_only=True, hide_parameters=True
+    ) as engine:
         yield ClientRepository(engine)
-    finally:
-        engine.dispose()
 
 
 def _check_jwks(text: str) -> None:

@@ -261,8 +261,10 @@ class _Story:
         return done.stdout
 
     def get_token(self, scope: str) -> str:
+        from sealring.server.routes import endpoint_url
+
         response = self.http.post(
-            self.issuer + "/token",
+            endpoint_url(self.issuer, "token"),
             data={"grant_type": "client_credentials", "scope": scope},
             auth=(self.client_id, self.secret),
         )

@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from sealring.cli._common import (
-    DATABASE_URL_HINT,
     Command,
+    ConfigOpt,
+    DatabaseOpt,
     JsonOpt,
     describe_database_error,
-    existing_database,
     fail,
+    load_settings,
+    open_database,
     print_table,
 )
 from sealring.errors import SealringError
-from sealring.keys.config import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -46,26 +47,6 @@ keys_app = typer.Typer(
     help="Signing keys: lifecycle, rotation, revocation, KEK rewrap, public JWKS.",
     no_args_is_help=True,
 )
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help=f"SQLAlchemy URL (default: $SEALRING_DATABASE_URL, else {DEFAULT_DATABASE_URL}). "
-        f"{DATABASE_URL_HINT}",
-        show_default=False,
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        metavar="FILE",
-        help="The server's TOML settings file (default: $SEALRING_CONFIG), for its key policy.",
-        show_default=False,
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +77,6 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
     """The key manager under the server's own settings, so both apply one rotation policy."""
     from sealring.db import make_engine, upgrade
     from sealring.keys import KeyManager, load_key_config
-    from sealring.server.settings import Settings
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -104,7 +84,7 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
     manager = None
     try:
         with _exits():
-            settings = Settings.load({"database_url": database}, config_file=config)
+            settings = load_settings("keys", database, config)
             url = settings.database_url
             engine = make_engine(url)
             upgrade(engine)
@@ -123,16 +103,9 @@ def _manager(database: str | None, config: Path | None) -> Iterator[KeyManager]:
 def _reader(database: str | None, config: Path | None) -> Iterator[tuple[Engine, Settings]]:
     """An engine on an existing database at the current schema, for commands that only read:
     nothing is migrated, created or scheduled (issue 10)."""
-    from sealring.server.settings import Settings
-
-    with _exits():
-        settings = Settings.load({"database_url": database}, config_file=config)
-    engine = existing_database("keys", settings.database_url)
-    try:
-        with _exits():
-            yield engine, settings
-    finally:
-        engine.dispose()
+    settings = load_settings("keys", database, config)
+    with open_database("keys", settings.database_url, read_only=True) as engine, _exits():
+        yield engine, settings
 
 
 def _stored(
@@ -159,7 +132,7 @@ def _when(value: float | None) -> str:
 
 @keys_app.command("list", cls=Command)
 def list_keys(
-    database: DatabaseOption = None, config: ConfigOption = None, as_json: JsonOpt = False
+    database: DatabaseOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List every key: kid, algorithm, state and its lifecycle times (UTC). Reads only."""
     infos, _, _ = _stored(database, config)
@@ -198,8 +171,8 @@ def _print_transitions(transitions: list[Transition], as_json: bool) -> None:
 
 @keys_app.command("rotate", cls=Command)
 def rotate(
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
     alg: Annotated[
         str | None,
         typer.Option("--alg", metavar="ALG", help="Rotate only this algorithm's key."),
@@ -242,8 +215,8 @@ def revoke(
         str | None,
         typer.Option("--kid", metavar="KID", help="The key id, as an option.", show_default=False),
     ] = None,
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Emergency: unpublish a key at once and destroy its private part."""
@@ -259,7 +232,7 @@ def revoke(
 
 
 @keys_app.command("rewrap", cls=Command)
-def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None:
+def rewrap(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
     """Re-encrypt every stored private key, and the server secret, under the first KEK."""
     from sealring.server.stores.server_secret import reseal_server_secret
 
@@ -277,8 +250,8 @@ def rewrap(database: DatabaseOption = None, config: ConfigOption = None) -> None
 
 @keys_app.command("reset", cls=Command)
 def reset(
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
     yes: Annotated[
         bool, typer.Option("--yes", help="Confirm: every signing key is deleted.")
     ] = False,
@@ -295,12 +268,8 @@ def reset(
 
     from sealring.db import make_engine, sqlite_path, upgrade
     from sealring.keys.models import KeyEventRow, KeyGenerationRow, SigningKeyRow
-    from sealring.server.settings import Settings
 
-    try:
-        url = Settings.load({"database_url": database}, config_file=config).database_url
-    except SealringError as exc:
-        _fail(exc.message, 2)
+    url = load_settings("keys", database, config).database_url
     if sqlite_path(url) is None:
         _fail("reset is for a development SQLite database only; this one is not", 2)
     if os.environ.get("SEALRING_HSM_MODULE"):
@@ -340,7 +309,7 @@ def reset(
 
 
 @keys_app.command("export-public", cls=Command)
-def export_public(database: DatabaseOption = None, config: ConfigOption = None) -> None:
+def export_public(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
     """Print the published JWK Set (public keys only). Reads only."""
     _, jwks, _ = _stored(database, config)
     sys.stdout.write(json.dumps(json.loads(jwks.body), indent=2) + "\n")
@@ -351,8 +320,8 @@ def show(
     kid: Annotated[
         str, typer.Argument(metavar="KID", help="The key id (one starting with '-': after '--').")
     ],
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One key's lifecycle times (UTC) and its audit trail. Reads only."""
@@ -379,7 +348,7 @@ def show(
 
 
 @keys_app.command("init", cls=Command)
-def init(database: DatabaseOption = None, config: ConfigOption = None) -> None:
+def init(database: DatabaseOpt = None, config: ConfigOpt = None) -> None:
     """Migrate the database and make the first keys, as a server start does (idempotent)."""
     with _manager(database, config) as manager:
         infos = manager.list_keys()
@@ -394,8 +363,8 @@ def gc_hsm(
         typer.Option("--delete/--dry-run", help="Destroy the objects listed, or only list them."),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="The same as --delete.")] = False,
-    database: DatabaseOption = None,
-    config: ConfigOption = None,
+    database: DatabaseOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List (and with --delete destroy) this installation's orphaned HSM key objects.

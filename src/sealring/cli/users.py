@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from sealring.cli._common import Command, JsonOpt, describe_database_error, existing_database, fail
-
-# The same --database, --config and --json as `sealring clients`.
-from sealring.cli.clients import ConfigOpt, DatabaseOpt
-from sealring.errors import SealringError
+from sealring.cli._common import (
+    Command,
+    ConfigOpt,
+    DatabaseOpt,
+    JsonOpt,
+    fail,
+    load_settings,
+    open_database,
+)
 
 if TYPE_CHECKING:
     from sealring.server.accounts import Account
@@ -50,28 +54,14 @@ def _store(
     database: str | None, config: Path | None, *, read_only: bool = False
 ) -> Iterator[DatabaseAccountStore]:
     """The account store; ``read_only``: of an existing database, not migrated (issue 10)."""
-    from sealring.db import make_engine, upgrade
     from sealring.server.accounts import PasswordPolicy
-    from sealring.server.settings import Settings
     from sealring.server.stores.accounts import DatabaseAccountStore
 
-    try:
-        settings = Settings.load({"database_url": database}, config_file=config)
-    except SealringError as exc:
-        _fail(exc.message)
-    if read_only:
-        engine = existing_database("users", settings.database_url, hide_parameters=True)
-    else:
-        engine = make_engine(settings.database_url, hide_parameters=True)
-    try:
-        try:
-            if not read_only:
-                upgrade(engine)
-        except Exception as exc:
-            _fail(f"{describe_database_error(exc)} (check --database)")
+    settings = load_settings("users", database, config)
+    with open_database(
+        "users", settings.database_url, read_only=read_only, hide_parameters=True
+    ) as engine:
         yield DatabaseAccountStore(engine, PasswordPolicy())
-    finally:
-        engine.dispose()
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -3,25 +3,9 @@
 See ``docs/architecture.md`` for the contract and ``docs/jose.md`` for the rules it enforces.
 """
 
+from sealring.jose import errors
 from sealring.jose.algorithms import ALGORITHMS
-from sealring.jose.errors import (
-    AlgorithmNotAllowed,
-    AmbiguousKey,
-    ExpiredToken,
-    ImmatureToken,
-    InvalidAudience,
-    InvalidClaim,
-    InvalidIssuer,
-    InvalidKey,
-    InvalidKeySet,
-    InvalidSignature,
-    InvalidTokenType,
-    JoseError,
-    KeyNotFound,
-    MalformedToken,
-    MissingClaim,
-    UnsupportedCritical,
-)
+from sealring.jose.errors import *  # noqa: F403  (the error classes: errors.__all__)
 from sealring.jose.jwk import JWK
 from sealring.jose.jwks import KeySet
 from sealring.jose.jws import (
@@ -53,28 +37,12 @@ __all__ = [
     "DEFAULT_MAX_HEADER_SIZE",
     "DEFAULT_MAX_TOKEN_SIZE",
     "JWK",
-    "AlgorithmNotAllowed",
-    "AmbiguousKey",
     "ClaimRules",
     "CompactJWS",
-    "ExpiredToken",
-    "ImmatureToken",
-    "InvalidAudience",
-    "InvalidClaim",
-    "InvalidIssuer",
-    "InvalidKey",
-    "InvalidKeySet",
-    "InvalidSignature",
-    "InvalidTokenType",
     "JWTVerifier",
-    "JoseError",
-    "KeyNotFound",
     "KeySet",
     "LocalSigner",
-    "MalformedToken",
-    "MissingClaim",
     "Signer",
-    "UnsupportedCritical",
     "VerifiedJWT",
     "check_type",
     "decode_payload",
@@ -86,3 +54,4 @@ __all__ = [
     "verify_compact",
     "verify_signature",
 ]
+__all__ += errors.__all__

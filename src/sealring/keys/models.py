@@ -10,24 +10,21 @@ from sealring.db import Base
 __all__ = ["InstallationRow", "KeyEventRow", "KeyGenerationRow", "SigningKeyRow"]
 
 
+def _one_key_per_alg(state: str) -> Index:
+    """At most one key per algorithm in ``state``: a partial unique index, on both databases."""
+    where = text(f"state = '{state}'")
+    return Index(
+        f"uq_signing_keys_one_{state}",
+        "alg",
+        unique=True,
+        sqlite_where=where,
+        postgresql_where=where,
+    )
+
+
 class SigningKeyRow(Base):
     __tablename__ = "signing_keys"
-    __table_args__ = (
-        Index(
-            "uq_signing_keys_one_active",
-            "alg",
-            unique=True,
-            sqlite_where=text("state = 'active'"),
-            postgresql_where=text("state = 'active'"),
-        ),
-        Index(
-            "uq_signing_keys_one_pending",
-            "alg",
-            unique=True,
-            sqlite_where=text("state = 'pending'"),
-            postgresql_where=text("state = 'pending'"),
-        ),
-    )
+    __table_args__ = (_one_key_per_alg("active"), _one_key_per_alg("pending"))
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(16))

@@ -43,8 +43,8 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 class _RequestIds:
     """Fresh request ids: 8 random octets in hex, drawn from a pool filled 4 KiB at a time.
 
-    One ``getrandom`` call per 512 requests instead of one per request (3% of a worker's time
-    on the JWKS under load). The pool is the operating system's CSPRNG output, so an id says
+    One ``getrandom`` call per 512 requests instead of one per request, which showed in a
+    worker's profile on the JWKS under load (docs/benchmarks.md). The pool is the operating system's CSPRNG output, so an id says
     nothing about the next one; a forked worker starts with an empty pool of its own, or two
     workers would hand out the same ids.
     """

@@ -120,7 +120,7 @@ def test_parameter_order_and_scope_order_do_not_matter() -> None:
     assert set(accepted(items).scopes) == {"openid", "profile"}
 
 
-def test_unknown_parameters_are_ignored() -> None:
+def test_unknown_authorization_parameters_are_ignored() -> None:
     assert accepted([*params(), ("extra", "foobar")]).client_id == "webclient"
 
 

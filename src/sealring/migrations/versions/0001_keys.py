@@ -1,20 +1,12 @@
-"""Signing keys, their audit trail and the generation counter replicas poll.
-
-Revision ID: 0001_keys
-Revises:
-"""
+"""Signing keys, their audit trail and the generation counter replicas poll."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001_keys"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,20 +1,12 @@
-"""OAuth clients, single-use assertion jtis, revoked token jtis and the client-secret HMAC key.
-
-Revision ID: 0002_clients
-Revises: 0001_keys
-"""
+"""OAuth clients, single-use assertion jtis, revoked token jtis and the client-secret HMAC key."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_clients"
 down_revision: str | None = "0001_keys"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,22 +1,15 @@
 """User login: accounts, browser sessions, interactions, grants, codes, refresh tokens, consents.
 
 The tables of ``sealring.server.stores.login_tables``; see that module for what each column is.
-
-Revision ID: 0003_login
-Revises: 0002_clients
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_login"
 down_revision: str | None = "0002_clients"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _CLIENT = "oauth_clients.client_id"
 _ACCOUNT = "oauth_accounts.subject"

@@ -1,20 +1,12 @@
-"""The introspect permission of a client (RFC 7662 §4; issue 10).
-
-Revision ID: 0004_client_introspect
-Revises: 0003_login
-"""
+"""The introspect permission of a client (RFC 7662 §4; issue 10)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_client_introspect"
 down_revision: str | None = "0003_login"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

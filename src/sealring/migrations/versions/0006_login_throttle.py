@@ -1,22 +1,15 @@
 """Login throttling: failed sign-ins per username and per client IP, shared by replicas.
 
 The table of ``sealring.server.stores.login_tables.LoginThrottleRow``.
-
-Revision ID: 0006_login_throttle
-Revises: 0005_key_published_at
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_login_throttle"
 down_revision: str | None = "0005_key_published_at"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -8,24 +8,18 @@ sealed under the KEK.
   KEK; ``secret`` (clear) becomes nullable. Existing clear secrets are sealed by the first server
   start that has a KEK (the migration has none), with the same value: client secret hashes and
   handles made under it still verify.
-
-Revision ID: 0007_installation
-Revises: 0006_login_throttle
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_installation"
 down_revision: str | None = "0006_login_throttle"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

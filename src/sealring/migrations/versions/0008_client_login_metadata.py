@@ -1,21 +1,14 @@
 """A client's user-login metadata: first-party consent skipping, post-logout redirect URIs and the
 ID token algorithm (issue 9; OpenID Connect RP-Initiated Logout §3.1, OIDC Registration §2).
-
-Revision ID: 0008_client_login_metadata
-Revises: 0007_installation
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_client_login_metadata"
 down_revision: str | None = "0007_installation"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

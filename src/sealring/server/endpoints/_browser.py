@@ -25,6 +25,7 @@ from starlette.responses import Response
 from sealring.server.context import ServerContext
 from sealring.server.errors import InvalidRequest, OAuthError
 from sealring.server.http.endpoint import Handler, context_of
+from sealring.server.http.forms import read_form
 from sealring.server.logging import logger
 from sealring.server.pages import SECURITY_HEADERS, Page
 from sealring.server.routes import endpoint_url, page_url
@@ -45,6 +46,7 @@ __all__ = [
     "page_endpoint",
     "page_response",
     "redirect",
+    "request_params",
     "restart_url",
     "set_cookie",
 ]
@@ -138,6 +140,14 @@ def redirect(location: str) -> Response:
     headers = {"Location": location, "Cache-Control": "no-store", "Pragma": "no-cache"}
     headers["Referrer-Policy"] = SECURITY_HEADERS["Referrer-Policy"]
     return Response(b"", status_code=303, headers=headers)
+
+
+async def request_params(request: Request, context: ServerContext) -> list[tuple[str, str]]:
+    """A browser endpoint's parameters, repeats included: the query of a GET, or the same
+    parameters form-encoded in a POST (OIDC Core §3.1.2.1)."""
+    if request.method == "POST":
+        return (await read_form(request, context.settings.max_body_size)).items()
+    return list(request.query_params.multi_items())
 
 
 def restart_url(context: ServerContext, params: object) -> str | None:

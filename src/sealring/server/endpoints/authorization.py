@@ -39,6 +39,7 @@ from sealring.server.endpoints._browser import (
     interaction_path,
     page_endpoint,
     redirect,
+    request_params,
     restart_url,
     set_cookie,
 )
@@ -50,7 +51,6 @@ from sealring.server.errors import (
     OAuthError,
 )
 from sealring.server.http.endpoint import context_of
-from sealring.server.http.forms import read_form
 from sealring.server.protocol.authorization_request import (
     Accepted,
     AuthorizationRequest,
@@ -71,6 +71,8 @@ __all__ = [
     "authorization_endpoint",
     "checked_request",
     "current_session",
+    "interaction_params",
+    "interaction_session",
     "open_interaction",
     "resume_endpoint",
 ]
@@ -82,11 +84,7 @@ Params = list[tuple[str, str]]
 async def authorization_endpoint(request: Request) -> Response:
     context = context_of(request)
     try:
-        if request.method == "POST":
-            # OIDC Core §3.1.2.1: the same parameters, form-encoded.
-            params = (await read_form(request, context.settings.max_body_size)).items()
-        else:
-            params = list(request.query_params.multi_items())
+        params = await request_params(request, context)
     except OAuthError as exc:
         return error_page(context, exc)
     return await _authorize(request, context, params)
@@ -241,6 +239,12 @@ async def _issue_code(
     return redirect(auth.redirect.with_code(code))
 
 
+def interaction_params(interaction: Interaction) -> Params:
+    """The authorization request's parameters, as the interaction recorded them."""
+    params = interaction.request.get("params")
+    return [(str(k), str(v)) for k, v in params] if isinstance(params, list) else []
+
+
 def finished(interaction: Interaction) -> bool:
     """Whether the pages are done: a decision recorded for the step the interaction is at."""
     result = interaction.result or {}
@@ -253,19 +257,22 @@ def finished(interaction: Interaction) -> bool:
 
 @dataclass(frozen=True)
 class OpenInteraction:
-    """An interaction this browser may continue: its record, cookie and way back."""
+    """An interaction this browser may continue: its record, cookie and way back, with the
+    server and the time the request is answered by."""
 
+    context: ServerContext
+    now: float
     uid: str
     interaction: Interaction
     browser: str
     restart: str | None
 
 
-async def open_interaction(
-    request: Request, context: ServerContext, now: float
-) -> OpenInteraction | Response:
+async def open_interaction(request: Request) -> OpenInteraction | Response:
     """The interaction of the URL, if it is live and was started in this browser; else the
     page saying why, with a way back to ``/authorize`` when the request is known."""
+    context = context_of(request)
+    now = context.clock()
     uid = request.path_params["uid"]
     interaction = await context.database.call(
         functools.partial(context.login.interactions.get, uid, now=now)
@@ -280,19 +287,18 @@ async def open_interaction(
         return bad_page(
             context, "This sign-in was started in another browser.", status=403, restart=restart
         )
-    return OpenInteraction(uid, interaction, browser, restart)
+    return OpenInteraction(context, now, uid, interaction, browser, restart)
 
 
 @page_endpoint
 async def resume_endpoint(request: Request) -> Response:
     """``/interaction/{uid}/resume``: the pages are done; finish the authorization request."""
-    context = context_of(request)
-    now = context.clock()
-    opened = await open_interaction(request, context, now)
+    opened = await open_interaction(request)
     if isinstance(opened, Response):
         return opened
-    uid, interaction, restart = opened.uid, opened.interaction, opened.restart
-    params = interaction.request.get("params")
+    context, now, uid, interaction, restart = (
+        opened.context, opened.now, opened.uid, opened.interaction, opened.restart,
+    )  # fmt: skip
     if not finished(interaction):
         return redirect(page_url(context.settings.issuer, "interaction", uid=uid))
     taken = await context.database.call(
@@ -300,14 +306,28 @@ async def resume_endpoint(request: Request) -> Response:
     )
     if taken is None:
         return bad_page(context, "This sign-in has expired or was already used.", restart=restart)
-    assert isinstance(params, list)
-    _, checked = await checked_request(context, [(str(k), str(v)) for k, v in params])
+    _, checked = await checked_request(context, interaction_params(interaction))
     if isinstance(checked, Response):
         return checked
     result = taken.result or {}
     if result.get("denied"):
         return redirect(checked.redirect.with_error(AccessDenied("the user denied the request")))
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != taken.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    session = await interaction_session(request, context, taken, now, restart)
+    if isinstance(session, Response):
+        return session
     return await _issue_code(context, checked, session)
+
+
+async def interaction_session(
+    request: Request,
+    context: ServerContext,
+    interaction: Interaction,
+    now: float,
+    restart: str | None,
+) -> BrowserSession | Response:
+    """The browser session the interaction's login started, if this browser still has it; else
+    the page saying to sign in again."""
+    session = await current_session(request, context, now)
+    if session is None or session.session_id != interaction.session_id:
+        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    return session

@@ -37,11 +37,11 @@ from sealring.server.endpoints._browser import (
     page_endpoint,
     page_response,
     redirect,
+    request_params,
 )
 from sealring.server.endpoints.authorization import current_session
 from sealring.server.errors import InvalidRequest, OAuthError
 from sealring.server.http.endpoint import context_of
-from sealring.server.http.forms import read_form
 from sealring.server.routes import endpoint_url
 from sealring.server.stores.browser_sessions import BrowserSession
 from sealring.server.tokens.id_token_hint import IdTokenHint, read_id_token_hint
@@ -55,10 +55,7 @@ PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
 async def end_session_endpoint(request: Request) -> Response:
     context = context_of(request)
     try:
-        if request.method == "POST":
-            pairs = (await read_form(request, context.settings.max_body_size)).items()
-        else:
-            pairs = list(request.query_params.multi_items())
+        pairs = await request_params(request, context)
         values: dict[str, str] = {}
         for name, value in pairs:
             if name in PARAMETERS and value:

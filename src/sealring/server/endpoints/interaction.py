@@ -40,17 +40,18 @@ from sealring.server.endpoints._browser import (
     set_cookie,
 )
 from sealring.server.endpoints.authorization import (
+    OpenInteraction,
     checked_request,
     current_session,
+    interaction_params,
+    interaction_session,
     open_interaction,
 )
 from sealring.server.errors import OAuthError
-from sealring.server.http.endpoint import context_of
 from sealring.server.http.forms import read_form
 from sealring.server.protocol.authorization_request import AuthorizationRequest
 from sealring.server.protocol.prompt import consent_needed
 from sealring.server.routes import page_url
-from sealring.server.stores.interactions import Interaction
 from sealring.server.stores.login_throttle import LoginThrottled
 
 __all__ = ["SCOPE_DESCRIPTIONS", "interaction_endpoint"]
@@ -74,37 +75,28 @@ MESSAGES: Final[Mapping[str, str]] = {
 
 @page_endpoint
 async def interaction_endpoint(request: Request) -> Response:
-    context = context_of(request)
-    now = context.clock()
-    opened = await open_interaction(request, context, now)
+    opened = await open_interaction(request)
     if isinstance(opened, Response):
         return opened
-    uid, interaction, browser, restart = (
-        opened.uid, opened.interaction, opened.browser, opened.restart,
-    )  # fmt: skip
-    client, checked = await checked_request(context, _params(interaction))
+    context = opened.context
+    client, checked = await checked_request(context, interaction_params(opened.interaction))
     if isinstance(checked, Response):
         return checked
     assert client is not None
+    login = opened.interaction.prompt == "login"
     if request.method == "POST":
         try:
             form = await read_form(request, context.settings.max_body_size)
         except OAuthError as exc:
-            return error_page(context, exc, restart=restart)
-        if not csrf_valid(context, uid, browser, form.get("csrf_token")):
-            return redirect(_page(context, uid, "csrf"))
-        if interaction.prompt == "login":
-            return await _login(request, context, uid, client, checked, form.get, now)
-        return await _consent(request, context, uid, interaction, checked, form.get, now, restart)
-    if interaction.prompt == "login":
-        return _login_page(context, uid, browser, client, checked, request.query_params.get("m"))
-    return await _consent_page(request, context, uid, browser, interaction, client, checked, now,
-                               restart)  # fmt: skip
-
-
-def _params(interaction: Interaction) -> list[tuple[str, str]]:
-    params = interaction.request.get("params")
-    return [(str(k), str(v)) for k, v in params] if isinstance(params, list) else []
+            return error_page(context, exc, restart=opened.restart)
+        if not csrf_valid(context, opened.uid, opened.browser, form.get("csrf_token")):
+            return redirect(_page(context, opened.uid, "csrf"))
+        if login:
+            return await _login(request, opened, client, checked, form.get)
+        return await _consent(request, opened, checked, form.get)
+    if login:
+        return _login_page(opened, client, checked, request.query_params.get("m"))
+    return await _consent_page(request, opened, client, checked)
 
 
 def _page(context: ServerContext, uid: str, message: str | None = None) -> str:
@@ -113,36 +105,42 @@ def _page(context: ServerContext, uid: str, message: str | None = None) -> str:
 
 
 def _login_page(
-    context: ServerContext,
-    uid: str,
-    browser: str,
-    client: Client,
-    auth: AuthorizationRequest,
-    message: str | None,
+    opened: OpenInteraction, client: Client, auth: AuthorizationRequest, message: str | None
 ) -> Response:
-    page = context.login.pages.render(
+    return _form_page(
+        opened,
         "login.html",
+        client,
+        login_hint=auth.login_hint,
+        error=MESSAGES.get(message or ""),
+    )
+
+
+def _form_page(
+    opened: OpenInteraction, template: str, client: Client, **values: object
+) -> Response:
+    """A page whose form posts back to this interaction, with its CSRF token."""
+    context, uid = opened.context, opened.uid
+    page = context.login.pages.render(
+        template,
         {
-            "action": page_url(context.settings.issuer, "interaction", uid=uid),
-            "csrf_token": csrf_token(context, uid, browser),
+            "action": _page(context, uid),
+            "csrf_token": csrf_token(context, uid, opened.browser),
             "client_name": client.name,
-            "login_hint": auth.login_hint,
-            "error": MESSAGES.get(message or ""),
+            **values,
         },
-        status_code=200,
     )
     return page_response(page)
 
 
 async def _login(
     request: Request,
-    context: ServerContext,
-    uid: str,
+    opened: OpenInteraction,
     client: Client,
     auth: AuthorizationRequest,
     get: Callable[[str], str | None],
-    now: float,
 ) -> Response:
+    context, uid, now = opened.context, opened.uid, opened.now
     username = get("username") or ""
     password = get("password") or ""
     address = client_ip(request)
@@ -208,51 +206,40 @@ async def _login(
 
 
 async def _consent_page(
-    request: Request,
-    context: ServerContext,
-    uid: str,
-    browser: str,
-    interaction: Interaction,
-    client: Client,
-    auth: AuthorizationRequest,
-    now: float,
-    restart: str | None,
+    request: Request, opened: OpenInteraction, client: Client, auth: AuthorizationRequest
 ) -> Response:
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != interaction.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    context = opened.context
+    session = await interaction_session(
+        request, context, opened.interaction, opened.now, opened.restart
+    )
+    if isinstance(session, Response):
+        return session
     account = await context.database.call(context.login.accounts.find, session.subject)
     if account is None:
-        return bad_page(context, "Your account is no longer available.", restart=restart)
-    page = context.login.pages.render(
+        return bad_page(context, "Your account is no longer available.", restart=opened.restart)
+    return _form_page(
+        opened,
         "consent.html",
-        {
-            "action": page_url(context.settings.issuer, "interaction", uid=uid),
-            "csrf_token": csrf_token(context, uid, browser),
-            "client_name": client.name,
-            "username": account.username,
-            "scopes": [
-                {"name": scope, "description": SCOPE_DESCRIPTIONS.get(scope)}
-                for scope in auth.scopes
-            ],
-        },
+        client,
+        username=account.username,
+        scopes=[
+            {"name": scope, "description": SCOPE_DESCRIPTIONS.get(scope)} for scope in auth.scopes
+        ],
     )
-    return page_response(page)
 
 
 async def _consent(
     request: Request,
-    context: ServerContext,
-    uid: str,
-    interaction: Interaction,
+    opened: OpenInteraction,
     auth: AuthorizationRequest,
     get: Callable[[str], str | None],
-    now: float,
-    restart: str | None,
 ) -> Response:
-    session = await current_session(request, context, now)
-    if session is None or session.session_id != interaction.session_id:
-        return bad_page(context, "Your session has ended. Sign in again.", restart=restart)
+    context, uid, now = opened.context, opened.uid, opened.now
+    session = await interaction_session(
+        request, context, opened.interaction, opened.now, opened.restart
+    )
+    if isinstance(session, Response):
+        return session
     decision = get("decision")
     if decision not in ("allow", "deny"):
         return redirect(_page(context, uid))

@@ -2,3 +2,5 @@
 
 Nothing here imports an endpoint; the protocol rules receive these stores through small protocols.
 """
+
+__all__: list[str] = []  # the modules are the interface: import them by name

@@ -118,6 +118,20 @@ class InteractionStore:
             values["session_id"] = session_id
         if prompt is not None:
             values["prompt"] = prompt
+        return self._update_live(key, now, values)
+
+    def consume(self, uid: str, *, now: float) -> Interaction | None:
+        """Take the finished interaction once; None if unknown, expired or taken before."""
+        key = self._key(uid)
+        if key is None:
+            return None
+        if not self._update_live(key, now, {"consumed_at": now}):
+            return None
+        return self.get(uid, now=now)
+
+    def _update_live(self, key: bytes, now: float, values: Mapping[str, Any]) -> bool:
+        """Set ``values`` on the interaction if it is neither consumed nor expired, in one
+        statement (so two requests cannot both take it); whether it was."""
         with Session(self._engine) as session, session.begin():
             updated = session.execute(
                 update(InteractionRow)
@@ -129,25 +143,6 @@ class InteractionStore:
                 .values(**values)
             )
             return int(updated.rowcount) == 1  # type: ignore[attr-defined]
-
-    def consume(self, uid: str, *, now: float) -> Interaction | None:
-        """Take the finished interaction once; None if unknown, expired or taken before."""
-        key = self._key(uid)
-        if key is None:
-            return None
-        with Session(self._engine) as session, session.begin():
-            taken = session.execute(
-                update(InteractionRow)
-                .where(
-                    InteractionRow.uid_hash == key,
-                    InteractionRow.consumed_at.is_(None),
-                    InteractionRow.expires_at > now,
-                )
-                .values(consumed_at=now)
-            )
-            if int(taken.rowcount) != 1:  # type: ignore[attr-defined]
-                return None
-        return self.get(uid, now=now)
 
     def prune(self, now: float, *, keep_expired_for: float = 3600.0) -> int:
         with Session(self._engine) as session, session.begin():

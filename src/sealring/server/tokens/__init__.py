@@ -2,3 +2,5 @@
 
 No Starlette, SQLAlchemy or httpx here (tests/server/test_layout.py checks it).
 """
+
+__all__: list[str] = []  # the modules are the interface: import them by name
