@@ -35,6 +35,7 @@ PACKAGES = [
     "sealring.server",
     "sealring.server.endpoints",
     "sealring.server.grants",
+    "sealring.server.http",
     "sealring.server.protocol",
     "sealring.server.stores",
     "sealring.server.tokens",
