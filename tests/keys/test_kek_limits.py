@@ -89,3 +89,17 @@ def test_every_blob_shorter_than_the_layout_fails_as_a_wrong_key_would() -> None
     for size in range(len(blob)):
         with pytest.raises(InvalidTag):
             ring.decrypt(blob[:size], kid="k", alg="ES256")
+
+
+def test_a_blob_opens_only_under_the_kek_its_row_names() -> None:
+    """A row's kek_id chooses the KEK: naming another KEK of the ring fails as a wrong key
+    would, rather than quietly trying the rest; only no id, or one the ring does not hold,
+    tries every KEK."""
+    ring = KEKRing([os.urandom(32), KEK])
+    kek_id, blob = KEKRing([KEK]).encrypt(b"secret", kid="k", alg="ES256")
+    assert ring.ids[1] == kek_id
+    assert ring.decrypt(blob, kid="k", alg="ES256", kek_id=kek_id) == b"secret"
+    with pytest.raises(InvalidTag):
+        ring.decrypt(blob, kid="k", alg="ES256", kek_id=ring.ids[0])
+    assert ring.decrypt(blob, kid="k", alg="ES256", kek_id="not in the ring") == b"secret"
+    assert ring.decrypt(blob, kid="k", alg="ES256") == b"secret"

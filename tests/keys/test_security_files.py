@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Callable
@@ -109,8 +110,11 @@ def test_a_lost_development_kek_is_not_replaced_while_the_database_holds_keys(
     kek_file = tmp_path / "sealring.db.kek"
     managers(url, kek=load_kek(url, {})).ensure_ready()  # keys stored under the new file
     kek_file.unlink()
-    with pytest.raises(KEKError, match="is missing, but the database"):
+    missing = rf"development KEK file {re.escape(str(kek_file))} is missing, but the database"
+    with pytest.raises(KEKError, match=missing):
         load_kek(url, {})
+    with pytest.raises(KEKError, match=missing):
+        existing_kek(url, {})  # the read-only commands refuse on the same terms
     assert not kek_file.exists()  # a new KEK could never open them
 
 
@@ -182,3 +186,74 @@ def test_the_development_kek_warning_names_the_file_and_the_production_settings(
     with caplog.at_level(logging.WARNING, logger="sealring.keys"):
         load_kek(url, {DEV_KEK_WARNED_ENV: "1"})  # a worker of a server that has warned
     assert not [r for r in caplog.records if r.name == "sealring.keys"]
+
+
+def test_read_only_commands_use_the_development_kek_a_start_made_and_never_make_one(
+    tmp_path: Path,
+) -> None:
+    """`sealring keys list` and `export-public` check the stored keys with the KEK a start would
+    use (existing_kek): the development file beside the database once it exists, and none (not
+    a new file) before."""
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    kek_file = tmp_path / "sealring.db.kek"
+    assert existing_kek(url, {}) is None
+    assert not kek_file.exists()
+    made = load_kek(url, {})
+    found = existing_kek(url, {})
+    assert found is not None
+    assert found.ids == made.ids
+    assert found.source == f"the development KEK file {kek_file}"
+    kek_file.chmod(0o644)
+    with pytest.raises(KEKError, match="chmod 600"):
+        existing_kek(url, {})
+
+
+def test_read_only_commands_prefer_a_configured_kek_to_the_development_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    load_kek(url, {})  # a development file exists as well
+    value = KEKRing.generate_text()
+    configured = existing_kek(url, {"SEALRING_KEK": value})
+    assert configured is not None
+    assert configured.source == "SEALRING_KEK"
+    assert configured.ids == KEKRing.from_string(value).ids
+    monkeypatch.delenv("SEALRING_KEK_FILE", raising=False)
+    monkeypatch.setenv("SEALRING_KEK", value)
+    from_process = existing_kek(url)  # no mapping given: the process environment
+    assert from_process is not None
+    assert from_process.source == "SEALRING_KEK"
+    monkeypatch.delenv("SEALRING_KEK")
+    # A server database with no KEK configured: nothing to check the keys with, no error.
+    assert existing_kek("postgresql+psycopg://h/db", {}) is None
+
+
+def test_a_kek_file_refusal_names_the_file_and_the_setting_only_when_one_named_it(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'sealring.db'}"
+    kek_file = tmp_path / "sealring.db.kek"
+    load_kek(url, {})
+    kek_file.chmod(0o640)
+    with pytest.raises(KEKError, match=rf"^KEK file {re.escape(str(kek_file))} must be owned"):
+        load_kek(url, {})
+    env = {"SEALRING_KEK_FILE": str(kek_file)}
+    with pytest.raises(
+        KEKError, match=rf"^KEK file {re.escape(str(kek_file))} \(SEALRING_KEK_FILE\) must be"
+    ):
+        load_kek("postgresql+psycopg://h/db", env)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("missing.kek", "No such file or directory"), ("file/kek", "Not a directory")],
+)
+def test_a_kek_file_that_cannot_be_read_is_refused_with_the_systems_reason(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    (tmp_path / "file").write_text("a file, not a directory")
+    path = tmp_path / name
+    env = {"SEALRING_KEK_FILE": str(path)}
+    expected = rf"cannot read KEK file {re.escape(str(path))} \(SEALRING_KEK_FILE\): {reason}$"
+    with pytest.raises(KEKError, match=expected):
+        load_kek("postgresql+psycopg://h/db", env)
