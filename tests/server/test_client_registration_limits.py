@@ -109,6 +109,14 @@ def test_redirect_uris_are_absolute_https_or_loopback_http(uri: str, ok: bool) -
             new_client(name="c", redirect_uris=[uri])
 
 
+def test_a_jwk_set_urls_port_is_at_most_65535() -> None:
+    """A port out of range is refused at registration (as a malformed URL, exit 2 in the CLI),
+    not left to fail every later token request."""
+    assert new_client(name="c", jwks_uri="https://client.example:65535/jwks").jwks_uri
+    with pytest.raises(ClientMetadataError, match="not an absolute http"):
+        new_client(name="c", jwks_uri="https://client.example:65536/jwks")
+
+
 def test_the_auth_method_follows_from_the_registration() -> None:
     assert new_client(name="c").auth_method == "client_secret_basic"
     assert new_client(name="c", public=True).auth_method == "none"

@@ -47,6 +47,11 @@ def test_secrets_are_256_bits_and_hashed_with_a_key() -> None:
         ({"name": "x", "jwks_uri": "https://a.example/jwks", "jwks": "{}"}, "not both"),
         ({"name": "x", "auth_method": "client_secret_basic", "jwks": "{}"}, "private_key_jwt"),
         ({"name": "x", "jwks_uri": "http://a.example/jwks"}, "https"),
+        ({"name": "x", "jwks_uri": "https:///jwks"}, "absolute http(s) URI"),
+        ({"name": "x", "jwks_uri": "https://:443/jwks"}, "absolute http(s) URI"),
+        ({"name": "x", "jwks_uri": "https://user@/jwks"}, "absolute http(s) URI"),
+        ({"name": "x", "jwks_uri": "https://[::1/jwks"}, "absolute http(s) URI"),
+        ({"name": "x", "jwks_uri": "https://a.example:x/jwks"}, "absolute http(s) URI"),
     ],
 )
 def test_registration_is_checked(kwargs: dict[str, object], fragment: str) -> None:

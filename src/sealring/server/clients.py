@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sealring.errors import SealringError
 from sealring.server.protocol.redirect_uri import InvalidRedirectUri, check_redirect_uri
@@ -190,9 +190,25 @@ def _check_jwks_host(url: str, allowed: Sequence[Network]) -> None:
             )
 
 
+def _split(value: str) -> SplitResult | None:
+    """``value`` split into its parts, or None when its authority is malformed: an unbalanced
+    ``[`` or a port that is not a number up to 65535 (``urlsplit`` and ``port`` raise)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading the port is the check
+    except ValueError:
+        return None
+    return parts
+
+
 def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+    parts = _split(value)
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.fragment
+    ):
         raise ClientMetadataError(
             f"{what} {value!r} is not an absolute http(s) URI without fragment"
         )
