@@ -109,6 +109,40 @@ def test_redirect_uris_are_absolute_https_or_loopback_http(uri: str, ok: bool) -
             new_client(name="c", redirect_uris=[uri])
 
 
+@pytest.mark.parametrize(
+    ("uri", "public_ok", "confidential_ok"),
+    [
+        ("https://client.example/cb", True, True),
+        ("com.example.app:/cb", True, False),  # RFC 8252 §7.1 private-use scheme
+        ("http://127.0.0.1:8080/cb", True, True),
+        ("http://[::1]/cb", True, True),
+        ("http://localhost/cb", False, False),
+        ("http://client.example/cb", False, False),
+    ],
+)
+def test_a_native_apps_redirect_uris_are_for_public_clients(
+    uri: str, public_ok: bool, confidential_ok: bool
+) -> None:
+    """docs/login.md "Redirect URI registration": a public (native) client may use a
+    reverse-domain private-use scheme; a confidential client only https or a loopback IP."""
+    for public, ok in ((True, public_ok), (False, confidential_ok)):
+        if ok:
+            registered = new_client(name="c", public=public, redirect_uris=[uri])
+            assert registered.redirect_uris == (uri,)
+            continue
+        with pytest.raises(ClientMetadataError, match="redirect URI"):
+            new_client(name="c", public=public, redirect_uris=[uri])
+
+
+def test_a_refused_http_redirect_uri_names_the_loopback_ips_a_confidential_client_may_use() -> None:
+    expected = (
+        r"'http://client\.example/cb': "
+        r"must use https \(http only on a loopback IP: 127\.0\.0\.1 or \[::1\]\)$"
+    )
+    with pytest.raises(ClientMetadataError, match=expected):
+        new_client(name="c", redirect_uris=["http://client.example/cb"])
+
+
 def test_a_jwk_set_urls_port_is_at_most_65535() -> None:
     """A port out of range is refused at registration (as a malformed URL, exit 2 in the CLI),
     not left to fail every later token request."""

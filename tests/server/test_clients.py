@@ -12,7 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sealring.db import make_engine, upgrade
 from sealring.jose.jwk import JWK
 from sealring.keys import KEKRing
-from sealring.server.clients import ClientMetadataError, SecretHasher, new_client, new_secret
+from sealring.server.clients import (
+    Client,
+    ClientMetadataError,
+    SecretHasher,
+    new_client,
+    new_secret,
+)
 from sealring.server.stores.clients import ClientCache, ClientRepository
 from sealring.server.stores.server_secret import load_server_secret
 
@@ -26,7 +32,7 @@ def test_secrets_are_256_bits_and_hashed_with_a_key() -> None:
     assert not a.matches(secret + "x", a.hash(secret))
     assert not a.matches(secret, None)
     assert not a.matches("x" * 10_000, a.hash("x" * 10_000))  # over the length cap
-    assert "a" * 32 not in repr(a)
+    assert repr(a) == "SecretHasher(<hidden>)"  # the key is never printed
     with pytest.raises(ValueError):
         SecretHasher(b"short")
 
@@ -47,6 +53,8 @@ def test_secrets_are_256_bits_and_hashed_with_a_key() -> None:
         ({"name": "x", "jwks_uri": "https://a.example/jwks", "jwks": "{}"}, "not both"),
         ({"name": "x", "auth_method": "client_secret_basic", "jwks": "{}"}, "private_key_jwt"),
         ({"name": "x", "jwks_uri": "http://a.example/jwks"}, "https"),
+        ({"name": "x", "jwks_uri": "https://a.example/jwks#keys"}, "without fragment"),
+        ({"name": "x", "jwks_uri": "ftp://a.example/jwks"}, "absolute http(s) URI"),
         ({"name": "x", "jwks_uri": "https:///jwks"}, "absolute http(s) URI"),
         ({"name": "x", "jwks_uri": "https://:443/jwks"}, "absolute http(s) URI"),
         ({"name": "x", "jwks_uri": "https://user@/jwks"}, "absolute http(s) URI"),
@@ -118,3 +126,52 @@ def test_a_secret_hash_is_hmac_sha256_under_the_server_secret() -> None:
         assert hasher.matches(secret, expected)
         assert not hasher.matches(secret + "x", expected)
         assert SecretHasher(bytes(32)).hash(secret) != expected
+
+
+def test_a_clients_description_is_its_registration_by_rfc7591_names_without_the_hash() -> None:
+    """What `sealring clients add/list/show --json` print: every registered field under its
+    RFC 7591 / OIDC Registration name, the key set only as present or not, never the hash."""
+    confidential = Client(
+        client_id="c1",
+        name="Photo app",
+        auth_method="private_key_jwt",
+        grant_types=("authorization_code", "refresh_token"),
+        scopes=("read", "write"),
+        audiences=("https://api.example", "https://files.example"),
+        redirect_uris=("https://app.example/cb",),
+        jwks='{"keys": []}',
+        created_at=1_700_000_000.5,
+        secret_hash=b"h" * 32,
+        introspect=True,
+        skip_consent=True,
+        post_logout_redirect_uris=("https://app.example/bye",),
+        id_token_alg="RS256",
+    )
+    assert confidential.describe() == {
+        "client_id": "c1",
+        "client_name": "Photo app",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "read write",
+        "audiences": ["https://api.example", "https://files.example"],
+        "redirect_uris": ["https://app.example/cb"],
+        "jwks_uri": None,
+        "has_jwks": True,
+        "public": False,
+        "introspect": True,
+        "skip_consent": True,
+        "post_logout_redirect_uris": ["https://app.example/bye"],
+        "id_token_signed_response_alg": "RS256",
+        "created_at": 1_700_000_000.5,
+    }
+    public = Client(client_id="p1", name="CLI", auth_method="none").describe()
+    assert (public["public"], public["has_jwks"], public["jwks_uri"]) == (True, False, None)
+    assert (public["scope"], public["grant_types"], public["introspect"]) == ("", [], False)
+    assert public["id_token_signed_response_alg"] == "ES256"
+    keyed = Client(
+        client_id="k1", name="Job", auth_method="private_key_jwt", jwks_uri="https://j.example/k"
+    ).describe()
+    assert (keyed["jwks_uri"], keyed["has_jwks"]) == ("https://j.example/k", False)
+    text = json.dumps(confidential.describe())  # printed as JSON: only JSON types
+    assert "h" * 32 not in text
+    assert "secret" not in text

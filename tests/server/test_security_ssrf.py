@@ -146,3 +146,76 @@ def test_address_allowed_lets_the_named_network_through_and_nothing_next_to_it()
     assert address_allowed("::ffff:127.0.0.5", LOOPBACK) is True
     assert address_allowed("10.0.0.1", LOOPBACK) is False
     assert address_allowed("128.0.0.1", LOOPBACK) is True  # public anyway
+
+
+def _resolver(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> None:
+    """A resolver that knows only ``names`` (each to its addresses) and no other name, as on a
+    host without DNS; IP literals never reach it at registration."""
+
+    def resolve(host: object, port: object, *args: object, **kwargs: object) -> object:
+        if not isinstance(host, str) or host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0))
+            for a in names[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def test_registration_judges_every_address_a_name_resolves_to_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolver(
+        monkeypatch,
+        {
+            "public.client.example": ["93.184.215.14", "2606:4700::1111"],
+            "inside.client.example": ["10.0.0.7"],
+            "mixed.client.example": ["93.184.215.14", "169.254.169.254"],
+        },
+    )
+    jwks_uri = "https://public.client.example/jwks"
+    assert new_client(name="x", jwks_uri=jwks_uri).jwks_uri == jwks_uri
+    with pytest.raises(ClientMetadataError, match=r": 10\.0\.0\.7 is not a public address"):
+        new_client(name="x", jwks_uri="https://inside.client.example/jwks")
+    with pytest.raises(ClientMetadataError, match=r": 169\.254\.169\.254 is not a public"):
+        new_client(name="x", jwks_uri="https://mixed.client.example/jwks")
+    # A name that resolves to nothing yet is left to the connect-time check.
+    new_client(name="x", jwks_uri="https://not-yet.client.example/jwks")
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST", "keys.localhost", "Keys.LocalHost", "a.b.localhost"]
+)
+def test_a_localhost_name_is_refused_even_when_the_resolver_does_not_know_it(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 6761 §6.3: localhost and every name under it mean the loopback interface, whatever
+    the resolver (here one that knows no name) says."""
+    _resolver(monkeypatch, {})
+    with pytest.raises(ClientMetadataError, match=r": 127\.0\.0\.1 is not a public address"):
+        new_client(name="x", jwks_uri=f"https://{host}/jwks")
+
+
+def test_a_name_that_only_looks_like_localhost_is_left_to_the_resolver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolver(monkeypatch, {})
+    for host in ("notlocalhost", "localhost.example", "localhost-keys.example"):
+        assert new_client(name="x", jwks_uri=f"https://{host}/jwks").jwks_uri
+
+
+@pytest.mark.parametrize("zone", ["%eth0", "%a%b"])
+def test_a_zone_never_changes_the_verdict_on_an_address(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zone after '%' is cut off and the address judged without it, on both families; at
+    registration a literal with a zone is judged as that literal, never looked up as a name."""
+    assert address_allowed(f"93.184.215.14{zone}") is True
+    assert address_allowed(f"10.0.0.1{zone}") is False
+    assert address_allowed(f"10.0.0.1{zone}", (ipaddress.ip_network("10.0.0.0/8"),)) is True
+    assert address_allowed(f"fe80::1{zone}") is False
+    _resolver(monkeypatch, {})
+    with pytest.raises(ClientMetadataError, match="not a public address"):
+        new_client(name="x", jwks_uri=f"https://10.0.0.1{zone}/jwks")
+    new_client(name="x", jwks_uri=f"https://93.184.215.14{zone}/jwks")
