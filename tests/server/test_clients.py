@@ -77,6 +77,33 @@ def test_registration_defaults() -> None:
     assert new_client(name="p", public=True).auth_method == "none"
     assert new_client(name="p", public=True).grant_types == ()
     assert new_client(name="k", jwks_uri="https://a.example/j").auth_method == "private_key_jwt"
+    plain = new_client(name="svc")
+    assert (plain.scopes, plain.audiences, plain.redirect_uris) == ((), (), ())
+    assert (plain.skip_consent, plain.introspect, plain.id_token_alg) == (False, False, "ES256")
+    # A public client with a redirect URI is an app users sign in to.
+    app = new_client(name="app", public=True, redirect_uris=["com.example.app:/cb"])
+    assert app.grant_types == ("authorization_code", "refresh_token")
+
+
+def test_refresh_tokens_come_only_with_the_authorization_code_grant() -> None:
+    uris = ["https://app.example/cb"]
+    both = new_client(
+        name="c", grant_types=["authorization_code", "refresh_token"], redirect_uris=uris
+    )
+    assert both.grant_types == ("authorization_code", "refresh_token")
+    for grants in (["refresh_token"], ["client_credentials", "refresh_token"]):
+        with pytest.raises(ClientMetadataError, match="only issued with authorization_code"):
+            new_client(name="c", grant_types=grants, redirect_uris=uris)
+
+
+def test_a_refused_redirect_uri_names_the_field_it_came_from() -> None:
+    bad = "https://app.example/cb#f"
+    with pytest.raises(ClientMetadataError, match=r"^redirect URI 'https://app\.example/cb#f': "):
+        new_client(name="c", redirect_uris=[bad])
+    with pytest.raises(
+        ClientMetadataError, match=r"^post-logout redirect URI 'https://app\.example/cb#f': "
+    ):
+        new_client(name="c", post_logout_redirect_uris=[bad])
 
 
 def test_repository_and_cache(database_url: str) -> None:
