@@ -50,6 +50,7 @@ def test_a_secret_of_up_to_512_characters_is_compared() -> None:
     too_long = "x" * (MAX_SECRET_LENGTH + 1)
     # An over-long secret is never compared as itself (it costs one HMAC of nothing).
     assert not hasher.matches(too_long, hasher.hash(too_long))
+    assert not hasher.matches(too_long, hasher.hash(""))  # nor as anything else
 
 
 def test_no_secret_on_file_never_matches() -> None:

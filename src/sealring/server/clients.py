@@ -136,11 +136,12 @@ class SecretHasher:
         return hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
 
     def matches(self, secret: str, expected: bytes | None) -> bool:
-        # Always compute the HMAC so that "no secret on file" and "wrong secret" take as long.
-        if len(secret) > MAX_SECRET_LENGTH:
-            secret = ""
-        digest = self.hash(secret)
-        return hmac.compare_digest(digest, expected or b"\0" * 32) and expected is not None
+        # Always compute the HMAC so that "no secret on file", an over-long secret and a wrong
+        # one take as long; an over-long secret is hashed as "" and never matches.
+        too_long = len(secret) > MAX_SECRET_LENGTH
+        digest = self.hash("" if too_long else secret)
+        same = hmac.compare_digest(digest, expected or b"\0" * 32)
+        return same and expected is not None and not too_long
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
