@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -104,6 +105,26 @@ def test_a_refused_redirect_uri_names_the_field_it_came_from() -> None:
         ClientMetadataError, match=r"^post-logout redirect URI 'https://app\.example/cb#f': "
     ):
         new_client(name="c", post_logout_redirect_uris=[bad])
+    with pytest.raises(ClientMetadataError, match=r"^JWK Set URL 'https://app\.example/cb#f' "):
+        new_client(name="c", jwks_uri=bad)
+
+
+def test_post_logout_redirect_uris_follow_the_redirect_uri_rules() -> None:
+    """OpenID Connect RP-Initiated Logout §3.1: registered like redirect URIs, so a native
+    app's private-use scheme only for a public client; kept once each, in order."""
+    uris = ["com.example.app:/bye", "http://127.0.0.1:9/bye", "com.example.app:/bye"]
+    app = new_client(name="app", public=True, post_logout_redirect_uris=uris)
+    assert app.post_logout_redirect_uris == ("com.example.app:/bye", "http://127.0.0.1:9/bye")
+    with pytest.raises(ClientMetadataError, match=r"^post-logout redirect URI"):
+        new_client(name="svc", post_logout_redirect_uris=["com.example.app:/bye"])
+
+
+def test_every_registered_setting_reaches_the_client() -> None:
+    client = new_client(name="c", now=1234.5, skip_consent=True, id_token_alg="RS256")
+    assert (client.created_at, client.skip_consent, client.id_token_alg) == (1234.5, True, "RS256")
+    before = time.time()
+    created = new_client(name="c").created_at
+    assert before <= created <= time.time()
 
 
 def test_repository_and_cache(database_url: str) -> None:
