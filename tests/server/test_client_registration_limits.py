@@ -53,6 +53,31 @@ def test_a_secret_of_up_to_512_characters_is_compared() -> None:
     assert not hasher.matches(too_long, hasher.hash(""))  # nor as anything else
 
 
+class _CountingHasher(SecretHasher):
+    def __init__(self, key: bytes) -> None:
+        super().__init__(key)
+        self.hashed: list[str] = []
+
+    def hash(self, secret: str) -> bytes:
+        self.hashed.append(secret)
+        return super().hash(secret)
+
+
+def test_every_comparison_costs_one_hmac_of_at_most_512_characters() -> None:
+    """No secret on file, a wrong, a right and an over-long one each take one HMAC (no timing
+    difference), and an over-long secret is never hashed as itself (no cost it chooses)."""
+    hasher = _CountingHasher(b"s" * 32)
+    stored = SecretHasher(b"s" * 32).hash("right")
+    for secret, expected in (("right", None), ("wrong", stored), ("right", stored)):
+        hasher.hashed.clear()
+        hasher.matches(secret, expected)
+        assert hasher.hashed == [secret]
+    hasher.hashed.clear()
+    assert not hasher.matches("x" * 100_000, stored)
+    assert len(hasher.hashed) == 1
+    assert len(hasher.hashed[0]) <= MAX_SECRET_LENGTH
+
+
 def test_no_secret_on_file_never_matches() -> None:
     hasher = SecretHasher(b"s" * 32)
     assert not hasher.matches("", None)
