@@ -177,6 +177,13 @@ def test_a_jwk_set_urls_port_is_at_most_65535() -> None:
         new_client(name="c", jwks_uri="https://client.example:65536/jwks")
 
 
+def test_a_jwk_set_urls_port_is_at_least_1() -> None:
+    """Port 0 names no listening server: refused at registration like any other bad port."""
+    assert new_client(name="c", jwks_uri="https://client.example:1/jwks").jwks_uri
+    with pytest.raises(ClientMetadataError, match="not an absolute http"):
+        new_client(name="c", jwks_uri="https://client.example:0/jwks")
+
+
 def test_the_auth_method_follows_from_the_registration() -> None:
     assert new_client(name="c").auth_method == "client_secret_basic"
     assert new_client(name="c", public=True).auth_method == "none"

@@ -193,13 +193,14 @@ def _check_jwks_host(url: str, allowed: Sequence[Network]) -> None:
 
 def _split(value: str) -> SplitResult | None:
     """``value`` split into its parts, or None when its authority is malformed: an unbalanced
-    ``[`` or a port that is not a number up to 65535 (``urlsplit`` and ``port`` raise)."""
+    ``[`` or a port that is not a number up to 65535 (``urlsplit`` and ``port`` raise), or port
+    0, which no server listens on."""
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - reading the port is the check
+        port = parts.port
     except ValueError:
         return None
-    return parts
+    return None if port == 0 else parts
 
 
 def _check_uri(value: str, what: str, *, allow_http_loopback: bool = True) -> str:
