@@ -56,6 +56,23 @@ def test_backoff_doubles_and_is_capped() -> None:
         ThrottlePolicy(username=Limit(free_failures=0))
 
 
+def test_the_smallest_policy_values_are_accepted() -> None:
+    # One free failure per key, a sub-second delay, base == max and forget_after == max_delay.
+    ThrottlePolicy(
+        username=Limit(free_failures=1),
+        client_ip=Limit(free_failures=1),
+        base_delay=0.5,
+        max_delay=0.5,
+        forget_after=0.5,
+    )
+    with pytest.raises(ValueError):
+        ThrottlePolicy(client_ip=Limit(free_failures=0))
+    with pytest.raises(ValueError):
+        ThrottlePolicy(base_delay=2.0, max_delay=1.0, forget_after=10.0)
+    with pytest.raises(ValueError):
+        ThrottlePolicy(max_delay=10.0, forget_after=9.5)
+
+
 def test_username_is_blocked_from_any_address(throttle: LoginThrottle) -> None:
     for i in range(2):
         assert throttle.failure("alice", f"192.0.2.{i}", now=NOW) == 0
@@ -111,6 +128,41 @@ def test_count_is_forgotten_after_a_quiet_period(throttle: LoginThrottle) -> Non
     assert throttle.failure("alice", "192.0.2.1", now=NOW + 601) == 0
     assert throttle.prune(NOW + 601 + 601) == 2
     assert throttle.prune(NOW + 601 + 601) == 0
+
+
+def test_a_failure_exactly_forget_after_later_still_counts(throttle: LoginThrottle) -> None:
+    for _ in range(3):
+        throttle.failure("alice", "192.0.2.1", now=NOW)
+    # 600 s is not more than forget_after: the fourth failure in a row doubles the delay.
+    assert throttle.failure("alice", "192.0.2.1", now=NOW + 600) == 4
+
+
+def test_prune_keeps_a_recent_count_even_when_it_blocks_nothing(throttle: LoginThrottle) -> None:
+    throttle.failure("alice", "192.0.2.1", now=NOW)
+    assert throttle.prune(NOW + 10) == 0
+    throttle.failure("alice", "192.0.2.1", now=NOW + 20)
+    assert throttle.failure("alice", "192.0.2.1", now=NOW + 30) == 2  # the third in a row
+
+
+def test_prune_forgets_a_count_only_after_forget_after(throttle: LoginThrottle) -> None:
+    throttle.failure("alice", "192.0.2.1", now=NOW)
+    assert throttle.prune(NOW + 600) == 0
+    assert throttle.prune(NOW + 600.5) == 2  # the username's row and the address's
+
+
+def test_prune_never_frees_a_key_still_blocked_after_a_policy_change(engine: Engine) -> None:
+    strict = ThrottlePolicy(
+        username=Limit(free_failures=1),
+        client_ip=Limit(free_failures=1),
+        base_delay=5000.0,
+        max_delay=5000.0,
+        forget_after=5000.0,
+    )
+    assert LoginThrottle(engine, HASHER, strict).failure("alice", "192.0.2.1", now=NOW) == 5000
+    relaxed = LoginThrottle(engine, HASHER, POLICY)  # forget_after 600 s
+    assert relaxed.prune(NOW + 1000) == 0
+    assert blocked_for(relaxed, "alice", "198.51.100.1", NOW + 1000) == 4000
+    assert relaxed.prune(NOW + 5000) == 2  # blocked until exactly now: free, and long forgotten
 
 
 def test_replicas_share_the_count(database_url: str, engine: Engine) -> None:
