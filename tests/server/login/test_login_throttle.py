@@ -58,13 +58,7 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 def test_the_smallest_policy_values_are_accepted() -> None:
     # One free failure per key, a sub-second delay, base == max and forget_after == max_delay.
-    ThrottlePolicy(
-        username=Limit(free_failures=1),
-        client_ip=Limit(free_failures=1),
-        base_delay=0.5,
-        max_delay=0.5,
-        forget_after=0.5,
-    )
+    ThrottlePolicy(Limit(1), Limit(1), base_delay=0.5, max_delay=0.5, forget_after=0.5)
     with pytest.raises(ValueError):
         ThrottlePolicy(client_ip=Limit(free_failures=0))
     with pytest.raises(ValueError):
@@ -151,13 +145,8 @@ def test_prune_forgets_a_count_only_after_forget_after(throttle: LoginThrottle) 
 
 
 def test_prune_never_frees_a_key_still_blocked_after_a_policy_change(engine: Engine) -> None:
-    strict = ThrottlePolicy(
-        username=Limit(free_failures=1),
-        client_ip=Limit(free_failures=1),
-        base_delay=5000.0,
-        max_delay=5000.0,
-        forget_after=5000.0,
-    )
+    # Blocked for 5000 s from the first failure (username, client IP, base, max, forget_after).
+    strict = ThrottlePolicy(Limit(1), Limit(1), 5000.0, 5000.0, 5000.0)
     assert LoginThrottle(engine, HASHER, strict).failure("alice", "192.0.2.1", now=NOW) == 5000
     relaxed = LoginThrottle(engine, HASHER, POLICY)  # forget_after 600 s
     assert relaxed.prune(NOW + 1000) == 0
