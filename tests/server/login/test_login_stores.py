@@ -470,6 +470,38 @@ def test_browser_session_lifetimes_and_logout(engine: Engine, subject: str) -> N
     assert sessions.prune(NOW + 300) == 3
 
 
+def test_a_session_keeps_who_signed_in_and_how(engine: Engine, subject: str) -> None:
+    sessions = BrowserSessionStore(engine, HASHER, idle_lifetime=100, absolute_lifetime=250)
+    cookie, created = sessions.create(subject, now=NOW, amr=("pwd", "otp"), acr="urn:x:loa:2")
+    assert (created.subject, created.amr, created.acr) == (subject, ("pwd", "otp"), "urn:x:loa:2")
+    assert created.expires_at == NOW + 250
+    assert created.session_id != cookie
+    assert sessions.resume(cookie, now=NOW + 1) == created
+
+
+def test_session_lifetimes_may_be_equal_and_short_but_not_zero(engine: Engine) -> None:
+    assert BrowserSessionStore(engine, HASHER, idle_lifetime=0.5, absolute_lifetime=0.5)
+    with pytest.raises(ValueError):
+        BrowserSessionStore(engine, HASHER, idle_lifetime=0, absolute_lifetime=10)
+    with pytest.raises(ValueError):
+        BrowserSessionStore(engine, HASHER, idle_lifetime=11, absolute_lifetime=10)
+
+
+def test_prune_deletes_ended_expired_and_idle_sessions_only(engine: Engine, subject: str) -> None:
+    sessions = BrowserSessionStore(engine, HASHER, idle_lifetime=100, absolute_lifetime=250)
+    live, _ = sessions.create(subject, now=NOW)
+    for t in (90, 150):
+        assert sessions.resume(live, now=NOW + t)
+    _, ended = sessions.create(subject, now=NOW + 140)
+    assert sessions.end(ended.session_id, now=NOW + 141)
+    sessions.create(subject, now=NOW + 100)  # idle for exactly idle_lifetime at NOW + 200
+    expiring, _ = sessions.create(subject, now=NOW - 50)  # expires at exactly NOW + 200
+    for t in (40, 130, 199):
+        assert sessions.resume(expiring, now=NOW + t)
+    assert sessions.prune(NOW + 200) == 3
+    assert sessions.resume(live, now=NOW + 201)
+
+
 def test_interaction_finish_and_consume_once(engine: Engine) -> None:
     interactions = InteractionStore(engine, HASHER, lifetime=600)
     uid = interactions.create(
