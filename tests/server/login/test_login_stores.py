@@ -38,7 +38,7 @@ from sealring.server.stores.refresh_tokens import (
     RefreshTokenStore,
 )
 from sealring.server.stores.tables import ClientRow
-from sealring.server.tokens.handles import HandleHasher
+from sealring.server.tokens.handles import HandleHasher, HandleKind
 
 NOW = 1_800_000_000.0
 SECRET = b"k" * 32
@@ -534,6 +534,57 @@ def test_expired_interaction_is_flagged_not_hidden(engine: Engine) -> None:
     assert interactions.consume(uid, now=NOW + 600) is None
     assert not interactions.finish(uid, {}, now=NOW + 600)
     assert interactions.prune(NOW + 600 + 3601) == 1
+
+
+def test_an_interaction_keeps_its_reasons_session_and_lifetime(
+    engine: Engine, subject: str
+) -> None:
+    sessions = BrowserSessionStore(engine, HASHER)
+    first, second = (sessions.create(subject, now=NOW)[1].session_id for _ in range(2))
+    interactions = InteractionStore(engine, HASHER)  # the default lifetime: 600 s
+    uid = interactions.create(
+        "client-1", {}, prompt="login", now=NOW, reasons=("max_age", "prompt"), session_id=first
+    )
+    found = interactions.get(uid, now=NOW + 599)
+    assert found is not None
+    assert found.uid_hash == HASHER.hash(HandleKind.INTERACTION, uid)
+    assert (found.reasons, found.session_id) == (("max_age", "prompt"), first)
+    assert (found.expires_at, found.expired) == (NOW + 600, False)
+    # A later step that names no session keeps the one recorded; one that names it replaces it.
+    assert interactions.finish(uid, {"login": "sub-1"}, now=NOW + 1)
+    assert interactions.get(uid, now=NOW + 1).session_id == first  # type: ignore[union-attr]
+    assert interactions.finish(uid, {"login": "sub-1"}, now=NOW + 2, session_id=second)
+    assert interactions.get(uid, now=NOW + 2).session_id == second  # type: ignore[union-attr]
+    assert not interactions.finish("not-a-uid", {}, now=NOW + 3)
+
+
+def test_an_interaction_lifetime_must_be_positive(engine: Engine) -> None:
+    assert InteractionStore(engine, HASHER, lifetime=0.5).lifetime == 0.5
+    with pytest.raises(ValueError):
+        InteractionStore(engine, HASHER, lifetime=0)
+
+
+def test_finishing_or_consuming_one_interaction_leaves_the_others_alone(engine: Engine) -> None:
+    interactions = InteractionStore(engine, HASHER, lifetime=600)
+    mine = interactions.create("client-1", {}, prompt="login", now=NOW)
+    other = interactions.create("client-1", {}, prompt="login", now=NOW)
+    assert interactions.finish(mine, {"login": "sub-1"}, now=NOW + 1, prompt="consent")
+    untouched = interactions.get(other, now=NOW + 1)
+    assert untouched is not None
+    assert (untouched.result, untouched.prompt) == (None, "login")
+    assert interactions.consume(mine, now=NOW + 2) is not None
+    still = interactions.get(other, now=NOW + 2)
+    assert still is not None
+    assert not still.consumed
+
+
+def test_prune_keeps_an_expired_interaction_for_exactly_keep_expired_for(engine: Engine) -> None:
+    interactions = InteractionStore(engine, HASHER, lifetime=600)
+    interactions.create("client-1", {}, prompt="login", now=NOW)
+    live = interactions.create("client-1", {}, prompt="login", now=NOW + 3000)
+    assert interactions.prune(NOW + 600 + 3600) == 0
+    assert interactions.prune(NOW + 600 + 3600.5) == 1
+    assert interactions.get(live, now=NOW + 4200.5) is not None
 
 
 def test_consent_is_remembered_and_widened(engine: Engine, subject: str) -> None:
