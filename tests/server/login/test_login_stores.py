@@ -28,6 +28,7 @@ from sealring.server.stores.interactions import InteractionStore
 from sealring.server.stores.login_tables import (
     AccountRow,
     BrowserSessionRow,
+    ConsentRow,
     GrantRow,
     RefreshTokenRow,
 )
@@ -600,3 +601,37 @@ def test_consent_is_remembered_and_widened(engine: Engine, subject: str) -> None
     assert consents.granted(subject, "client-1", now=NOW + 10) == frozenset()
     assert consents.forget(subject, "client-1")
     assert not consents.forget(subject, "client-1")
+
+
+def test_consent_belongs_to_one_user_and_one_client(
+    engine: Engine, subject: str, accounts: DatabaseAccountStore
+) -> None:
+    bob = accounts.create("bob", "correct horse").subject
+    consents = ConsentStore(engine)
+    consents.remember(subject, "client-1", ["openid"], now=NOW)
+    consents.remember(bob, "client-1", ["email"], now=NOW)
+    consents.remember(subject, "client-2", ["profile"], now=NOW)
+    consents.remember(subject, "client-1", ["phone"], now=NOW + 1)  # widens alice's only
+    assert consents.granted(subject, "client-1", now=NOW + 1) == {"openid", "phone"}
+    assert consents.granted(bob, "client-1", now=NOW + 1) == {"email"}
+    assert consents.granted(subject, "client-2", now=NOW + 1) == {"profile"}
+    assert consents.forget(subject, "client-1")
+    assert consents.granted(bob, "client-1", now=NOW + 1) == {"email"}
+    assert consents.granted(subject, "client-2", now=NOW + 1) == {"profile"}
+
+
+def test_a_consent_expires_as_asked_and_an_expired_one_is_not_widened(
+    engine: Engine, subject: str
+) -> None:
+    consents = ConsentStore(engine)
+    assert consents.remember(subject, "client-1", ["openid", "email"], now=NOW, expires_at=NOW + 5)
+    assert consents.covers(subject, "client-1", ["email", "openid"], now=NOW + 4)
+    assert consents.granted(subject, "client-1", now=NOW + 5) == frozenset()
+    # Expired exactly now: what it held is not carried into the new consent.
+    consents.remember(subject, "client-1", ["x"], now=NOW + 5, expires_at=NOW + 50)
+    assert consents.remember(subject, "client-1", ["y"], now=NOW + 6) == {"x", "y"}
+    consents.remember(subject, "client-1", ["z"], now=NOW + 20, expires_at=NOW + 20)
+    assert consents.remember(subject, "client-1", ["w"], now=NOW + 20) == {"w"}
+    with Session(engine) as session:
+        row = session.scalars(select(ConsentRow).where(ConsentRow.subject == subject)).one()
+        assert (row.created_at, row.updated_at) == (NOW, NOW + 20)
