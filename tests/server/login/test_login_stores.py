@@ -635,3 +635,19 @@ def test_a_consent_expires_as_asked_and_an_expired_one_is_not_widened(
     with Session(engine) as session:
         row = session.scalars(select(ConsentRow).where(ConsentRow.subject == subject)).one()
         assert (row.created_at, row.updated_at) == (NOW, NOW + 20)
+
+
+def test_concurrent_first_consents_are_all_kept(engine: Engine, subject: str) -> None:
+    # Each thread's first look finds no row; the inserts that lose the race become updates.
+    consents = ConsentStore(engine)
+    counter = iter(range(8))
+    lock = threading.Lock()
+
+    def remember() -> frozenset[str]:
+        with lock:
+            scope = f"s{next(counter)}"
+        return consents.remember(subject, "client-1", [scope], now=NOW)
+
+    results = run_concurrently(8, remember)
+    assert all(isinstance(r, frozenset) for r in results), results
+    assert consents.granted(subject, "client-1", now=NOW) == {f"s{i}" for i in range(8)}

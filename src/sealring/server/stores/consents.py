@@ -48,10 +48,12 @@ class ConsentStore:
         for _ in range(2):  # a concurrent first insert turns our insert into an update
             try:
                 with write_transaction(self._engine) as conn:
+                    # Locked until commit (PostgreSQL; SQLite's write transaction holds the
+                    # database's lock): two concurrent consents must not overwrite each other.
                     row = conn.execute(
-                        select(ConsentRow.scope, ConsentRow.expires_at).where(
-                            ConsentRow.subject == subject, ConsentRow.client_id == client_id
-                        )
+                        select(ConsentRow.scope, ConsentRow.expires_at)
+                        .where(ConsentRow.subject == subject, ConsentRow.client_id == client_id)
+                        .with_for_update()
                     ).first()
                     if row is None:
                         merged = new
