@@ -308,6 +308,77 @@ def test_code_prune_keeps_consumed_codes_for_replay_detection(engine: Engine, su
     assert codes.find(used) is None
 
 
+def test_a_code_and_its_grant_keep_everything_it_was_bound_to(engine: Engine, subject: str) -> None:
+    session_id = BrowserSessionStore(engine, HASHER).create(subject, now=NOW)[1].session_id
+    bound = code_grant(
+        subject,
+        session_id=session_id,
+        acr="urn:x:loa:2",
+        amr=("pwd", "otp"),
+        resources=("https://api.example.com", "https://files.example.com"),
+    )
+    codes = AuthorizationCodeStore(engine, HASHER)
+    refresh = RefreshTokenStore(engine, HASHER, SECRET)
+    code = codes.issue(bound, now=NOW)
+    found = codes.find(code)
+    assert found is not None
+    assert (found.grant, found.created_at) == (bound, NOW)
+    redeemed = codes.redeem(code, now=NOW + 1, grant_lifetime=3600, refresh_tokens=refresh)
+    assert redeemed.refresh_token is not None
+    token = refresh.find(redeemed.refresh_token)
+    assert token is not None
+    family = token.grant
+    assert (family.session_id, family.acr, family.amr) == (
+        session_id,
+        "urn:x:loa:2",
+        ("pwd", "otp"),
+    )
+    assert family.resources == bound.resources
+
+
+def test_a_code_lifetime_may_be_short_but_not_zero(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    assert codes.find(codes.issue(code_grant(subject), now=NOW, lifetime=0.5)) is not None
+    with pytest.raises(ValueError):
+        codes.issue(code_grant(subject), now=NOW, lifetime=0)
+
+
+def test_an_unknown_code_is_refused_like_a_used_one(engine: Engine) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    with pytest.raises(CodeAlreadyRedeemed) as exc:
+        codes.redeem("A" * 43, now=NOW, grant_lifetime=3600)
+    assert exc.value.grant_id is None
+
+
+def test_no_refresh_token_unless_the_check_and_the_caller_ask_for_one(
+    engine: Engine, subject: str
+) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    refresh = RefreshTokenStore(engine, HASHER, SECRET)
+    declined = codes.redeem(
+        codes.issue(code_grant(subject), now=NOW), now=NOW + 1, grant_lifetime=3600,
+        refresh_tokens=refresh, check=lambda found: False,
+    )  # fmt: skip
+    assert declined.refresh_token is None
+    without = codes.redeem(
+        codes.issue(code_grant(subject), now=NOW), now=NOW + 1, grant_lifetime=3600
+    )
+    assert without.refresh_token is None
+    assert count(engine, RefreshTokenRow) == 0
+
+
+def test_code_prune_edges(engine: Engine, subject: str) -> None:
+    codes = AuthorizationCodeStore(engine, HASHER)
+    unused = codes.issue(code_grant(subject), now=NOW)
+    used = codes.issue(code_grant(subject), now=NOW)
+    codes.redeem(used, now=NOW + 1, grant_lifetime=3600)
+    assert codes.prune(NOW + 60) == 0  # expired exactly now: kept until it is past
+    assert codes.find(unused) is not None
+    assert codes.prune(NOW + 60.5) == 1
+    assert codes.prune(NOW + 60 + 24 * 3600) == 0  # replay memory ends exactly now: kept
+    assert codes.prune(NOW + 60.5 + 24 * 3600) == 1
+
+
 # -- refresh tokens ---------------------------------------------------------------------------
 
 
