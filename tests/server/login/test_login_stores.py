@@ -387,6 +387,42 @@ def start_family(
     return refresh, redeemed.grant_id, redeemed.refresh_token
 
 
+def test_refresh_policy_bounds() -> None:
+    RefreshPolicy(idle_lifetime=0.5, absolute_lifetime=0.5, grace_window=60)
+    for bad in ({"idle_lifetime": 0}, {"absolute_lifetime": 0}, {"grace_window": 60.5}):
+        with pytest.raises(ValueError):
+            RefreshPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_the_rotation_check_sees_the_token_as_found(engine: Engine, subject: str) -> None:
+    refresh, grant_id, token = start_family(engine, subject)
+    seen: list[Any] = []
+    refresh.rotate(token, now=NOW + 1, check=seen.append)
+    with pytest.raises(RefreshTokenInvalid):
+        refresh.rotate("A" * 43, now=NOW + 1, check=seen.append)
+    assert seen[0] is not None
+    assert (seen[0].grant.grant_id, seen[0].consumed_at) == (grant_id, None)
+    assert seen[1] is None
+
+
+def test_a_family_ends_exactly_at_its_absolute_lifetime(engine: Engine, subject: str) -> None:
+    refresh, grant_id, _ = start_family(engine, subject, RefreshPolicy(absolute_lifetime=100))
+    record = refresh.grant(grant_id)
+    assert record is not None
+    assert record.active(NOW + 99.5)
+    assert not record.active(NOW + 100)
+    assert refresh.grant_active(grant_id, now=NOW + 99.5)
+    assert not refresh.grant_active(grant_id, now=NOW + 100)
+
+
+def test_a_revocation_reason_is_kept_to_32_characters(engine: Engine, subject: str) -> None:
+    refresh, grant_id, _ = start_family(engine, subject)
+    assert refresh.revoke_grant(grant_id, now=NOW + 1, reason="r" * 40)
+    record = refresh.grant(grant_id)
+    assert record is not None
+    assert record.revoked_reason == "r" * 32
+
+
 def rotate(refresh: RefreshTokenStore, token: str, at: float, scope: tuple[str, ...] = ()) -> Any:
     return refresh.rotate(token, now=at, scope=scope or None)
 
