@@ -140,7 +140,7 @@ def test_a_wrong_database_destroys_nothing(
         kid = next(
             line.split()[0] for line in _keys(wrong, "list").splitlines() if "active" in line
         )
-        _keys(wrong, "revoke", kid, "--reason", "wrong database")
+        _keys(wrong, "revoke", "--reason", "wrong database", "--", kid)
         after = inspector.objects()
         for ref, label in before.items():
             assert after.get(ref) == label
@@ -223,11 +223,11 @@ def test_read_only_commands_write_nothing(
         listed = _keys(env, "list")
         assert "active" in listed
         kid = next(line.split()[0] for line in listed.splitlines() if "active" in line)
-        shown = _keys(env, "show", kid)
+        shown = _keys(env, "show", "--", kid)
         assert f"kid: {kid}" in shown
         assert "-> active" not in shown  # a table, not transitions
         assert "pending" in shown  # its audit trail: new -> pending -> active
-        assert '"events"' in _keys(env, "show", kid, "--json")
+        assert '"events"' in _keys(env, "show", "--json", "--", kid)
         assert "no key with kid nope" in _keys(env, "show", "nope", code=2)
         _keys(env, "list", "--json")
         assert '"keys"' in _keys(env, "export-public")
