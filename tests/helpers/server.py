@@ -243,10 +243,10 @@ def running_server(
 
 
 @contextlib.contextmanager
-def access_log_lines() -> Iterator[io.StringIO]:
-    """The access log, enabled, into a fresh stream; as it was afterwards.  Lines an earlier
-    test queued go to the stream they were queued for, not into this one."""
-    stream = io.StringIO()
+def access_log_lines(stream: io.StringIO | None = None) -> Iterator[io.StringIO]:
+    """The access log, enabled, into ``stream`` (a fresh one by default); as it was afterwards.
+    Lines an earlier test queued go to the stream they were queued for, not into this one."""
+    stream = io.StringIO() if stream is None else stream
     access_log.flush()
     old = access_log.stream, access_log.enabled
     access_log.stream, access_log.enabled = stream, True

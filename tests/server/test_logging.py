@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sealring.server.logging import JsonFormatter, access_log
-from tests.helpers.server import LiveServer
+from sealring.server.logging import JsonFormatter
+from tests.helpers.server import LiveServer, access_log_lines
 
 API = "https://api.example.test"
 
@@ -24,15 +24,12 @@ def log_lines() -> Iterator[io.StringIO]:
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("sealring")
     old_level = logger.level
-    old_access = access_log.stream, access_log.enabled
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
-    access_log.stream, access_log.enabled = stream, True
     try:
-        yield stream
+        with access_log_lines(stream):
+            yield stream
     finally:
-        access_log.flush()
-        access_log.stream, access_log.enabled = old_access
         logger.removeHandler(handler)
         logger.setLevel(old_level)
 
