@@ -114,6 +114,22 @@ def test_record_does_not_write_on_the_request_path() -> None:
     ]
 
 
+def test_a_line_carries_the_time_it_was_recorded_not_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The writer thread formats the lines a batch at a time; each keeps its request's time.
+    stream = Recorder()
+    log = AccessLog(stream, interval=60)
+    clock = iter([1_700_000_000.25, 1_700_000_061.5])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    _record(log, request_id="a")
+    _record(log, request_id="b")
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    log.close()
+    stamps = [json.loads(x)["ts"] for x in stream.getvalue().splitlines()]
+    assert stamps == ["2023-11-14T22:13:20.250Z", "2023-11-14T22:14:21.500Z"]
+
+
 def test_writer_thread_flushes_on_its_interval() -> None:
     stream = Recorder()
     log = AccessLog(stream, interval=0.01)
