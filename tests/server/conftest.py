@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
+from sealring.server.http.middleware import RequestContext
 from tests.helpers.server import (
     API,
     OTHER,
@@ -102,3 +104,18 @@ def jwks_host() -> Iterator[tuple[str, dict[str, bytes]]]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def asgi_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``METHOD path`` of every request that reached the ASGI application."""
+    seen: list[str] = []
+    original = RequestContext.__call__
+
+    async def spy(self: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            seen.append(f"{scope['method']} {scope['path']}")
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(RequestContext, "__call__", spy)
+    return seen

@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sealring.server.http.middleware import MAX_HEADER_BYTES, RequestContext
-from sealring.server.logging import access_log
+from tests.helpers.raw_http import access_entries, port_of, read_response
 from tests.helpers.server import LiveServer, access_log_lines, running_server
 
 PREFIX = "/tenant"
@@ -48,50 +47,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
 
 
 @pytest.fixture
-def asgi_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """``METHOD path`` of every request that reached the ASGI application."""
-    seen: list[str] = []
-    original = RequestContext.__call__
-
-    async def spy(self: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            seen.append(f"{scope['method']} {scope['path']}")
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(RequestContext, "__call__", spy)
-    return seen
-
-
-@pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
     with access_log_lines() as stream:
         yield stream
-
-
-def port_of(server: LiveServer) -> int:
-    port: int = server.sock.getsockname()[1]
-    return port
-
-
-def read_response(sock: socket.socket, buffer: bytearray) -> bytes:
-    """One complete response (by its Content-Length) from ``sock``, leaving the rest in
-    ``buffer``."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed mid-response: {bytes(buffer)!r}")
-        buffer += chunk
-    head_end = buffer.index(b"\r\n\r\n") + 4
-    length = re.search(rb"\r\ncontent-length: (\d+)\r\n", bytes(buffer[:head_end]))
-    total = head_end + (int(length[1]) if length else 0)
-    while len(buffer) < total:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError("connection closed mid-body")
-        buffer += chunk
-    response = bytes(buffer[:total])
-    del buffer[:total]
-    return response
 
 
 def exchange(server: LiveServer, *requests: bytes) -> list[bytes]:
@@ -271,14 +229,7 @@ def test_the_protocols_answers_are_logged_and_measured_like_the_asgi_paths(
             before[0] + 1,
             before[1] + 1,
         )
-        access_log.flush()
-        for line in access_lines.getvalue().splitlines():
-            entry = json.loads(line)
-            assert entry.pop("ts").endswith("Z")
-            assert isinstance(entry.pop("duration_ms"), float)
-            lines.append(entry)
-        access_lines.seek(0)
-        access_lines.truncate()
+        lines += access_entries(access_lines)
     assert asgi_calls == [f"GET {PREFIX}/jwks.json", "GET /.well-known/openid-configuration"]
     common = {"level": "info", "logger": "sealring.server", "msg": "request", "method": "GET",
               "status": 200, "client_id": None}  # fmt: skip

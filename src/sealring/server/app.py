@@ -26,8 +26,10 @@ from sealring.server.context import ServerContext, build_context
 from sealring.server.endpoints import HANDLERS
 from sealring.server.endpoints.discovery import discovery_answer
 from sealring.server.endpoints.jwks import jwks_answer
+from sealring.server.endpoints.token import DirectToken
 from sealring.server.http.middleware import (
     DirectRoutes,
+    PostedRoutes,
     PrebuiltRoutes,
     RequestContext,
     direct_endpoint,
@@ -108,6 +110,21 @@ def _prebuilt_routes(
         if answer is not None and _first_match(routes, "GET", route.path) is route:
             prebuilt[route.path] = functools.partial(_answer_when_ready, answer, context)
     return prebuilt
+
+
+def _posted_routes(
+    direct: DirectRoutes, routes: Sequence[BaseRoute], context: Callable[[], ServerContext | None]
+) -> PostedRoutes:
+    """The direct ``POST`` paths of the token endpoint, each bound to its synchronous answer
+    (:class:`~sealring.server.endpoints.token.DirectToken`)."""
+    answer = DirectToken(context)
+    return {
+        route.path: answer
+        for route in routes
+        if isinstance(route, Route)
+        and route.endpoint is HANDLERS["token"]
+        and ("POST", route.path) in direct
+    }
 
 
 def _answer_when_ready(
@@ -200,5 +217,6 @@ def create_app(
         prefix=issuer_path,
         direct=direct_routes,
         prebuilt=_prebuilt_routes(direct_routes, routes, lambda: holder.get("context")),
+        posted=_posted_routes(direct_routes, routes, lambda: holder.get("context")),
     )
     return app

@@ -144,7 +144,33 @@ class ServerContext:
     async def check_address(self, address: str | None) -> None:
         """Take one token from the caller address's bucket; raises ``RateLimited`` (429)."""
         if self.address_limiter is not None:
-            await self.address_limiter.check("addr:" + (address or "unknown"))
+            await self.address_limiter.check(_address_key(address))
+
+    def limits_decide_now(self) -> bool:
+        """Whether :meth:`take_now` can decide: every limit that is on keeps its buckets in
+        this process (not in Redis)."""
+        return all(
+            limiter is None or isinstance(limiter, MemoryRateLimiter)
+            for limiter in (self.address_limiter, self.rate_limiter)
+        )
+
+    def take_now(self, address: str | None, client_id: str) -> bool:
+        """The token endpoint's two limits at once, synchronously: take a token from the caller
+        address's bucket and one from the client's, or neither (``False``: one bucket is empty,
+        or a limit is not in memory), so the request can then be answered the normal way."""
+        taken = []
+        for limiter, key in (
+            (self.address_limiter, _address_key(address)),
+            (self.rate_limiter, client_id),
+        ):
+            if limiter is None:
+                continue
+            if not isinstance(limiter, MemoryRateLimiter) or not limiter.admits(key):
+                return False
+            taken.append((limiter, key))
+        for limiter, key in taken:
+            limiter.take(key)
+        return True
 
     def signer(self, alg: str | None = None) -> Signer:
         """The active key for ``alg`` (default ``signing_alg``); fails closed as
@@ -153,6 +179,10 @@ class ServerContext:
             return self.keys.signer(alg or self.settings.signing_alg)
         except Exception as exc:  # KeyUnavailable, or a broken HSM session
             raise TemporarilyUnavailable("no signing key is available") from exc
+
+
+def _address_key(address: str | None) -> str:
+    return "addr:" + (address or "unknown")
 
 
 def _rate_limiter(

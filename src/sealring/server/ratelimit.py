@@ -63,16 +63,31 @@ class MemoryRateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     async def check(self, key: str) -> None:
+        wait = self.take(key)
+        if wait:
+            raise RateLimited(wait)
+
+    def take(self, key: str) -> float:
+        """Take one token for ``key`` now: ``0.0``, or the seconds until the bucket holds one
+        (and nothing taken)."""
         now = self._clock()
-        tokens, last = self._buckets.get(key, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        tokens = self._refilled(key, now)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
-            raise RateLimited((1.0 - tokens) / self._rate)
+            return (1.0 - tokens) / self._rate
         self._buckets[key] = (tokens - 1.0, now)
         self._buckets.move_to_end(key)
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
+        return 0.0
+
+    def admits(self, key: str) -> bool:
+        """Whether :meth:`take` would take a token for ``key`` now; changes nothing."""
+        return self._refilled(key, self._clock()) >= 1.0
+
+    def _refilled(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self._burst, now))
+        return min(self._burst, tokens + (now - last) * self._rate)
 
     async def healthy(self) -> bool:
         return True

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from sealring.server.errors import InvalidRequest, RequestTooLarge, UnsupportedMediaType
 
-__all__ = ["Form", "parse_form", "read_form"]
+__all__ = ["Form", "check_form_type", "form_of", "parse_form", "read_form"]
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
@@ -51,12 +51,7 @@ class Form:
 
 
 async def read_form(request: Request, max_size: int) -> Form:
-    content_type = request.headers.get("content-type", "")
-    media_type, _, params = content_type.partition(";")
-    if media_type.strip().lower() != FORM_TYPE:
-        raise UnsupportedMediaType(f"the request body must be {FORM_TYPE}")
-    if params and not _utf8_charset(params):
-        raise UnsupportedMediaType("the request body must be encoded in UTF-8")
+    check_form_type(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -70,11 +65,25 @@ async def read_form(request: Request, max_size: int) -> Form:
         if size > max_size:
             raise RequestTooLarge(f"the request body exceeds {max_size} bytes")
         chunks.append(chunk)
+    return form_of(b"".join(chunks))
+
+
+def check_form_type(content_type: str) -> None:
+    """Refuse a ``Content-Type`` other than the form media type in UTF-8 (415)."""
+    media_type, _, params = content_type.partition(";")
+    if media_type.strip().lower() != FORM_TYPE:
+        raise UnsupportedMediaType(f"the request body must be {FORM_TYPE}")
+    if params and not _utf8_charset(params):
+        raise UnsupportedMediaType("the request body must be encoded in UTF-8")
+
+
+def form_of(body: bytes) -> Form:
+    """The :class:`Form` of a whole request body (within the size cap); ``invalid_request`` if it
+    is not a well-formed UTF-8 form."""
     try:
-        values = parse_form(b"".join(chunks).decode("utf-8"))
+        return Form(parse_form(body.decode("utf-8")))
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the request body is not a valid form") from None
-    return Form(values)
 
 
 def parse_form(text: str) -> dict[str, list[str]]:

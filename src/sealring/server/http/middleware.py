@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,6 +36,7 @@ from sealring.server.routes import endpoint_name
 __all__ = [
     "MAX_HEADER_BYTES",
     "DirectRoutes",
+    "PostedRoutes",
     "PrebuiltRoutes",
     "RequestContext",
     "direct_endpoint",
@@ -74,6 +75,14 @@ DirectRoutes = Mapping[tuple[str, str], ASGIApp]
 #: ``path -> the current answer to GET path`` for the prebuilt responses (``None`` until the
 #: server context exists); the same Response object the direct route's handler returns.
 PrebuiltRoutes = Mapping[str, Callable[[], Response | None]]
+#: ``path -> the answer to a POST of path`` computed synchronously from the request's headers
+#: (lower-case names), whole body and caller address: the response and the client id to log,
+#: or ``None`` (before any side effect) for the ASGI path to answer
+#: (:class:`~sealring.server.endpoints.token.DirectToken`).
+PostedRoutes = Mapping[
+    str,
+    Callable[[Sequence[tuple[bytes, bytes]], bytes, str | None], tuple[Response, str] | None],
+]
 
 
 def direct_endpoint(handler: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
@@ -101,12 +110,14 @@ class RequestContext:
         prefix: str = "",
         direct: DirectRoutes | None = None,
         prebuilt: PrebuiltRoutes | None = None,
+        posted: PostedRoutes | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.prefix = prefix  # the issuer's path, under which the endpoints are served too
         self.direct = dict(direct or {})
         self.prebuilt = dict(prebuilt or {})
+        self.posted = dict(posted or {})
         # path -> (the Response last encoded, its encoded headers); rebuilt when the handler's
         # answer changes (a new JWKS after a rotation).
         self._encoded: dict[str, tuple[Response, bytes]] = {}
@@ -201,12 +212,48 @@ class RequestContext:
             return None
         cached = self._encoded.get(path)
         if cached is None or cached[0] is not response:
-            head = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
-            cached = self._encoded[path] = (response, head)
+            cached = self._encoded[path] = (response, _encoded_headers(response))
+        return self._answered("GET", path, response, cached[1], None, started, incoming_request_id)
+
+    def posted_answer(
+        self,
+        path: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        address: str | None,
+        incoming_request_id: str | None,
+    ) -> bytes | None:
+        """Like :meth:`prebuilt_answer`, for a ``POST path`` with a :data:`PostedRoutes` answer:
+        everything after the HTTP server's status line and own headers, byte for byte what the
+        ASGI path sends when that answer is a ``200``, access-logged (with the client id) and
+        measured the same; ``None`` when the ASGI path must answer, nothing done then. The
+        caller has checked that the request is a plain one (``POST``, exactly this path, no
+        query, the whole body at hand, headers within :data:`MAX_HEADER_BYTES`)."""
+        answer = self.posted.get(path)
+        if answer is None:
+            return None
+        started = time.perf_counter()
+        done = answer(headers, body, address)
+        if done is None:
+            return None
+        response, client_id = done
+        head = _encoded_headers(response)
+        return self._answered("POST", path, response, head, client_id, started, incoming_request_id)
+
+    def _answered(
+        self,
+        method: str,
+        path: str,
+        response: Response,
+        head: bytes,
+        client_id: str | None,
+        started: float,
+        incoming_request_id: str | None,
+    ) -> bytes:
         rid = new_request_id(incoming_request_id)
         out = b"".join(
             (
-                cached[1],
+                head,
                 b"x-request-id: ",
                 rid.encode(),
                 b"\r\nx-content-type-options: nosniff\r\n\r\n",
@@ -219,11 +266,11 @@ class RequestContext:
             self._observer(metrics, endpoint_name(path, self.prefix))(elapsed)
         if access_log.enabled:
             access_log.record(
-                method="GET",
+                method=method,
                 path=path[:200],
                 status=response.status_code,
                 duration_ms=elapsed * 1000,
-                client_id=None,
+                client_id=client_id,
                 request_id=rid,
             )
         return out
@@ -236,6 +283,11 @@ class RequestContext:
         if observe is None:
             observe = self._observers[endpoint] = metrics.latency.labels(endpoint).observe
         return observe
+
+
+def _encoded_headers(response: Response) -> bytes:
+    """``response``'s headers as the HTTP server writes them after its own."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

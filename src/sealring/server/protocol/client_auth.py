@@ -240,7 +240,27 @@ class ClientAuthenticator:
     ) -> Client:
         if creds.method == "private_key_jwt":
             return await self._assertion(creds, endpoint, admit)
-        client = await self._client(creds.client_id)
+        client = self._checked(creds, await self._client(creds.client_id), allow_public)
+        if admit is not None:
+            await admit(client.client_id)
+        return client
+
+    def authenticate_cached(
+        self, creds: Credentials, *, allow_public: bool = False
+    ) -> Client | None:
+        """:meth:`authenticate` without I/O and without a rate limit, for a secret or public
+        client found in the client cache; ``None`` when that cannot be decided without I/O (the
+        client is not cached, or it authenticates with an assertion). Raises like
+        :meth:`authenticate`."""
+        if creds.method == "private_key_jwt":
+            return None
+        hit, client = self._clients.cached(creds.client_id)
+        if not hit:
+            return None
+        return self._checked(creds, client, allow_public)
+
+    def _checked(self, creds: Credentials, client: Client | None, allow_public: bool) -> Client:
+        """``client`` (as looked up) if ``creds`` authenticate it by secret or as public."""
         if creds.method in SECRET_METHODS:
             assert creds.secret is not None
             ok = self._hasher.matches(creds.secret, client.secret_hash if client else None)
@@ -249,8 +269,6 @@ class ClientAuthenticator:
         # method "none": only a registered public client, only where public clients are allowed.
         elif client is None or not client.public or not allow_public:
             raise InvalidClient()
-        if admit is not None:
-            await admit(client.client_id)
         return client
 
     async def _assertion(self, creds: Credentials, endpoint: str, admit: Admit | None) -> Client:
