@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -297,3 +299,86 @@ def test_close_refuses_waiting_calls_and_returns_the_connection(
 
     asyncio.run(main())
     assert _rows(path) == [(1, "row 1")]
+
+
+def _wal_pages(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+def test_the_checkpoint_thread_bounds_the_wal_and_stops_cleanly(
+    db: tuple[Engine, Path],
+) -> None:
+    """The writer's own commits never checkpoint; the thread does, and past the limit makes
+    the writer start the WAL over, while another process's writer commits all along."""
+    engine, path = db
+    rows = iter(range(1, 10**9))
+
+    def insert_many() -> None:
+        with write(engine) as tx:
+            for _ in range(4):
+                k = next(rows)
+                tx.execute(_INSERT, {"k": k, "v": "x" * 3000})
+
+    other_done = threading.Event()
+
+    def other_process() -> None:  # commits of its own, as a second worker's writer would
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        k = -1
+        while not other_done.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (k, v) VALUES (?, ?)", (k, "y" * 3000))
+            conn.execute("COMMIT")
+            k -= 1
+            time.sleep(0.0005)
+        conn.close()
+
+    async def main() -> SqliteWriter:
+        writer = SqliteWriter(engine, checkpoint_interval=0.01, wal_limit=200)
+        assert writer.checkpointer is not None
+        other = threading.Thread(target=other_process)
+        other.start()
+        try:
+            for _ in range(300):
+                await asyncio.gather(*(writer.run(insert_many, patience=10) for _ in range(4)))
+        finally:
+            other_done.set()
+            await asyncio.to_thread(other.join)
+        assert writer.checkpointer.running
+        await writer.aclose()
+        assert not writer.checkpointer.running
+        return writer
+
+    writer = asyncio.run(main())
+    checkpointer = writer.checkpointer
+    assert checkpointer is not None
+    assert checkpointer.checkpoints > 0
+    assert writer.calls == 1200
+    # 4,800 rows of 3 kB went through the WAL (more than 4,000 pages); it stayed a fraction.
+    assert _wal_pages(path) < 1500, _wal_pages(path)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_the_writers_commits_leave_checkpoints_to_the_thread(db: tuple[Engine, Path]) -> None:
+    """SQLite's automatic checkpoint (at 1,000 pages) would run inside a commit on the event
+    loop; the writer's connection has it off.  Stopping does not wait for the interval."""
+    engine, path = db
+    rows = iter(range(1, 10**9))
+
+    def insert_many() -> None:
+        with write(engine) as tx:
+            for _ in range(10):
+                tx.execute(_INSERT, {"k": next(rows), "v": "x" * 3000})
+
+    async def main() -> float:
+        writer = SqliteWriter(engine, checkpoint_interval=60)
+        for _ in range(200):
+            await writer.run(insert_many, patience=10)
+        started = time.monotonic()
+        await writer.aclose()
+        return time.monotonic() - started
+
+    closing = asyncio.run(main())
+    assert _wal_pages(path) > 1500, _wal_pages(path)
+    assert closing < 5, closing

@@ -228,16 +228,18 @@ class WriteBatch:
     blocks run one after the other, each a ``SAVEPOINT`` (group commit).
 
     The batch has a connection of its own whose busy timeout is 0, so taking the lock
-    (:meth:`try_begin`) never waits: the caller, an event loop, retries later.  Between
+    (:meth:`try_begin`) never waits: the caller, an event loop, retries later.  Without
+    ``autocheckpoint`` its commits never run a WAL checkpoint (someone else must).  Between
     :meth:`try_begin` and :meth:`end`, :meth:`running` makes :func:`write` on ``engine`` use
     the batch.  A database error inside any block spoils the batch (:attr:`spoiled`): its
     savepoint could not be trusted to have undone it, so the caller ends it with a rollback.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, autocheckpoint: bool = True) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("a write batch is for SQLite")
         self.engine = engine
+        self._autocheckpoint = autocheckpoint
         self._lock = _process_writer_lock(engine)
         self._connection: Any = None
         self._tx: Transaction | None = None
@@ -251,6 +253,9 @@ class WriteBatch:
                 cursor = connection.driver_connection.cursor()
                 try:
                     cursor.execute("PRAGMA busy_timeout = 0")
+                    if not self._autocheckpoint:
+                        # Someone else checkpoints (sqlite_writer.Checkpointer), off the loop.
+                        cursor.execute("PRAGMA wal_autocheckpoint = 0")
                 finally:
                     cursor.close()
                 self._tx = Transaction(connection, self.engine.dialect)
@@ -353,6 +358,7 @@ class WriteBatch:
             with contextlib.suppress(Exception):
                 cursor = connection.driver_connection.cursor()
                 cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.execute("PRAGMA wal_autocheckpoint = 1000")  # SQLite's default
                 cursor.close()
             connection.close()
 
