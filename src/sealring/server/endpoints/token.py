@@ -72,9 +72,11 @@ async def token_endpoint(request: Request) -> Response:
             issued = await context.database.write(grant.handler, grant_request)
         else:
             issued = grant.handler(grant_request)
+        # A user grant's tokens are signed here, after its transaction (grants.base.SignedLater).
+        body = issued.response_body()
     except OAuthError:
         raise
     except JoseError as exc:
         raise TemporarilyUnavailable("the token could not be signed") from exc
     context.metrics.token_issued(grant_type, client.client_id)
-    return json_response(issued.response_body())
+    return json_response(body)
