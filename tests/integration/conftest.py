@@ -1,4 +1,5 @@
-"""Real ``sealring serve`` replicas and ``sealring`` CLI runs sharing one PostgreSQL database.
+"""Real ``sealring serve`` replicas and ``sealring`` CLI runs sharing one PostgreSQL database
+(or, with ``sqlite_deployment``, one SQLite file).
 
 Every process a test starts is killed and reaped at teardown, whatever the test did. Output
 goes to files (a full pipe would stall a server), shown when a replica fails to start.
@@ -20,9 +21,19 @@ from tests.helpers.deployment import ISSUER, JWKS_MAX_AGE, TOKEN_LIFETIME, Deplo
 @pytest.fixture
 def deployment(fresh_postgres_url: str, tmp_path: Path) -> Iterator[Deployment]:
     """A fresh database and the environment every replica and CLI run shares."""
+    yield from _deployment(fresh_postgres_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """The same on a fresh SQLite file: the replicas are processes of one host."""
+    yield from _deployment(f"sqlite:///{tmp_path / 'sealring.db'}", tmp_path)
+
+
+def _deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALRING_")}
     env.update(
-        SEALRING_DATABASE_URL=fresh_postgres_url,
+        SEALRING_DATABASE_URL=database_url,
         SEALRING_KEK=base64.b64encode(secrets.token_bytes(32)).decode(),
         SEALRING_ISSUER=ISSUER,
         SEALRING_JWKS_MAX_AGE=str(JWKS_MAX_AGE),

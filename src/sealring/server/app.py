@@ -195,6 +195,7 @@ def create_app(
                 await context.address_limiter.aclose()
             await context.authenticator.jwks_fetcher.aclose()
             km.close()
+            await context.database.aclose()
             context.engine.dispose()
             access_log.flush()
 

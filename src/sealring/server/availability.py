@@ -11,9 +11,9 @@ of opening and closing overflow connections.
 
 The user grants' short write transactions on SQLite (:meth:`Database.write`) run on the event
 loop instead: a thread hop costs more than the transaction, and SQLite has one writer anyway.
-They never wait for the write lock there (:func:`~sealring.server.stores._statements.
-without_waiting`); a busy lock is retried after a short asynchronous sleep, until the same
-deadline.
+They queue in :class:`~sealring.server.sqlite_writer.SqliteWriter`, whose one task per process
+takes the write lock without waiting (retrying after short asynchronous sleeps) and commits the
+waiting calls in groups; a call still waiting at the same deadline is a 503.
 
 An :class:`Outage` turns a stream of failures into one warning when the dependency goes away and
 one when it is back, with a counter and an up/down gauge, instead of one error line per request.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -33,7 +33,8 @@ from sqlalchemy import exc as sa_exc
 from sealring.server.errors import TemporarilyUnavailable
 from sealring.server.logging import logger
 from sealring.server.metrics import Metrics
-from sealring.server.stores._statements import WriteLockBusy, give_up_at, without_waiting
+from sealring.server.sqlite_writer import SqliteWriter
+from sealring.server.stores._statements import give_up_at
 
 __all__ = ["Database", "Outage"]
 
@@ -47,9 +48,6 @@ _DATABASE_DOWN = (
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
 )
-# Retrying a write that found SQLite's write lock taken: the first pause, and the longest.
-_FIRST_RETRY = 0.0002
-_LONGEST_RETRY = 0.005
 
 
 class Outage:
@@ -101,8 +99,8 @@ class Outage:
 class Database:
     """Runs blocking database work off the event loop, bounded by ``timeout`` seconds.
 
-    ``threads`` caps the calls in worker threads at once (the pool's size); ``inline_writes``
-    (SQLite) runs :meth:`write` on the event loop.
+    ``threads`` caps the calls in worker threads at once (the pool's size); with ``writer``
+    (SQLite), :meth:`write` runs on the event loop through it.
     """
 
     def __init__(
@@ -111,20 +109,40 @@ class Database:
         outage: Outage,
         *,
         threads: int | None = None,
-        inline_writes: bool = False,
+        writer: SqliteWriter | None = None,
     ) -> None:
         self.timeout = timeout
         self.outage = outage
-        self.inline_writes = inline_writes
+        self.writer = writer
         self._limiter = anyio.CapacityLimiter(threads) if threads else None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread; 503 if the database is down or slower than timeout."""
+        return await self._bounded(self._in_thread(fn, *args))
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        with anyio.fail_after(self.timeout), give_up_at(time.monotonic() + self.timeout):
+            return await anyio.to_thread.run_sync(
+                functools.partial(fn, *args), abandon_on_cancel=True, limiter=self._limiter
+            )
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``: short write transactions (the user grants).
+
+        With a ``writer`` (SQLite), on the event loop, queued behind this process's other
+        writes and possibly committed with them (:class:`~sealring.server.sqlite_writer.
+        SqliteWriter`): ``fn`` must write only through
+        :func:`~sealring.server.stores._statements.write`.  Otherwise the same as :meth:`call`.
+        """
+        if self.writer is None:
+            return await self.call(fn, *args)
+        return await self._bounded(self.writer.run(fn, *args, patience=self.timeout))
+
+    async def _bounded(self, work: Awaitable[T]) -> T:
+        """``work``'s result; a timeout (including :class:`~sealring.server.sqlite_writer.
+        WriteLockTimeout`) or a database that is down becomes a 503 and marks the outage."""
         try:
-            with anyio.fail_after(self.timeout), give_up_at(time.monotonic() + self.timeout):
-                result = await anyio.to_thread.run_sync(
-                    functools.partial(fn, *args), abandon_on_cancel=True, limiter=self._limiter
-                )
+            result = await work
         except TimeoutError as exc:
             self.outage.failed(exc)
             raise TemporarilyUnavailable("the database is not answering") from exc
@@ -134,31 +152,7 @@ class Database:
         self.outage.recovered()
         return result
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``: short write transactions (the user grants).
-
-        With ``inline_writes``, on the event loop: ``fn`` must write only through
-        :func:`~sealring.server.stores._statements.write` (which then never waits for SQLite's
-        lock) and must be safe to run again after :class:`WriteLockBusy`, which it raises
-        before anything is written.  Otherwise the same as :meth:`call`.
-        """
-        if not self.inline_writes:
-            return await self.call(fn, *args)
-        deadline = anyio.current_time() + self.timeout
-        pause = _FIRST_RETRY
-        while True:
-            try:
-                with without_waiting():
-                    result = fn(*args)
-            except WriteLockBusy as exc:
-                if anyio.current_time() + pause > deadline:
-                    self.outage.failed(exc)
-                    raise TemporarilyUnavailable("the database is not answering") from None
-                await anyio.sleep(pause)
-                pause = min(pause * 2, _LONGEST_RETRY)
-                continue
-            except _DATABASE_DOWN as exc:
-                self.outage.failed(exc)
-                raise TemporarilyUnavailable("the database is unavailable") from exc
-            self.outage.recovered()
-            return result
+    async def aclose(self) -> None:
+        """At shutdown: the writer's queue is refused and its connection returned."""
+        if self.writer is not None:
+            await self.writer.aclose()

@@ -26,6 +26,7 @@ from sealring.server.pages import PageRenderer
 from sealring.server.protocol.client_auth import ClientAuthenticator
 from sealring.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from sealring.server.settings import Settings, SettingsError
+from sealring.server.sqlite_writer import SqliteWriter
 from sealring.server.stores.accounts import DatabaseAccountStore
 from sealring.server.stores.assertion_jtis import JtiStore
 from sealring.server.stores.authorization_codes import AuthorizationCodeStore
@@ -255,7 +256,7 @@ def build_context(
         settings.database_timeout,
         Outage("database", metrics),
         threads=pool_size() if callable(pool_size) else None,
-        inline_writes=engine.dialect.name == "sqlite",
+        writer=SqliteWriter(engine) if engine.dialect.name == "sqlite" else None,
     )
     repository = ClientRepository(engine, clock=clock)
     clients = ClientCache(repository, ttl=settings.client_cache_ttl)

@@ -20,11 +20,13 @@ from sealring.jose.jwt import JWTVerifier
 from sealring.server.accounts import PasswordPolicy
 from sealring.server.clients import Client
 from sealring.server.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from sealring.server.grants import GRANTS, GrantRequest
 from sealring.server.grants.authorization_code import (
     CodeReplayed,
     IssuedCode,
     check_code_redemption,
 )
+from sealring.server.grants.records import RotatedToken
 from sealring.server.grants.refresh_token import PresentedRefreshToken, check_refresh
 from sealring.server.grants.user_tokens import (
     GRANT_CLAIM,
@@ -404,3 +406,58 @@ def test_code_then_refresh_then_replay_on_the_real_stores(engine: Engine) -> Non
         refresh.rotate(rotated.refresh_token, now=NOW + 4)
     with pytest.raises((RefreshTokenReused, RefreshTokenInvalid)):
         refresh.rotate(tokens.refresh_token, now=NOW + 4)
+
+
+class _CountingSigner:
+    """The real signer, counting its signatures."""
+
+    def __init__(self) -> None:
+        self.signed = 0
+        self.alg, self.kid = SIGNER.alg, SIGNER.kid
+
+    def sign(self, signing_input: bytes) -> bytes:
+        self.signed += 1
+        return SIGNER.sign(signing_input)
+
+    def public_jwk(self) -> JWK:
+        return SIGNER.public_jwk()
+
+
+class _OneRefreshToken:
+    """The grants' storage port with one live refresh token (the rotation itself is the
+    store's, tested above)."""
+
+    def rotate_refresh_token(
+        self, token: str, *, now: float, check: Callable[[PresentedRefreshToken | None], object]
+    ) -> RotatedToken:
+        presented = PresentedRefreshToken(
+            client_id=CLIENT.client_id, scope=("openid", "profile"), resources=(),
+            login=Login("alice-id", now - 60), expires_at=now + 60, grant_active=True,
+            grant_id="g1",
+        )  # fmt: skip
+        check(presented)
+        return RotatedToken(presented, "successor")
+
+    def redeem_code(self, code: str, *, now: float, check: Any) -> Any:
+        raise AssertionError("not a code exchange")
+
+    def revoke_grant(self, grant_id: str, *, now: float, reason: str) -> None:
+        raise AssertionError("nothing to revoke")
+
+
+def test_a_user_grant_signs_its_tokens_only_when_the_response_is_serialised() -> None:
+    """The handler runs inside the grant's transaction (on SQLite, in a group holding the
+    write lock of every process); the token endpoint serialises after it, so the signatures
+    are computed outside the lock (grants.base.SignedLater)."""
+    signer = _CountingSigner()
+    request = GrantRequest(
+        client=CLIENT, scope=None, resources=(), issuer=ISSUER, lifetime=300, signer=signer,
+        now=1_800_000_000.0, parameters={"refresh_token": "presented"},
+        store=_OneRefreshToken(),
+    )  # fmt: skip
+    issued = GRANTS["refresh_token"].handler(request)
+    assert signer.signed == 0
+    body = json.loads(issued.response_body())
+    assert signer.signed == 2  # the access token and the ID token ("openid" was granted)
+    assert body["refresh_token"] == "successor"
+    assert body["scope"] == "openid profile"

@@ -101,12 +101,14 @@ async def token_endpoint(request: Request) -> Response:
             issued = await context.database.write(grant.handler, grant_request)
         else:
             issued = grant.handler(grant_request)
+        # A user grant's tokens are signed here, after its transaction (grants.base.SignedLater).
+        body = issued.response_body()
     except OAuthError:
         raise
     except JoseError as exc:
         raise TemporarilyUnavailable("the token could not be signed") from exc
     context.metrics.token_issued(grant_type, client.client_id)
-    return json_response(issued.response_body())
+    return json_response(body)
 
 
 class DirectToken:
@@ -152,9 +154,10 @@ class DirectToken:
             if client is None:
                 return None
             issued = grant.handler(_grant_request(context, grant, client, form))
+            answer = issued.response_body()
         except (OAuthError, JoseError):
             return None
         if not context.take_now(address, client.client_id):
             return None
         context.metrics.token_issued(grant_type, client.client_id)
-        return json_response(issued.response_body()), client.client_id
+        return json_response(answer), client.client_id

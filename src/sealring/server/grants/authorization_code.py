@@ -21,9 +21,9 @@ from sealring.server.errors import (
     OAuthError,
     UnauthorizedClient,
 )
-from sealring.server.grants.base import Grant, GrantRequest
+from sealring.server.grants.base import Grant, GrantRequest, SignedLater
 from sealring.server.grants.records import IssuedCode
-from sealring.server.grants.user_tokens import UserTokens, refresh_token_allowed
+from sealring.server.grants.user_tokens import refresh_token_allowed
 from sealring.server.protocol.pkce import verify_code_verifier
 
 __all__ = [
@@ -83,7 +83,7 @@ def check_code_redemption(
     return code
 
 
-def redeem_code(request: GrantRequest) -> UserTokens:
+def redeem_code(request: GrantRequest) -> SignedLater:
     """RFC 6749 §4.1.3-§4.1.4: check the code, consume it once, answer with the user's tokens.
 
     A replay that passes every check revokes the grant the code produced (§4.1.2), and so does

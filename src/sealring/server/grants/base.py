@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,13 +17,30 @@ from sealring.server.grants.records import (
 )
 from sealring.server.grants.user_tokens import Login, UserTokens, issue_user_tokens
 
-__all__ = ["Grant", "GrantRequest", "TokenResponse", "UserGrantStore"]
+__all__ = ["Grant", "GrantRequest", "SignedLater", "TokenResponse", "UserGrantStore"]
 
 
 class TokenResponse(Protocol):
     """A successful token response (RFC 6749 §5.1)."""
 
     def response_body(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SignedLater:
+    """A user grant's token response, signed when it is serialised.
+
+    The user grants run inside their database transaction (on SQLite, in a group that holds
+    the write lock for every process: ``server/sqlite_writer.py``); the token endpoint
+    serialises the response after that returns, so signing the tokens (and encoding them)
+    happens outside the lock.  What the tokens say is fixed here; only the signature is
+    computed later.
+    """
+
+    issue: Callable[[], UserTokens]
+
+    def response_body(self) -> bytes:
+        return self.issue().response_body()
 
 
 class UserGrantStore(Protocol):
@@ -85,22 +103,26 @@ class GrantRequest:
         grant_id: str | None,
         refresh_token: str | None,
         nonce: str | None = None,
-    ) -> UserTokens:
-        """The response of a user grant (RFC 6749 §5.1): the same for a code and a refresh."""
-        return issue_user_tokens(
-            client=self.client,
-            login=login,
-            scopes=scopes,
-            resources=resources,
-            issuer=self.issuer,
-            lifetime=self.lifetime,
-            id_token_lifetime=self.id_token_lifetime,
-            signer=self.signer,
-            id_token_signer=self.id_token_signer,
-            now=self.now,
-            nonce=nonce,
-            refresh_token=refresh_token,
-            grant_id=grant_id,
+    ) -> SignedLater:
+        """The response of a user grant (RFC 6749 §5.1): the same for a code and a refresh;
+        signed when serialised (:class:`SignedLater`)."""
+        return SignedLater(
+            functools.partial(
+                issue_user_tokens,
+                client=self.client,
+                login=login,
+                scopes=scopes,
+                resources=resources,
+                issuer=self.issuer,
+                lifetime=self.lifetime,
+                id_token_lifetime=self.id_token_lifetime,
+                signer=self.signer,
+                id_token_signer=self.id_token_signer,
+                now=self.now,
+                nonce=nonce,
+                refresh_token=refresh_token,
+                grant_id=grant_id,
+            )
         )
 
 

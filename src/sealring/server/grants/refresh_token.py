@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from sealring.server.clients import Client
 from sealring.server.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
-from sealring.server.grants.base import Grant, GrantRequest
+from sealring.server.grants.base import Grant, GrantRequest, SignedLater
 from sealring.server.grants.records import PresentedRefreshToken
-from sealring.server.grants.user_tokens import UserTokens
 from sealring.server.protocol.scope import parse_scope
 
 __all__ = ["GRANT", "PresentedRefreshToken", "check_refresh", "refresh"]
@@ -49,7 +48,7 @@ def check_refresh(
     return requested
 
 
-def refresh(request: GrantRequest) -> UserTokens:
+def refresh(request: GrantRequest) -> SignedLater:
     """RFC 6749 §6: check the token, rotate it (reuse revokes its family), answer with new tokens.
 
     The ID token repeats the original login (``sub``, ``auth_time``, ``sid``, OIDC Core §12.2)

@@ -19,6 +19,11 @@ A write transaction takes the write lock up front: ``BEGIN IMMEDIATE`` on SQLite
 the writers of one process also queue on a lock of their own first: a thread waiting there is
 woken the moment the previous transaction ends, whereas SQLite's busy handler polls with sleeps
 of 1 ms and more, so without it every thread but one of a busy worker would sleep and retry.
+
+Inside a :class:`WriteBatch` (SQLite, on the event loop: see
+:mod:`sealring.server.sqlite_writer`) the write lock is already held by the batch's own
+connection, and :func:`write` is a ``SAVEPOINT`` in the batch's transaction instead: released
+when the block returns, rolled back to when it raises; the batch commits them all at once.
 """
 
 from __future__ import annotations
@@ -42,19 +47,17 @@ from sealring.server.tokens.handles import HandleHasher, HandleKind
 __all__ = [
     "Statement",
     "Transaction",
-    "WriteLockBusy",
+    "WriteBatch",
     "consume_once",
     "give_up_at",
     "insert_row",
     "read",
-    "without_waiting",
     "write",
 ]
 
 Row = tuple[Any, ...]
 # SQLite's result codes for "another connection holds the lock".
 _SQLITE_BUSY: Final = frozenset({5, 6})
-_waits: ContextVar[bool] = ContextVar("sealring_write_waits", default=True)
 _deadline: ContextVar[float | None] = ContextVar("sealring_write_deadline", default=None)
 
 
@@ -72,27 +75,6 @@ def give_up_at(deadline: float) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
-
-
-class WriteLockBusy(Exception):
-    """SQLite's write lock is held elsewhere and this write was told not to wait for it
-    (:func:`without_waiting`); raised before anything is read or written, so the caller may
-    simply try again later."""
-
-
-@contextmanager
-def without_waiting() -> Iterator[None]:
-    """Inside: a SQLite :func:`write` that finds the write lock taken raises
-    :class:`WriteLockBusy` at once instead of waiting (up to the busy timeout) for it.
-
-    For writes run on the event loop, which must never block: the caller retries after an
-    asynchronous sleep.  No effect on PostgreSQL.
-    """
-    token = _waits.set(False)
-    try:
-        yield
-    finally:
-        _waits.reset(token)
 
 
 class Statement:
@@ -184,21 +166,16 @@ class Transaction:
         except self._dialect.loaded_dbapi.Error as exc:
             raise self._translated(exc, sql) from exc
 
-    def begin_immediate(self, *, wait: bool) -> None:
-        """SQLite: take the write lock; without ``wait``, raise :class:`WriteLockBusy` rather
-        than let the busy handler wait for it."""
-        if wait:
-            self.run("BEGIN IMMEDIATE")
-            return
-        self.run("PRAGMA busy_timeout = 0")
+    def try_begin_immediate(self) -> bool:
+        """SQLite, on a connection whose busy timeout is 0: take the write lock if it is free;
+        False (and no transaction) if another connection holds it."""
         try:
             self._cursor.execute("BEGIN IMMEDIATE")
         except self._dialect.loaded_dbapi.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", None) in _SQLITE_BUSY:
-                raise WriteLockBusy from None
+                return False
             raise self._translated(exc, "BEGIN IMMEDIATE") from exc
-        finally:
-            self.run(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        return True
 
     def _end(self, commit: bool) -> None:
         driver = self._connection.driver_connection
@@ -234,6 +211,7 @@ class Transaction:
 
 _sqlite_writers: dict[str, threading.Lock] = {}
 _sqlite_writers_guard = threading.Lock()
+_batch: ContextVar[WriteBatch | None] = ContextVar("sealring_write_batch", default=None)
 
 
 def _process_writer_lock(engine: Engine) -> threading.Lock:
@@ -243,6 +221,153 @@ def _process_writer_lock(engine: Engine) -> threading.Lock:
         with _sqlite_writers_guard:
             lock = _sqlite_writers.setdefault(key, threading.Lock())
     return lock
+
+
+class WriteBatch:
+    """SQLite: one transaction holding the write lock, in which several callers' :func:`write`
+    blocks run one after the other, each a ``SAVEPOINT`` (group commit).
+
+    The batch has a connection of its own whose busy timeout is 0, so taking the lock
+    (:meth:`try_begin`) never waits: the caller, an event loop, retries later.  Without
+    ``autocheckpoint`` its commits never run a WAL checkpoint (someone else must).  Between
+    :meth:`try_begin` and :meth:`end`, :meth:`running` makes :func:`write` on ``engine`` use
+    the batch.  A database error inside any block spoils the batch (:attr:`spoiled`): its
+    savepoint could not be trusted to have undone it, so the caller ends it with a rollback.
+    """
+
+    def __init__(self, engine: Engine, *, autocheckpoint: bool = True) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError("a write batch is for SQLite")
+        self.engine = engine
+        self._autocheckpoint = autocheckpoint
+        self._lock = _process_writer_lock(engine)
+        self._connection: Any = None
+        self._tx: Transaction | None = None
+        self.spoiled = False
+        self.open = False
+
+    def _transaction(self) -> Transaction:
+        if self._tx is None:
+            connection: Any = self.engine.raw_connection()
+            try:
+                cursor = connection.driver_connection.cursor()
+                try:
+                    cursor.execute("PRAGMA busy_timeout = 0")
+                    if not self._autocheckpoint:
+                        # Someone else checkpoints (sqlite_writer.Checkpointer), off the loop.
+                        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+                finally:
+                    cursor.close()
+                self._tx = Transaction(connection, self.engine.dialect)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._tx
+
+    def try_begin(self) -> bool:
+        """Take this process's writer lock and SQLite's write lock without waiting; False if
+        either is held (nothing to undo then)."""
+        if self.open:
+            raise RuntimeError("the batch is already open")
+        if not self._lock.acquire(False):
+            return False
+        try:
+            taken = self._transaction().try_begin_immediate()
+        except BaseException:
+            self._lock.release()
+            self._discard()
+            raise
+        if not taken:
+            self._lock.release()
+            return False
+        self.open, self.spoiled = True, False
+        return True
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Inside, :func:`write` on the batch's engine is a savepoint of the open batch."""
+        if not self.open:
+            raise RuntimeError("the batch is not open")
+        token = _batch.set(self)
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        tx = self._tx
+        if not self.open or self.spoiled or tx is None:
+            # An earlier block's database error ended the batch's usefulness; never write
+            # outside the transaction that holds the lock.
+            raise sa_exc.OperationalError(
+                "SAVEPOINT", None, RuntimeError("the write batch was spoiled")
+            )
+        tx.run("SAVEPOINT sealring_write")
+        try:
+            yield tx
+        except BaseException as exc:
+            if isinstance(exc, sa_exc.DBAPIError):
+                self.spoiled = True
+            try:
+                tx.run("ROLLBACK TO sealring_write")
+                tx.run("RELEASE sealring_write")
+            except sa_exc.DBAPIError:
+                self.spoiled = True
+            raise
+        try:
+            tx.run("RELEASE sealring_write")
+        except sa_exc.DBAPIError:
+            self.spoiled = True
+            raise
+
+    def end(self, *, commit: bool) -> None:
+        """Commit (or roll back) the batch and release the locks.  A failed commit raises the
+        database's error, with nothing committed."""
+        if not self.open:
+            raise RuntimeError("the batch is not open")
+        tx, connection = self._tx, self._connection
+        assert tx is not None
+        assert connection is not None
+        try:
+            driver = connection.driver_connection
+            try:
+                if commit and not self.spoiled:
+                    driver.commit()
+                else:
+                    driver.rollback()
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                with contextlib.suppress(self.engine.dialect.loaded_dbapi.Error):
+                    driver.rollback()
+                raise tx._translated(exc, "COMMIT" if commit else "ROLLBACK") from exc
+        except BaseException:
+            self._discard()
+            raise
+        finally:
+            self.open = False
+            self._lock.release()
+
+    def _discard(self) -> None:
+        """Give the connection back (the pool resets it); the next batch opens a fresh one."""
+        tx, connection = self._tx, self._connection
+        self._tx = self._connection = None
+        if tx is not None:
+            tx.close()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                cursor = connection.driver_connection.cursor()
+                cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.execute("PRAGMA wal_autocheckpoint = 1000")  # SQLite's default
+                cursor.close()
+            connection.close()
+
+    def close(self) -> None:
+        """Return the batch's connection to the pool (at shutdown); a batch still open is
+        rolled back."""
+        if self.open:
+            self.end(commit=False)
+        self._discard()
 
 
 @contextmanager
@@ -262,22 +387,26 @@ def read(engine: Engine) -> Iterator[Transaction]:
 @contextmanager
 def write(engine: Engine) -> Iterator[Transaction]:
     """One write transaction holding the write lock from its first statement; committed if the
-    block returns, rolled back if it raises."""
+    block returns, rolled back if it raises.
+
+    Inside a :class:`WriteBatch` running on ``engine``: a savepoint of the batch's transaction,
+    which the batch commits later.
+    """
+    batch = _batch.get()
+    if batch is not None and batch.engine is engine:
+        with batch.savepoint() as tx:
+            yield tx
+        return
     sqlite = engine.dialect.name == "sqlite"
-    wait = _waits.get()
     lock = _process_writer_lock(engine) if sqlite else None
-    if lock is not None and not (
-        lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000) if wait else lock.acquire(False)
-    ):
-        if not wait:
-            raise WriteLockBusy
+    if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
         raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
     try:
         connection = engine.raw_connection()
         try:
             tx = Transaction(connection, engine.dialect)
             if sqlite:
-                tx.begin_immediate(wait=wait)
+                tx.run("BEGIN IMMEDIATE")
             try:
                 yield tx
                 deadline = _deadline.get()
