@@ -18,10 +18,12 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from sealring.keys.errors import HSMError
 from sealring.server.http.middleware import RequestContext
 from sealring.server.logging import access_log
 from tests.helpers.raw_http import access_entries, port_of, read_response
@@ -363,25 +365,41 @@ def test_keep_alive_serves_many_direct_answers_on_one_connection(
     assert asgi_calls == []
 
 
-def test_a_signing_failure_is_answered_by_the_asgi_path(
+class _RefusingSigner:
+    """A signer whose key is there but whose token refuses the operation (an HSM session lost
+    between the key lookup and the signature)."""
+
+    def __init__(self, real: Any) -> None:
+        self.alg, self.kid = real.alg, real.kid
+
+    def sign(self, signing_input: bytes) -> bytes:
+        raise HSMError("the token refused to sign with key k: SessionHandleInvalid")
+
+
+def _no_signer(alg: str) -> None:
+    raise RuntimeError("HSM session lost")
+
+
+@pytest.mark.parametrize("failure", ["no signer", "signature refused"])
+def test_a_signing_failure_is_a_503_answered_by_the_asgi_path(
     servers: tuple[LiveServer, LiveServer],
     clients: dict[str, tuple[str, str]],
     asgi_calls: list[str],
     monkeypatch: pytest.MonkeyPatch,
+    failure: str,
 ) -> None:
     warm(servers, clients["basic"])
     answers = []
     for server in servers:
-
-        def broken(alg: str) -> None:
-            raise RuntimeError("HSM session lost")
-
+        real = server.context.keys.signer
+        broken = _no_signer if failure == "no signer" else lambda alg: _RefusingSigner(real(alg))
         monkeypatch.setattr(server.context.keys, "signer", broken)
         [answer] = exchange(server, post(CC, basic(clients["basic"]), "X-Request-ID: rid-s"))
         answers.append(normalise(server, answer))
     assert answers[0] == answers[1]
-    assert answers[0].startswith(b"HTTP/1.1 503 ")
+    assert answers[0].startswith(b"HTTP/1.1 503 ")  # never the opaque 500
     assert b'"error":"temporarily_unavailable"' in answers[0]
+    assert b"SessionHandleInvalid" not in answers[0]
     assert asgi_calls == ["POST /token", "POST /token"]
 
 

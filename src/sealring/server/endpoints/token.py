@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sealring.jose.errors import JoseError
+from sealring.keys.errors import KeysError
 from sealring.server.clients import Client
 from sealring.server.context import ServerContext
 from sealring.server.errors import (
@@ -105,7 +106,7 @@ async def token_endpoint(request: Request) -> Response:
         body = issued.response_body()
     except OAuthError:
         raise
-    except JoseError as exc:
+    except (JoseError, KeysError) as exc:  # KeysError: the HSM refused to sign (session lost)
         raise TemporarilyUnavailable("the token could not be signed") from exc
     context.metrics.token_issued(grant_type, client.client_id)
     return json_response(body)
@@ -155,7 +156,7 @@ class DirectToken:
                 return None
             issued = grant.handler(_grant_request(context, grant, client, form))
             answer = issued.response_body()
-        except (OAuthError, JoseError):
+        except (OAuthError, JoseError, KeysError):
             return None
         if not context.take_now(address, client.client_id):
             return None
