@@ -355,8 +355,10 @@ def test_the_checkpoint_thread_bounds_the_wal_and_stops_cleanly(
     assert checkpointer is not None
     assert checkpointer.checkpoints > 0
     assert writer.calls == 1200
-    # 4,800 rows of 3 kB went through the WAL (more than 4,000 pages); it stayed a fraction.
-    assert _wal_pages(path) < 1500, _wal_pages(path)
+    # 4,800 rows of 3 kB and the other writer's went through the WAL: without the restart under
+    # the write lock its file grew to 5,588-5,646 pages; with it the high-water mark was 400-1,800
+    # pages (1,816 in a clean-clone CI run while the checkpoint thread competed for the CPU).
+    assert _wal_pages(path) < 3000, _wal_pages(path)
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
